@@ -1,0 +1,1 @@
+"""Cloud side: decode, validate, de-duplicate, segment gait, write to InfluxDB."""

@@ -1,0 +1,1 @@
+"""Raspberry Pi gateway: relays the site broker to the cloud broker."""

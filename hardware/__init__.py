@@ -1,0 +1,1 @@
+"""Board profiles, sensor register maps and the simulators that run firmware off-board."""

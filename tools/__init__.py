@@ -1,0 +1,1 @@
+"""Operator and developer tools: local stack, demo, device simulation, benchmarks."""
