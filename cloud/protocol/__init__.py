@@ -1,0 +1,1 @@
+"""Wire protocol v1 as the cloud reads it (docs/protocol.md is the contract)."""

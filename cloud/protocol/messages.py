@@ -1,0 +1,108 @@
+"""JSON messages of protocol v1 (docs/protocol.md §3), validated with pydantic.
+
+Unknown keys are ignored, as the protocol's minor-change rule requires; everything the
+cloud stores is checked for type and physical range, so a bad reading is rejected with the
+field's name instead of landing in InfluxDB.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEVICE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,31}$"
+DeviceId = Annotated[str, Field(pattern=DEVICE_ID_PATTERN)]
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
+
+
+class Location(_Message):
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+
+
+Quality = Literal["good", "out_of_range", "sensor_error"]
+
+
+class Reading(_Message):
+    value: float | None
+    unit: str
+    quality: Quality
+
+
+# The unit each quantity must be sent in; a device that sends °F is rejected, not converted.
+ENV_UNITS = {"temperature": "°C", "humidity": "%", "pressure": "hPa"}
+
+
+class SensorData(_Message):
+    temperature: Reading | None = None
+    humidity: Reading | None = None
+    pressure: Reading | None = None
+
+    @field_validator("temperature", "humidity", "pressure")
+    @classmethod
+    def _unit(cls, reading: Reading | None, info) -> Reading | None:
+        expected = ENV_UNITS[info.field_name]
+        if reading is not None and reading.unit != expected:
+            raise ValueError(f"unit must be {expected!r}, got {reading.unit!r}")
+        return reading
+
+
+class DeviceStatusBlock(_Message):
+    battery_level: float = Field(ge=0, le=100)
+    signal_strength: float = Field(le=0)
+    firmware_version: str = Field(min_length=1, max_length=32)
+
+
+class EnvTelemetry(_Message):
+    device_id: DeviceId
+    timestamp: datetime
+    location: Location | None = None
+    sensor_data: SensorData
+    device_status: DeviceStatusBlock
+
+    @field_validator("timestamp")
+    @classmethod
+    def _aware(cls, ts: datetime) -> datetime:
+        if ts.tzinfo is None:
+            raise ValueError("must carry a time zone (RFC 3339 with Z)")
+        return ts
+
+
+class DeviceStatus(_Message):
+    device_id: DeviceId
+    state: Literal["online", "offline", "rebooting"]
+    boot_id: int = Field(ge=0, lt=2**32)
+    timestamp: datetime | None = None
+    firmware_version: str | None = None
+    config_version: int | None = Field(default=None, ge=0)
+    uptime_s: float | None = Field(default=None, ge=0)
+    frames_sent: int | None = Field(default=None, ge=0)
+    frames_dropped: int | None = Field(default=None, ge=0)
+    range_violations: int | None = Field(default=None, ge=0)
+    free_heap: int | None = Field(default=None, ge=0)
+
+
+class MessageError(ValueError):
+    """A JSON message that failed validation; the text names every bad field."""
+
+
+def parse(model: type[_Message], payload: bytes, *, device: str) -> _Message:
+    """Parse and validate `payload`; the device id inside must match the topic's."""
+    try:
+        message = model.model_validate_json(payload)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'message'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise MessageError(f"invalid {model.__name__}: {problems}") from None
+    if message.device_id != device:
+        raise MessageError(
+            f"device_id {message.device_id!r} does not match the topic's device {device!r}"
+        )
+    return message

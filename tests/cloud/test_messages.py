@@ -1,0 +1,105 @@
+import contextlib
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cloud.protocol.messages import DeviceStatus, EnvTelemetry, MessageError, parse
+
+ENV = {
+    "device_id": "gl-0001",
+    "timestamp": "2026-11-22T10:15:30.250Z",
+    "location": {"latitude": 49.5736, "longitude": 11.0277},
+    "sensor_data": {
+        "temperature": {"value": 22.41, "unit": "°C", "quality": "good"},
+        "humidity": {"value": 41.2, "unit": "%", "quality": "good"},
+        "pressure": {"value": 1013.2, "unit": "hPa", "quality": "out_of_range"},
+    },
+    "device_status": {"battery_level": 87, "signal_strength": -61, "firmware_version": "0.1.0"},
+}
+
+
+def _env(**changes):
+    message = json.loads(json.dumps(ENV))
+    for path, value in changes.items():
+        *parents, leaf = path.split("__")
+        node = message
+        for key in parents:
+            node = node[key]
+        if value is KeyError:
+            del node[leaf]
+        else:
+            node[leaf] = value
+    return json.dumps(message).encode()
+
+
+def test_env__valid():
+    message = parse(EnvTelemetry, _env(), device="gl-0001")
+    assert message.sensor_data.temperature.value == 22.41
+    assert message.sensor_data.pressure.quality == "out_of_range"
+    assert message.timestamp.microsecond == 250_000
+
+
+def test_env__valid_without_optional_parts():
+    message = parse(
+        EnvTelemetry, _env(location=KeyError, sensor_data__humidity=KeyError), device="gl-0001"
+    )
+    assert message.location is None and message.sensor_data.humidity is None
+
+
+def test_env__unknown_keys_are_ignored():
+    assert parse(EnvTelemetry, _env(extra_key={"x": 1}), device="gl-0001")
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"location__latitude": 91}, "location.latitude"),
+        ({"device_status__battery_level": 101}, "device_status.battery_level"),
+        ({"device_status__signal_strength": 5}, "device_status.signal_strength"),
+        ({"sensor_data__temperature__unit": "°F"}, "sensor_data.temperature"),
+        ({"sensor_data__humidity__quality": "meh"}, "sensor_data.humidity.quality"),
+        ({"timestamp": "2026-11-22T10:15:30"}, "timestamp"),
+        ({"timestamp": "yesterday"}, "timestamp"),
+        ({"device_id": "GL 1"}, "device_id"),
+        ({"sensor_data": KeyError}, "sensor_data"),
+    ],
+)
+def test_env__invalid_names_the_field(changes, named):
+    with pytest.raises(MessageError, match=named.replace(".", r"\.")):
+        parse(EnvTelemetry, _env(**changes), device="gl-0001")
+
+
+def test_env__nan_value_rejected():
+    payload = _env().replace(b"22.41", b"NaN")
+    with pytest.raises(MessageError, match=r"temperature\.value"):
+        parse(EnvTelemetry, payload, device="gl-0001")
+
+
+def test_env__device_must_match_topic():
+    with pytest.raises(MessageError, match="does not match the topic"):
+        parse(EnvTelemetry, _env(), device="gl-0002")
+
+
+@given(st.binary(max_size=500))
+def test_parse__arbitrary_bytes_raise_only_message_error(payload):
+    for model in (EnvTelemetry, DeviceStatus):
+        with contextlib.suppress(MessageError):
+            parse(model, payload, device="gl-0001")
+
+
+def test_status__valid_last_will():
+    status = parse(
+        DeviceStatus,
+        b'{"device_id": "gl-0001", "state": "offline", "boot_id": 5}',
+        device="gl-0001",
+    )
+    assert status.state == "offline" and status.frames_sent is None
+
+
+def test_status__invalid_state():
+    with pytest.raises(MessageError, match="state"):
+        parse(
+            DeviceStatus, b'{"device_id":"gl-0001","state":"asleep","boot_id":5}', device="gl-0001"
+        )
