@@ -1,0 +1,58 @@
+"""`gaitlink gateway run`: the relay as an operator starts it on a Raspberry Pi."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("gateway", help="run the site-to-cloud MQTT relay")
+    sub = parser.add_subparsers(dest="gateway_command", required=True)
+    run = sub.add_parser("run", help="relay the site broker to the cloud broker")
+    run.add_argument("--site", default="127.0.0.1:1883", help="site broker (host:port)")
+    run.add_argument("--cloud", default="127.0.0.1:1884", help="cloud broker (host:port)")
+    run.add_argument("--id", default="gateway", help="gateway id (names its MQTT sessions)")
+    run.add_argument(
+        "--duration", type=float, default=None, help="stop after this many seconds (default: run)"
+    )
+    run.add_argument("--stats-every", type=float, default=10.0, help="log counters every S s")
+    run.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import json
+    import logging
+    import math
+    import signal
+    import sys
+    import threading
+    import time
+
+    from gateway.endpoint import Endpoint
+    from gateway.link import LinkError
+    from gateway.relay import Relay
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s gateway %(levelname)s %(message)s")
+    try:
+        relay = Relay(
+            Endpoint.parse(args.site, what="--site"),
+            Endpoint.parse(args.cloud, what="--cloud"),
+            gateway_id=args.id,
+        )
+        relay.start()
+    except (ValueError, LinkError) as exc:
+        print(f"gaitlink gateway: {exc}", file=sys.stderr)
+        return 2
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    log = logging.getLogger("gateway")
+    log.info("relaying %s -> %s", args.site, args.cloud)
+    stop_at = time.monotonic() + args.duration if args.duration else math.inf
+    while (remaining := stop_at - time.monotonic()) > 0:
+        if done.wait(min(args.stats_every, remaining)):
+            break
+        log.info("counters %s", json.dumps(relay.snapshot()))
+    relay.stop()
+    print(json.dumps({"gateway": relay.snapshot()}), flush=True)
+    return 0

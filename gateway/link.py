@@ -1,0 +1,204 @@
+"""One MQTT connection: the only module that touches paho-mqtt.
+
+It owns the paho client (callback API version 2), its network thread and its reconnect
+policy. The rest of the code sees `Message`s and calls `publish` / `ack`; nothing else
+holds a socket. The cloud ingest uses this module too, so the project has one paho wrapper.
+
+Delivery is at-least-once end to end: incoming QoS 1 messages are acknowledged by the
+application (`ack`), never by paho on its own, so a broker keeps a message until the
+application has passed it on; and `publish(..., on_acked=...)` calls back only when the
+next broker has acknowledged it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from gateway.endpoint import Endpoint
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+    mid: int
+
+
+@dataclass(frozen=True, slots=True)
+class Will:
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = True
+
+
+class LinkError(ConnectionError):
+    pass
+
+
+def _nothing() -> None:
+    pass
+
+
+class Link:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        client_id: str,
+        *,
+        subscriptions: Iterable[str] = (),
+        on_message: Callable[[Message], None] | None = None,
+        clean_session: bool = False,
+        will: Will | None = None,
+        keepalive_s: int = 30,
+        max_inflight: int = 100,
+    ) -> None:
+        self.endpoint = endpoint
+        self._subscriptions = tuple(subscriptions)
+        self._on_message = on_message
+        self._connected = threading.Event()
+        self._lock = threading.Lock()
+        # mid -> callback for publishes awaiting PUBACK; mids whose PUBACK beat the
+        # bookkeeping (paho may call on_publish before publish() returns to us).
+        self._awaiting: dict[int, Callable[[], None]] = {}
+        self._early: set[int] = set()
+        self.connects = 0
+        self.disconnects = 0
+        self._keepalive_s = keepalive_s
+
+        # clean_session=False with a fixed client id: the broker queues QoS 1 messages for
+        # us while we are away and redelivers the ones we never acknowledged.
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=clean_session,
+            manual_ack=True,
+        )
+        client.enable_logger(log)
+        client.reconnect_delay_set(min_delay=1, max_delay=10)
+        client.max_inflight_messages_set(max_inflight)
+        # 0 = unbounded in paho; what bounds it here is the upstream broker's in-flight
+        # window, since every publish we make answers a message we have not yet acked.
+        client.max_queued_messages_set(0)
+        if endpoint.username:
+            client.username_pw_set(endpoint.username, endpoint.password)
+        if will is not None:
+            client.will_set(will.topic, will.payload, will.qos, will.retain)
+        client.on_connect = self._handle_connect
+        client.on_disconnect = self._handle_disconnect
+        client.on_message = self._handle_message
+        client.on_publish = self._handle_publish
+        self._client = client
+
+    # -- lifecycle -------------------------------------------------------------------
+    def start(self, timeout_s: float = 10.0) -> None:
+        """Connect and start the network thread; raise LinkError if no CONNACK in time."""
+        try:
+            self._client.connect(self.endpoint.host, self.endpoint.port, self._keepalive_s)
+        except OSError as exc:
+            raise LinkError(
+                f"cannot reach MQTT broker at {self.endpoint}: {exc}. Is it running? "
+                "(`gaitlink stack status` shows the local stack)"
+            ) from exc
+        self._client.loop_start()
+        if not self._connected.wait(timeout_s):
+            self.stop()
+            raise LinkError(f"MQTT broker at {self.endpoint} did not accept the connection")
+
+    def stop(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def wait_connected(self, timeout_s: float) -> bool:
+        return self._connected.wait(timeout_s)
+
+    # -- traffic ---------------------------------------------------------------------
+    def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        qos: int = 1,
+        retain: bool = False,
+        on_acked: Callable[[], None] | None = None,
+    ) -> None:
+        """Queue a publish; paho sends it now or after the next reconnect."""
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            raise LinkError(f"publish to {topic} failed: {mqtt.error_string(info.rc)}")
+        if qos == 0:
+            if on_acked is not None:
+                on_acked()
+            return
+        # Every QoS 1 publish is booked, with or without a callback, so that each entry in
+        # _early is consumed right here and the set never holds a stale mid that a later
+        # publish could reuse after paho's 16-bit mids wrap.
+        on_acked = on_acked or _nothing
+        with self._lock:
+            if info.mid in self._early:
+                self._early.discard(info.mid)
+                early = True
+            else:
+                self._awaiting[info.mid] = on_acked
+                early = False
+        if early:
+            on_acked()
+
+    def ack(self, message: Message) -> None:
+        if message.qos > 0:
+            self._client.ack(message.mid, message.qos)
+
+    @property
+    def awaiting_ack(self) -> int:
+        with self._lock:
+            return len(self._awaiting)
+
+    # -- paho callbacks (network thread) ---------------------------------------------
+    def _handle_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log.error("broker %s refused connection: %s", self.endpoint, reason_code)
+            return
+        self.connects += 1
+        for topic in self._subscriptions:
+            client.subscribe(topic, qos=1)
+        self._connected.set()
+        log.info("connected to %s (session present: %s)", self.endpoint, flags.session_present)
+
+    def _handle_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        if self._connected.is_set():
+            self.disconnects += 1
+            log.warning("disconnected from %s: %s", self.endpoint, reason_code)
+        self._connected.clear()
+
+    def _handle_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:
+        if self._on_message is None:
+            return
+        message = Message(msg.topic, bytes(msg.payload), msg.qos, bool(msg.retain), msg.mid)
+        try:
+            self._on_message(message)
+        except Exception:
+            # A handler bug must not kill paho's thread; the message stays unacked and the
+            # broker redelivers it after the next reconnect.
+            log.exception("handler failed on %s", msg.topic)
+
+    def _handle_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        with self._lock:
+            callback = self._awaiting.pop(mid, None)
+            if callback is None:
+                self._early.add(mid)
+        if callback is not None:
+            callback()

@@ -1,0 +1,30 @@
+"""The parts of the topic tree (docs/protocol.md §1) the gateway needs: what to relay
+in each direction, and which topics are retained.
+
+MQTT 3.1.1 clears the retain flag on live deliveries, so the relay cannot copy it from the
+incoming message; it re-applies the protocol's per-topic policy instead.
+"""
+
+from __future__ import annotations
+
+PREFIX = "gaitlink/v1/"
+
+# Device -> cloud.
+UPLINK_FILTERS = (
+    PREFIX + "+/imu",
+    PREFIX + "+/env",
+    PREFIX + "+/status",
+    PREFIX + "+/config/reported",
+)
+# Cloud -> device.
+DOWNLINK_FILTERS = (
+    PREFIX + "+/config/desired",
+    PREFIX + "+/ota",
+)
+TIME_TOPIC = PREFIX + "time"
+
+_RETAINED_SUFFIXES = ("/status", "/config/desired", "/config/reported", "/ota")
+
+
+def is_retained(topic: str) -> bool:
+    return topic.endswith(_RETAINED_SUFFIXES)
