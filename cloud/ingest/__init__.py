@@ -1,0 +1,1 @@
+"""The cloud ingest service: MQTT in, InfluxDB out, with dedup, dead letters and gait."""

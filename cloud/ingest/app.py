@@ -1,0 +1,101 @@
+"""The ingest service as an aiohttp application: `create_app(settings)`.
+
+Every resource is opened and closed in a cleanup_ctx generator, in dependency order:
+InfluxDB session, worker thread, pipeline, MQTT consumer and the batch loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+import aiohttp
+from aiohttp import web
+
+from cloud.influx.client import InfluxV1
+from cloud.ingest.consumer import Consumer
+from cloud.ingest.deadletter import DeadLetterStore
+from cloud.ingest.devices import DeviceBook
+from cloud.ingest.keys import CONSUMER, INFLUX, PIPELINE, SETTINGS
+from cloud.ingest.pipeline import Pipeline
+from cloud.ingest.routes import setup_routes
+from cloud.ingest.settings import IngestSettings
+from cloud.protocol.topics import INGEST_FILTERS
+from gateway.endpoint import Endpoint
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: IngestSettings) -> web.Application:
+    app = web.Application()
+    app[SETTINGS] = settings
+    app.cleanup_ctx.extend([_influx, _pipeline, _consumer])
+    setup_routes(app)
+    return app
+
+
+async def _influx(app: web.Application) -> AsyncIterator[None]:
+    async with aiohttp.ClientSession() as session:
+        influx = InfluxV1(session, app[SETTINGS].influx())
+        if not await influx.ping():
+            # Not fatal: writes retry until InfluxDB is back, and the broker keeps the data.
+            log.warning("InfluxDB at %s does not answer /ping yet", app[SETTINGS].influx_url)
+        app[INFLUX] = influx
+        yield
+
+
+async def _pipeline(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    devices = DeviceBook.load(settings.devices_file, settings.default_profile)
+    dead_letters = DeadLetterStore(
+        settings.dead_letter_path, max_bytes=settings.dead_letter_max_bytes
+    )
+    app[PIPELINE] = Pipeline(devices, dead_letters)
+    yield
+
+
+async def _consumer(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    endpoint = Endpoint(
+        settings.mqtt_host, settings.mqtt_port, settings.mqtt_username, settings.mqtt_password
+    )
+    consumer = Consumer(
+        endpoint,
+        settings.client_id,
+        INGEST_FILTERS,
+        max_queue=settings.queue_max_messages,
+        max_batch=settings.batch_max_messages,
+    )
+    app[CONSUMER] = consumer
+    # One worker: per-device state (sequence, gait) sees its messages in order, on one thread.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest") as executor:
+        await consumer.start()
+        task = asyncio.create_task(_run(app[PIPELINE], consumer, app[INFLUX], executor))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await consumer.stop()
+
+
+async def _run(
+    pipeline: Pipeline, consumer: Consumer, influx: InfluxV1, executor: ThreadPoolExecutor
+) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        batch = await consumer.next_batch()
+        try:
+            transformed = await loop.run_in_executor(executor, pipeline.transform, batch)
+        except Exception as exc:
+            # A bug in our own code must not stall the stream behind it: keep every payload
+            # as a dead letter (replayable once fixed) and move on.
+            log.exception("transform failed on a batch of %d messages", len(batch))
+            for message in batch:
+                pipeline.dead_letter(message, "ingest_error", repr(exc))
+            consumer.ack(batch)
+            continue
+        await pipeline.deliver(transformed, influx.write)
+        consumer.ack(batch)

@@ -1,0 +1,70 @@
+"""`gaitlink ingest run`: the cloud ingest service."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("ingest", help="run the cloud ingest service")
+    sub = parser.add_subparsers(dest="ingest_command", required=True)
+    run = sub.add_parser("run", help="consume the cloud broker and write to InfluxDB")
+    run.add_argument("--mqtt", default="127.0.0.1:1884", help="cloud broker (host:port)")
+    run.add_argument("--client-id", default="gaitlink-ingest", help="MQTT session name")
+    run.add_argument("--influx-url", default="http://127.0.0.1:8086")
+    run.add_argument("--database", default="gaitlink")
+    run.add_argument("--http", default="127.0.0.1:8080", help="health/metrics address")
+    run.add_argument(
+        "--dead-letters", default=".gaitlink/dead-letters.jsonl", help="dead-letter file"
+    )
+    run.add_argument("--devices", default=None, help="JSON file: device id -> profile")
+    run.add_argument(
+        "--placement",
+        default="foot",
+        choices=("foot", "shank", "lower_back"),
+        help="placement of devices not in --devices",
+    )
+    run.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import logging
+    import sys
+    from pathlib import Path
+
+    from aiohttp import web
+    from pydantic import ValidationError
+
+    from cloud.ingest.app import create_app
+    from cloud.ingest.devices import DeviceProfile
+    from cloud.ingest.settings import IngestSettings
+    from gateway.endpoint import Endpoint
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s ingest %(levelname)s %(message)s")
+    try:
+        mqtt = Endpoint.parse(args.mqtt, what="--mqtt")
+        http = Endpoint.parse(args.http, what="--http")
+        settings = IngestSettings(
+            mqtt_host=mqtt.host,
+            mqtt_port=mqtt.port,
+            mqtt_username=mqtt.username,
+            mqtt_password=mqtt.password,
+            client_id=args.client_id,
+            influx_url=args.influx_url,
+            influx_database=args.database,
+            http_host=http.host,
+            http_port=http.port,
+            dead_letter_path=Path(args.dead_letters),
+            devices_file=Path(args.devices) if args.devices else None,
+            default_profile=DeviceProfile(placement=args.placement),
+        )
+    except (ValueError, ValidationError) as exc:
+        print(f"gaitlink ingest: {exc}", file=sys.stderr)
+        return 2
+    web.run_app(
+        create_app(settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        print=lambda text: print(text, flush=True),
+    )
+    return 0

@@ -1,0 +1,66 @@
+"""The MQTT side of the ingest: messages from paho's thread into asyncio, in batches.
+
+The hand-off queue is bounded by the broker, not by us: every message is QoS 1 and stays
+unacked until its batch is in InfluxDB, and mosquitto sends a client at most
+`max_inflight_messages` unacked messages. The queue's own bound is a backstop; were it
+ever reached, the message is left unacked (counted in `queue_full`), and the broker
+redelivers it after the next reconnect, so even then nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from gateway.endpoint import Endpoint
+from gateway.link import Link, Message
+
+log = logging.getLogger(__name__)
+
+
+class Consumer:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        client_id: str,
+        filters: tuple[str, ...],
+        *,
+        max_queue: int,
+        max_batch: int,
+    ) -> None:
+        self._queue: asyncio.Queue[Message] = asyncio.Queue(maxsize=max_queue)
+        self._loop = asyncio.get_running_loop()
+        self._max_batch = max_batch
+        self.queue_full = 0
+        self.link = Link(endpoint, client_id, subscriptions=filters, on_message=self._arrived)
+
+    def _arrived(self, message: Message) -> None:
+        # paho's thread: never touch the queue directly.
+        self._loop.call_soon_threadsafe(self._enqueue, message)
+
+    def _enqueue(self, message: Message) -> None:
+        try:
+            self._queue.put_nowait(message)
+        except asyncio.QueueFull:
+            self.queue_full += 1
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.link.start)
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self.link.stop)
+
+    async def next_batch(self) -> list[Message]:
+        """Wait for one message, then take whatever else is already queued."""
+        batch = [await self._queue.get()]
+        while len(batch) < self._max_batch and not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+        return batch
+
+    def ack(self, batch: list[Message]) -> None:
+        for message in batch:
+            self.link.ack(message)
+
+    @property
+    def backlog(self) -> int:
+        return self._queue.qsize()

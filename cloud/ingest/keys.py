@@ -1,0 +1,15 @@
+"""Typed keys for what the ingest app shares between its resources and views."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from cloud.influx.client import InfluxV1
+from cloud.ingest.consumer import Consumer
+from cloud.ingest.pipeline import Pipeline
+from cloud.ingest.settings import IngestSettings
+
+SETTINGS = web.AppKey("settings", IngestSettings)
+INFLUX = web.AppKey("influx", InfluxV1)
+PIPELINE = web.AppKey("pipeline", Pipeline)
+CONSUMER = web.AppKey("consumer", Consumer)

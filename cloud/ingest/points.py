@@ -1,0 +1,64 @@
+"""What the ingest writes to InfluxDB, one function per measurement (docs/schema.md)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from cloud.influx.line import Point, encode_point, tag_set
+from cloud.protocol.frame import Frame
+from cloud.protocol.messages import DeviceStatus, EnvTelemetry
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def imu_lines(device: str, placement: str, frame: Frame, body: np.ndarray) -> list[str]:
+    """One `imu` point per sample; `body` is the frame's samples in the body frame, SI."""
+    head = "imu" + tag_set({"device": device, "placement": placement})
+    q = f"q={frame.quality}i"
+    ts = frame.timestamps_us().tolist()
+    return [
+        f"{head} ax={ax!r},ay={ay!r},az={az!r},gx={gx!r},gy={gy!r},gz={gz!r},{q} {t}"
+        for (ax, ay, az, gx, gy, gz), t in zip(body.tolist(), ts, strict=True)
+    ]
+
+
+def env_line(message: EnvTelemetry) -> str:
+    fields: dict[str, float | int | str] = {}
+    for name in ("temperature", "humidity", "pressure"):
+        reading = getattr(message.sensor_data, name)
+        if reading is None:
+            continue
+        if reading.value is not None:
+            fields[name] = float(reading.value)
+        fields[f"{name}_quality"] = reading.quality
+    status = message.device_status
+    fields["battery"] = float(status.battery_level)
+    fields["rssi"] = float(status.signal_strength)
+    if message.location is not None:
+        fields["latitude"] = message.location.latitude
+        fields["longitude"] = message.location.longitude
+    tags = {"device": message.device_id, "firmware": status.firmware_version}
+    return encode_point(Point("env", tags, fields, _epoch_us(message.timestamp)))
+
+
+def status_line(message: DeviceStatus, received_us: int) -> str:
+    fields = {
+        k: v
+        for k, v in message.model_dump(exclude={"device_id", "timestamp"}).items()
+        if v is not None
+    }
+    fields["boot_id"] = int(message.boot_id)
+    time_us = _epoch_us(message.timestamp) if message.timestamp else received_us
+    return encode_point(Point("device_status", {"device": message.device_id}, fields, time_us))
+
+
+def quality_line(device: str, kind: str, time_us: int, **fields: int) -> str:
+    """An `ingest_quality` incident: a gap, duplicates or late frames of one device."""
+    return encode_point(Point("ingest_quality", {"device": device, "kind": kind}, fields, time_us))
+
+
+def _epoch_us(ts: datetime) -> int:
+    # Integer arithmetic: float seconds would round away microseconds at today's epoch.
+    return (ts - _EPOCH) // timedelta(microseconds=1)

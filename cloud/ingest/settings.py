@@ -1,0 +1,46 @@
+"""Settings of the ingest service, validated once at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cloud.influx.client import InfluxSettings
+from cloud.ingest.devices import DeviceProfile
+
+
+class IngestSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = Field(1884, ge=1, le=65535)
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
+    # The MQTT session name: a restarted ingest with the same id resumes its session and
+    # receives what the broker queued meanwhile.
+    client_id: str = Field("gaitlink-ingest", min_length=1, max_length=64)
+    influx_url: str = "http://127.0.0.1:8086"
+    influx_database: str = "gaitlink"
+    influx_username: str | None = None
+    influx_password: str | None = None
+    influx_token: str | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8080, ge=0, le=65535)
+    dead_letter_path: Path = Path(".gaitlink/dead-letters.jsonl")
+    dead_letter_max_bytes: int = Field(64 * 1024 * 1024, gt=0)
+    devices_file: Path | None = None
+    default_profile: DeviceProfile = DeviceProfile()
+    # A batch is what arrived while the previous write ran, up to this many messages.
+    batch_max_messages: int = Field(500, ge=1)
+    # Bound of the hand-off queue from the MQTT thread; see consumer.py for why it holds.
+    queue_max_messages: int = Field(10_000, ge=1)
+
+    def influx(self) -> InfluxSettings:
+        return InfluxSettings(
+            url=self.influx_url,
+            database=self.influx_database,
+            username=self.influx_username,
+            password=self.influx_password,
+            token=self.influx_token,
+        )
