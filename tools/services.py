@@ -1,0 +1,119 @@
+"""Gateway and ingest as real processes, the way an operator starts them.
+
+The demo and the end-to-end and fault tests use this, so what they exercise is the
+`gaitlink gateway run` / `gaitlink ingest run` a user types, not an in-process shortcut.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ServiceError(RuntimeError):
+    pass
+
+
+@dataclass
+class Service:
+    name: str
+    argv: list[str]
+    log_path: Path
+    ready: Callable[[], bool] = field(repr=False)
+    process: subprocess.Popen | None = None
+
+    def start(self, timeout_s: float = 60.0) -> Service:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+        log.close()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                code = self.process.returncode
+                raise ServiceError(f"{self.name} exited with {code}:\n{self.tail()}")
+            if self.ready():
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise ServiceError(f"{self.name} not ready after {timeout_s:.0f} s:\n{self.tail()}")
+
+    def stop(self, timeout_s: float = 15.0) -> int | None:
+        """SIGTERM, then SIGKILL; returns the exit code."""
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL: the crash a fault test needs."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+
+def _gaitlink(*args: str) -> list[str]:
+    return [sys.executable, "-m", "tools.cli", *args]
+
+
+def gateway(site_url: str, cloud_url: str, state_dir: Path, *, gateway_id: str = "gw") -> Service:
+    log_path = state_dir / "gateway.log"
+    marker = f"relaying {site_url} -> {cloud_url}"
+
+    def ready() -> bool:
+        return log_path.exists() and marker in log_path.read_text(errors="replace")
+
+    argv = _gaitlink("gateway", "run", "--site", site_url, "--cloud", cloud_url, "--id", gateway_id)
+    return Service("gateway", argv, log_path, ready)
+
+
+def ingest(
+    cloud_url: str,
+    influx_url: str,
+    database: str,
+    state_dir: Path,
+    *,
+    http_port: int,
+    placement: str = "foot",
+    extra: tuple[str, ...] = (),
+) -> Service:
+    health = f"http://127.0.0.1:{http_port}/health"
+
+    def ready() -> bool:
+        try:
+            with urllib.request.urlopen(health, timeout=2) as resp:
+                return resp.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    argv = _gaitlink(
+        "ingest", "run", "--mqtt", cloud_url, "--influx-url", influx_url, "--database", database,
+        "--http", f"127.0.0.1:{http_port}", "--dead-letters", str(state_dir / "dead-letters.jsonl"),
+        "--placement", placement, *extra,
+    )  # fmt: skip
+    return Service("ingest", argv, state_dir / "ingest.log", ready)
+
+
+def ingest_metrics(http_port: int) -> dict:
+    with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=5) as resp:
+        return json.loads(resp.read())
