@@ -1,0 +1,34 @@
+"""`gaitlink gateway run` as an operator meets it: errors are one clear line, exit 2."""
+
+import json
+import subprocess
+import sys
+
+from tools.stack import free_port
+
+
+def _gateway(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "tools.cli", "gateway", "run", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_gateway_cli__unreachable_broker_is_a_clear_error():
+    result = _gateway("--cloud", f"127.0.0.1:{free_port()}", "--duration", "1")
+    assert result.returncode == 2
+    assert "cannot reach MQTT broker" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_gateway_cli__bad_address_names_the_flag():
+    result = _gateway("--site", "http://x:1")
+    assert result.returncode == 2 and "--site" in result.stderr
+
+
+def test_gateway_cli__runs_for_a_bounded_time_and_reports(stack):
+    result = _gateway("--site", stack.site_url, "--cloud", stack.cloud_url, "--duration", "2.5")
+    assert result.returncode == 0, result.stderr
+    counters = json.loads(result.stdout.strip().splitlines()[-1])["gateway"]
+    assert counters["time_beacons"] >= 1 and counters["uplink_received"] == 0
