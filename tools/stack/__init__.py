@@ -1,0 +1,28 @@
+"""The local stack: site broker, cloud broker and InfluxDB on loopback, for demos and tests.
+
+`gaitlink stack up|down|status` and the pytest fixtures in tests/conftest.py both use
+`Stack`. See docs/stack.md.
+"""
+
+from tools.stack.binaries import find_binary
+from tools.stack.components import CLOUD_BROKER, INFLUXDB, SITE_BROKER
+from tools.stack.errors import ComponentFailed, MissingBinary, PortInUse, StackError
+from tools.stack.ports import free_port, free_ports
+from tools.stack.stack import ComponentStatus, Stack, influx_query, influx_write
+
+__all__ = [
+    "CLOUD_BROKER",
+    "INFLUXDB",
+    "SITE_BROKER",
+    "ComponentFailed",
+    "ComponentStatus",
+    "MissingBinary",
+    "PortInUse",
+    "Stack",
+    "StackError",
+    "find_binary",
+    "free_port",
+    "free_ports",
+    "influx_query",
+    "influx_write",
+]

@@ -1,0 +1,85 @@
+"""The three servers of the local stack, each as: files to write, command, health, address.
+
+Every component lives in `<state dir>/<name>/`: its generated config, its data and its log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tools.stack import influxdb, mosquitto
+
+SITE_BROKER = "site_broker"
+CLOUD_BROKER = "cloud_broker"
+INFLUXDB = "influxdb"
+INFLUXDB_RPC = "influxdb_rpc"  # a port only, not a component
+
+# Not the standard 1883/8086: installing the Debian packages starts system services there,
+# and the local stack must run beside them.
+DEFAULT_PORTS: dict[str, int] = {SITE_BROKER: 18830, CLOUD_BROKER: 18840, INFLUXDB: 18086}
+
+
+@dataclass(frozen=True, slots=True)
+class Launch:
+    argv: list[str]
+    env: dict[str, str] | None  # None: inherit ours
+
+
+@dataclass(frozen=True, slots=True)
+class Broker:
+    """A mosquitto broker: the site broker (the Pi) or the cloud broker (the server)."""
+
+    name: str
+    binary_name: str = "mosquitto"
+
+    def port_names(self) -> tuple[str, ...]:
+        return (self.name,)
+
+    def log_path(self, home: Path) -> Path:
+        return home / "mosquitto.log"
+
+    def prepare(self, binary: Path, home: Path, host: str, ports: dict[str, int]) -> Launch:
+        config = home / "mosquitto.conf"
+        config.write_text(
+            mosquitto.render_config(ports[self.name], home, self.log_path(home), host)
+        )
+        return Launch(mosquitto.argv(binary, config), env=None)
+
+    def address(self, host: str, ports: dict[str, int]) -> str:
+        return f"mqtt://{host}:{ports[self.name]}"
+
+    def is_healthy(self, host: str, ports: dict[str, int]) -> bool:
+        return mosquitto.is_healthy(host, ports[self.name])
+
+
+@dataclass(frozen=True, slots=True)
+class InfluxDB:
+    """InfluxDB 1.x, reached over its v1 HTTP API."""
+
+    name: str = INFLUXDB
+    binary_name: str = "influxd"
+
+    def port_names(self) -> tuple[str, ...]:
+        return (INFLUXDB, INFLUXDB_RPC)
+
+    def log_path(self, home: Path) -> Path:
+        # influxd 1.x logs only to stderr; the spawn redirects it here.
+        return home / "influxd.log"
+
+    def prepare(self, binary: Path, home: Path, host: str, ports: dict[str, int]) -> Launch:
+        config = home / "influxd.conf"
+        config.write_text(influxdb.render_config(home, host, ports[INFLUXDB], ports[INFLUXDB_RPC]))
+        return Launch(influxdb.argv(binary, config), env=influxdb.server_env())
+
+    def address(self, host: str, ports: dict[str, int]) -> str:
+        return f"http://{host}:{ports[INFLUXDB]}"
+
+    def is_healthy(self, host: str, ports: dict[str, int]) -> bool:
+        return influxdb.is_healthy(self.address(host, ports))
+
+
+Component = Broker | InfluxDB
+
+# Start order; `down` stops in reverse, so the store outlives the brokers feeding it.
+COMPONENTS: tuple[Component, ...] = (InfluxDB(), Broker(CLOUD_BROKER), Broker(SITE_BROKER))
