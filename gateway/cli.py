@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("gateway", help="run the site-to-cloud MQTT relay")
     sub = parser.add_subparsers(dest="gateway_command", required=True)
     run = sub.add_parser("run", help="relay the site broker to the cloud broker")
-    run.add_argument("--site", default="127.0.0.1:1883", help="site broker (host:port)")
-    run.add_argument("--cloud", default="127.0.0.1:1884", help="cloud broker (host:port)")
+    # Defaults: the env that `gaitlink stack up` prints, else the standard MQTT port.
+    run.add_argument(
+        "--site",
+        default=os.environ.get("GAITLINK_SITE_MQTT_URL", "127.0.0.1:1883"),
+        help="site broker, host:port (default $GAITLINK_SITE_MQTT_URL or 127.0.0.1:1883)",
+    )
+    run.add_argument(
+        "--cloud",
+        default=os.environ.get("GAITLINK_CLOUD_MQTT_URL", "127.0.0.1:1883"),
+        help="cloud broker, host:port (default $GAITLINK_CLOUD_MQTT_URL or 127.0.0.1:1883)",
+    )
     run.add_argument("--id", default="gateway", help="gateway id (names its MQTT sessions)")
     run.add_argument(
         "--duration", type=float, default=None, help="stop after this many seconds (default: run)"

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("ingest", help="run the cloud ingest service")
     sub = parser.add_subparsers(dest="ingest_command", required=True)
     run = sub.add_parser("run", help="consume the cloud broker and write to InfluxDB")
-    run.add_argument("--mqtt", default="127.0.0.1:1884", help="cloud broker (host:port)")
+    # Defaults: the env that `gaitlink stack up` prints, else the standard ports.
+    run.add_argument(
+        "--mqtt",
+        default=os.environ.get("GAITLINK_CLOUD_MQTT_URL", "127.0.0.1:1883"),
+        help="cloud broker, host:port (default $GAITLINK_CLOUD_MQTT_URL or 127.0.0.1:1883)",
+    )
     run.add_argument("--client-id", default="gaitlink-ingest", help="MQTT session name")
-    run.add_argument("--influx-url", default="http://127.0.0.1:8086")
-    run.add_argument("--database", default="gaitlink")
+    run.add_argument(
+        "--influx-url", default=os.environ.get("GAITLINK_INFLUX_URL", "http://127.0.0.1:8086")
+    )
+    run.add_argument("--database", default=os.environ.get("GAITLINK_INFLUX_DB", "gaitlink"))
     run.add_argument("--http", default="127.0.0.1:8080", help="health/metrics address")
     run.add_argument(
         "--dead-letters", default=".gaitlink/dead-letters.jsonl", help="dead-letter file"

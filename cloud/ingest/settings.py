@@ -14,7 +14,7 @@ class IngestSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     mqtt_host: str = "127.0.0.1"
-    mqtt_port: int = Field(1884, ge=1, le=65535)
+    mqtt_port: int = Field(1883, ge=1, le=65535)
     mqtt_username: str | None = None
     mqtt_password: str | None = None
     # The MQTT session name: a restarted ingest with the same id resumes its session and
