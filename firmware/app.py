@@ -1,0 +1,193 @@
+# Composes board, drivers, sampler and uplink; the supervisor loop reports status, keeps the
+# heap tidy and, for bounded runs, flushes and prints one JSON summary line.
+import asyncio
+import gc
+import json
+import os
+import struct
+import sys
+import time
+
+import board
+from clock import Clock, iso
+from drivers.bme280 import BME280, MEASURE_MS
+from drivers.mpu6050 import MPU6050
+from frame import size
+from ring import Ring
+from sampler import Sampler
+from uplink import Uplink
+
+FIRMWARE_VERSION = "0.1.0"
+DEVICE_FILE = "device.json"
+_ENV_UNITS = (("temperature", "°C", 2), ("humidity", "%", 1), ("pressure", "hPa", 2))
+
+
+class App:
+    def __init__(self, cfg, hw):
+        # the ring first: the biggest block, allocated before the heap fragments
+        slot = size(cfg["samples_per_frame"])
+        self.ring = Ring(slot, cfg["ring_bytes"] // slot)
+        self.cfg = cfg
+        self.hw = hw
+        self.clock = Clock()
+        self.boot_id = struct.unpack("<I", os.urandom(4))[0]
+        self.started_ms = time.ticks_ms()
+        self.imu = MPU6050(hw.i2c, cfg["imu_addr"])
+        self.imu.configure(cfg["rate_hz"], cfg["acc_range_g"], cfg["gyro_range_dps"])
+        try:
+            self.env = BME280(hw.i2c, cfg["env_addr"])
+        except OSError as e:
+            print("app: no environmental sensor:", repr(e))
+            self.env = None
+        self.uplink = Uplink(cfg, self.ring, self.clock, self.boot_id, self.status)
+        self.sampler = Sampler(self.imu, self.ring, self.clock, self.boot_id, cfg, self.uplink.wake)
+        self.env_readings = 0
+        self.env_out_of_range = 0
+        gc.collect()
+        self.min_free = gc.mem_free()
+
+    def status(self, state):
+        s = self.sampler
+        return json.dumps(
+            {
+                "device_id": self.cfg["device_id"],
+                "state": state,
+                "boot_id": self.boot_id,
+                "timestamp": iso(self.clock.now_us(), False),
+                "firmware_version": FIRMWARE_VERSION,
+                "config_version": self.cfg["config_version"],
+                "uptime_s": time.ticks_diff(time.ticks_ms(), self.started_ms) // 1000,
+                "frames_sent": self.ring.acked,
+                "frames_dropped": self.ring.dropped,
+                "range_violations": s.range_violations + self.env_out_of_range,
+                "free_heap": gc.mem_free(),
+            }
+        )
+
+    def env_message(self, values):
+        # values: (degC, %RH, hPa) or None after a bus error
+        checks = self.cfg["range_checks"]
+        data = {}
+        for i in range(3):
+            name, unit, digits = _ENV_UNITS[i]
+            if values is None:
+                data[name] = {"value": None, "unit": unit, "quality": "sensor_error"}
+                continue
+            v = round(values[i], digits)
+            lim = checks.get(name)
+            q = "good"
+            if lim and not lim[0] <= v <= lim[1]:
+                q = "out_of_range"
+                self.env_out_of_range += 1
+            data[name] = {"value": v, "unit": unit, "quality": q}
+        msg = {
+            "device_id": self.cfg["device_id"],
+            "timestamp": iso(self.clock.now_us()),
+            "sensor_data": data,
+            "device_status": {"firmware_version": FIRMWARE_VERSION},
+        }
+        if self.cfg["location"]:
+            msg["location"] = self.cfg["location"]
+        bat = self.hw.battery_pct()
+        if bat is not None:
+            msg["device_status"]["battery_level"] = bat
+        rssi = self.hw.rssi_dbm()
+        if rssi is not None:
+            msg["device_status"]["signal_strength"] = rssi
+        return json.dumps(msg)
+
+    async def _env_loop(self):
+        while True:
+            try:
+                self.env.trigger()
+                await asyncio.sleep_ms(MEASURE_MS)
+                while self.env.busy():
+                    await asyncio.sleep_ms(1)
+                values = self.env.read()
+            except OSError:
+                values = None
+            self.env_readings += 1
+            self.uplink.send_json(self.uplink.topic_env, self.env_message(values))
+            await asyncio.sleep(self.cfg["env_period_s"])
+
+    def summary(self):
+        s = self.sampler
+        return {
+            "device_id": self.cfg["device_id"],
+            "boot_id": self.boot_id,
+            "samples": s.samples,
+            "frames": s.frames,
+            "acked": self.ring.acked,
+            "dropped": self.ring.dropped,
+            "unacked": len(self.ring),
+            "resent": self.uplink.resent,
+            "connections": self.uplink.connections,
+            "first_t0_us": s.first_t0_us,
+            "last_sample_us": s.last_sample_us,
+            "seq_first": 0,
+            "seq_last": (s.seq - 1) & 0xFFFFFFFF if s.frames else None,
+            "period_us": s.period_us,
+            "overruns": s.overruns,
+            "sensor_errors": s.sensor_errors,
+            "range_violations": s.range_violations,
+            "env_readings": self.env_readings,
+            "seed": self.cfg["seed"],
+            "heap_min_free": self.min_free,
+            "heap_total": gc.mem_free() + gc.mem_alloc(),
+        }
+
+    async def run(self):
+        cfg = self.cfg
+        tasks = [asyncio.create_task(self.sampler.run())]
+        if self.env is not None:
+            tasks.append(asyncio.create_task(self._env_loop()))
+        self.uplink.start()
+        last_status = time.ticks_ms()
+        try:
+            while not self.sampler.done.is_set():
+                await asyncio.sleep_ms(250)
+                if tasks[0].done():
+                    await tasks[0]  # the sampler died: re-raise its exception (main resets)
+                gc.collect()  # here, not in the sample loop
+                self.min_free = min(self.min_free, gc.mem_free())
+                if time.ticks_diff(time.ticks_ms(), last_status) >= cfg["status_period_s"] * 1000:
+                    last_status = time.ticks_ms()
+                    self.uplink.send_json(self.uplink.topic_status, self.status("online"), True)
+            # bounded run: every frame acknowledged (or the timeout), then a clean goodbye
+            await self.uplink.flush(cfg["flush_timeout_s"] * 1000)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await self.uplink.stop(self.status("offline"), 5000)
+        gc.collect()
+        self.min_free = min(self.min_free, gc.mem_free())
+        return self.summary()
+
+
+def load_config(path):
+    # config.py (defaults and validation) is needed once: drop it to give its RAM back
+    import config
+
+    try:
+        return config.load(path)
+    finally:
+        del sys.modules["config"]
+        gc.collect()
+
+
+async def main(path=DEVICE_FILE):
+    cfg = load_config(path)
+    hw = board.open_board(cfg)
+    await board.connect_network(hw, cfg)
+    summary = await App(cfg, hw).run()
+    print(json.dumps({"summary": summary}))
+
+
+def on_crash():
+    # an ESP32 in the field restarts itself; on the unix port the exit code tells the runner
+    if board.ESP32:
+        import machine
+
+        time.sleep(5)
+        machine.reset()
+    sys.exit(1)
