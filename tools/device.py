@@ -1,0 +1,235 @@
+"""Run the real firmware as a simulated device on this host.
+
+The firmware in `firmware/` runs unchanged under the MicroPython unix port; `board.py`
+sees `sys.platform != "esp32"` and builds the register-level sensor simulator from
+`hardware/sim`. Like a deploy to a board, the sources are first compiled with `mpy-cross`
+(the unix port then loads bytecode, not source, which is what fits in an ESP32-sized heap),
+and the per-device values go into a `device.json` the firmware reads from its working
+directory. Only the standard library is imported here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIRMWARE_DIR = ROOT / "firmware"
+SIM_DIR = ROOT / "hardware" / "sim"
+DEFAULT_STATE_DIR = ROOT / ".gaitlink" / "devices"
+
+
+class DeviceError(RuntimeError):
+    """The simulated device failed, timed out or printed no summary."""
+
+
+def find_tool(name: str) -> str:
+    """`name` next to the running interpreter (the venv), else on PATH."""
+    here = Path(sys.executable).parent / name
+    if here.exists():
+        return str(here)
+    found = shutil.which(name)
+    if found is None:
+        raise DeviceError(
+            f"{name} not found next to {sys.executable} or on PATH; "
+            "install the dev extra: pip install -e '.[dev]'"
+        )
+    return found
+
+
+def _sources() -> list[tuple[Path, str]]:
+    """(source file, module path inside the deployed tree) for firmware and simulator."""
+    files = [(p, p.relative_to(FIRMWARE_DIR).as_posix()) for p in FIRMWARE_DIR.rglob("*.py")]
+    files += [(p, "sim/" + p.relative_to(SIM_DIR).as_posix()) for p in SIM_DIR.rglob("*.py")]
+    return sorted(files, key=lambda f: f[1])
+
+
+def build_firmware(state_dir: Path) -> Path:
+    """Compile firmware + simulator to .mpy under state_dir, reused while sources are unchanged."""
+    files = _sources()
+    digest = hashlib.sha256()
+    for path, rel in files:
+        digest.update(rel.encode() + b"\0" + path.read_bytes())
+    out = Path(state_dir) / "build" / digest.hexdigest()[:16]
+    if out.exists():
+        return out
+    mpy_cross = find_tool("mpy-cross")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=".tmp-"))
+    try:
+        for path, rel in files:
+            target = tmp / rel[:-3]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            res = subprocess.run(
+                [mpy_cross, "-o", f"{target}.mpy", str(path)], capture_output=True, text=True
+            )
+            if res.returncode:
+                raise DeviceError(f"mpy-cross failed on {path}: {res.stderr.strip()}")
+        try:
+            tmp.rename(out)
+        except OSError:  # another runner built the same tree first
+            if not out.exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+@dataclass
+class DeviceProcess:
+    """A running simulated device; `wait()` returns its summary."""
+
+    device_id: str
+    workdir: Path
+    proc: subprocess.Popen
+    _files: list = field(default_factory=list, repr=False)
+
+    @property
+    def stdout_path(self) -> Path:
+        return self.workdir / "stdout.log"
+
+    @property
+    def stderr_path(self) -> Path:
+        return self.workdir / "stderr.log"
+
+    def _close_files(self) -> None:
+        for f in self._files:
+            f.close()
+        self._files.clear()
+
+    def _tail(self, n: int = 20) -> str:
+        lines = []
+        for p in (self.stdout_path, self.stderr_path):
+            if p.exists():
+                lines += p.read_text(errors="replace").splitlines()[-n:]
+        return "\n".join(lines[-n:])
+
+    def poll(self) -> int | None:
+        return self.proc.poll()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._close_files()
+
+    def wait(self, timeout: float) -> dict:
+        """Wait for a bounded run to end; its summary dict, or DeviceError with the log tail."""
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise DeviceError(
+                f"device {self.device_id} still running after {timeout:.0f} s:\n{self._tail()}"
+            ) from None
+        self._close_files()
+        if rc != 0:
+            raise DeviceError(f"device {self.device_id} exited with {rc}:\n{self._tail()}")
+        for line in reversed(self.stdout_path.read_text().splitlines()):
+            if line.startswith('{"summary"'):
+                return json.loads(line)["summary"]
+        raise DeviceError(f"device {self.device_id} printed no summary:\n{self._tail()}")
+
+    def __enter__(self) -> DeviceProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()
+
+
+def start_device(
+    device_id: str,
+    host: str,
+    port: int,
+    *,
+    seed: int,
+    rate_hz: int = 100,
+    max_samples: int | None = None,
+    samples_per_frame: int = 50,
+    heap: str = "100k",
+    state_dir: str | os.PathLike = DEFAULT_STATE_DIR,
+    extra: dict | None = None,
+) -> DeviceProcess:
+    """Start the firmware as device `device_id` against the broker at host:port.
+
+    `max_samples` bounds the run (the firmware flushes, says goodbye and prints a summary);
+    None runs until killed. `extra` adds further device.json fields (see firmware/config.py),
+    e.g. mqtt_user/mqtt_password or ring_bytes. Invalid values make the firmware exit with
+    a ValueError that names the field, which `wait()` reports.
+    """
+    state_dir = Path(state_dir)
+    build = build_firmware(state_dir)
+    workdir = state_dir / device_id
+    workdir.mkdir(parents=True, exist_ok=True)
+    values = {
+        "device_id": device_id,
+        "broker_host": host,
+        "broker_port": port,
+        "rate_hz": rate_hz,
+        "samples_per_frame": samples_per_frame,
+        "max_samples": max_samples or 0,
+        "seed": seed,
+    }
+    values.update(extra or {})
+    (workdir / "device.json").write_text(json.dumps(values, indent=2))
+    env = dict(os.environ, MICROPYPATH=f".frozen:{build}")
+    out = (workdir / "stdout.log").open("w")
+    err = (workdir / "stderr.log").open("w")
+    proc = subprocess.Popen(
+        [find_tool("micropython"), "-X", f"heapsize={heap}", "-m", "main"],
+        cwd=workdir,
+        env=env,
+        stdout=out,
+        stderr=err,
+        stdin=subprocess.DEVNULL,
+    )
+    return DeviceProcess(device_id, workdir, proc, [out, err])
+
+
+def _run(args: argparse.Namespace) -> int:
+    max_samples = int(args.seconds * args.rate) if args.seconds else None
+    dev = start_device(
+        args.id,
+        args.host,
+        args.port,
+        seed=args.seed,
+        rate_hz=args.rate,
+        max_samples=max_samples,
+        samples_per_frame=args.samples_per_frame,
+        heap=args.heap,
+        state_dir=args.state_dir,
+    )
+    with dev:
+        if max_samples is None:
+            return dev.proc.wait()
+        summary = dev.wait(timeout=args.seconds + 60)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "device", help="run the firmware as a simulated device (MicroPython unix port)"
+    )
+    sub = p.add_subparsers(dest="device_command", metavar="ACTION", required=True)
+    run = sub.add_parser("run", help="start one simulated device and wait for its summary")
+    run.add_argument("--id", required=True, help="device id, e.g. gl-0001")
+    run.add_argument("--host", default="127.0.0.1", help="site broker host")
+    run.add_argument("--port", type=int, default=1883, help="site broker port")
+    run.add_argument(
+        "--seconds", type=float, default=10.0, help="samples to take, in seconds (0: forever)"
+    )
+    run.add_argument("--rate", type=int, default=100, help="sample rate, Hz (divides 1000)")
+    run.add_argument("--seed", type=int, default=1, help="simulated wearer (motion model seed)")
+    run.add_argument("--samples-per-frame", type=int, default=50)
+    run.add_argument("--heap", default="100k", help="MicroPython heap size (ESP32-like: 100k)")
+    run.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+    run.set_defaults(func=_run)
