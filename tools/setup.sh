@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Idempotent set-up for gaitlink on Debian 12, Ubuntu or Raspberry Pi OS.
+# Installs what is missing, and nothing else: the Debian packages mosquitto and influxdb
+# (apt-get, with sudo when not root), a virtual environment in .venv, and the project
+# with its dev extra. A second run checks and returns in a second or two.
+# Sourced by tools/demo.sh and tools/test.sh; run it alone to only set up.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$root/.venv"
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+need_python() {
+  if ! command -v python3 >/dev/null; then
+    say "python3 is not installed; install it first (sudo apt-get install python3)"; exit 1
+  fi
+  if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    say "gaitlink needs Python >= 3.11; this is $(python3 -V). Debian 12 and Raspberry Pi OS 12 have 3.11."
+    exit 1
+  fi
+}
+
+apt_missing() {
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || echo "$pkg"
+  done
+}
+
+install_debian_packages() {
+  local wanted=(mosquitto influxdb)
+  # venv needs ensurepip, which Debian ships separately as python3-venv.
+  python3 -c 'import ensurepip' 2>/dev/null || wanted+=("python3-venv")
+  mapfile -t missing < <(apt_missing "${wanted[@]}")
+  if [ "${#missing[@]}" -eq 0 ]; then return 0; fi
+  if ! command -v apt-get >/dev/null; then
+    say "missing ${missing[*]} and this system has no apt-get: install them by hand"; exit 1
+  fi
+  say "installing Debian packages: ${missing[*]}"
+  as_root apt-get update -qq
+  # The packages start system services on 1883/8086 where systemd runs; gaitlink's own
+  # stack uses other ports (docs/stack.md), so the two never collide.
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+install_python_env() {
+  if [ ! -x "$venv/bin/python" ]; then
+    say "creating $venv"
+    python3 -m venv "$venv"
+  fi
+  local stamp="$venv/.gaitlink-installed"
+  local want
+  want="$(sha256sum < "$root/pyproject.toml" | cut -d' ' -f1)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    return 0
+  fi
+  say "installing gaitlink and its dev dependencies into $venv"
+  "$venv/bin/python" -m pip install -q --upgrade pip
+  "$venv/bin/python" -m pip install -q -e "$root[dev]"
+  echo "$want" > "$stamp"
+}
+
+need_python
+install_debian_packages
+install_python_env
+export PATH="$venv/bin:$PATH"
