@@ -195,11 +195,18 @@ def start_device(
 
 
 def _run(args: argparse.Namespace) -> int:
+    from gateway.endpoint import Endpoint
+
+    try:
+        broker = Endpoint.parse(args.broker, what="--broker")
+    except ValueError as exc:
+        print(f"gaitlink device: {exc}", file=sys.stderr)
+        return 2
     max_samples = int(args.seconds * args.rate) if args.seconds else None
     dev = start_device(
         args.id,
-        args.host,
-        args.port,
+        broker.host,
+        broker.port,
         seed=args.seed,
         rate_hz=args.rate,
         max_samples=max_samples,
@@ -222,8 +229,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="device_command", metavar="ACTION", required=True)
     run = sub.add_parser("run", help="start one simulated device and wait for its summary")
     run.add_argument("--id", required=True, help="device id, e.g. gl-0001")
-    run.add_argument("--host", default="127.0.0.1", help="site broker host")
-    run.add_argument("--port", type=int, default=1883, help="site broker port")
+    run.add_argument(
+        "--broker",
+        default=os.environ.get("GAITLINK_SITE_MQTT_URL", "127.0.0.1:1883"),
+        help="site broker, host:port (default $GAITLINK_SITE_MQTT_URL or 127.0.0.1:1883)",
+    )
     run.add_argument(
         "--seconds", type=float, default=10.0, help="samples to take, in seconds (0: forever)"
     )

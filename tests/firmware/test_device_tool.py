@@ -15,7 +15,7 @@ from tools.device import DeviceError, start_device
 def test_cli_device_run__prints_the_summary(mosquitto, tmp_path):
     res = subprocess.run(
         [sys.executable, "-m", "tools.cli", "device", "run", "--id", "gl-cli-1",
-         "--port", str(mosquitto.port), "--seconds", "1", "--rate", "50", "--seed", "9",
+         "--broker", f"127.0.0.1:{mosquitto.port}", "--seconds", "1", "--rate", "50", "--seed", "9",
          "--state-dir", str(tmp_path)],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
