@@ -1,8 +1,9 @@
 """The `gaitlink` command: one entry point, one subcommand per room of the project.
 
-Each subcommand lives in its own module and exposes `register(subparsers)`. Those modules
-import only the standard library at import time, so a Raspberry Pi that installed just the
-gateway extra can still run `gaitlink gateway …` without numpy or aiohttp present.
+Each subcommand lives in its own module and exposes `register(subparsers)`. A machine may
+have installed only some extras (a Raspberry Pi: just `gateway`), so a room whose
+dependencies are missing still appears in --help, and using it says which extra to
+install, instead of `gaitlink` failing for every subcommand.
 """
 
 from __future__ import annotations
@@ -11,16 +12,18 @@ import argparse
 import importlib
 import sys
 
-# (subcommand module, one-line help). Order is the order of `gaitlink --help`.
-SUBCOMMANDS: tuple[str, ...] = (
-    "tools.stack.cli",
-    "tools.demo",
-    "tools.device",
-    "gateway.cli",
-    "cloud.ingest.cli",
-    "cloud.gait.cli",
-    "tools.bench.cli",
+# (subcommand, module, extra it needs). Order is the order of `gaitlink --help`.
+SUBCOMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("stack", "tools.stack.cli", "dev"),
+    ("demo", "tools.demo", "dev"),
+    ("device", "tools.device", "dev"),
+    ("gateway", "gateway.cli", "gateway"),
+    ("ingest", "cloud.ingest.cli", "cloud"),
+    ("gait", "cloud.gait.cli", "cloud"),
+    ("bench", "tools.bench.cli", "dev"),
 )
+
+_OURS = ("tools", "gateway", "cloud", "hardware")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,17 +32,32 @@ def build_parser() -> argparse.ArgumentParser:
         description="gaitlink: wearable gait sensing from ESP32 firmware to InfluxDB.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in SUBCOMMANDS:
+    for name, module_name, extra in SUBCOMMANDS:
         try:
-            module = importlib.import_module(name)
+            module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            # A room that is not installed on this machine (e.g. cloud on a Pi) is simply
-            # absent from --help; anything else missing is a real bug and must surface.
-            if exc.name and name.startswith(exc.name):
-                continue
-            raise
+            missing = (exc.name or "").partition(".")[0]
+            if not missing or missing in _OURS:
+                raise  # our own code is broken: that must surface, not hide
+            _register_unavailable(sub, name, extra, missing)
+            continue
         module.register(sub)
     return parser
+
+
+def _register_unavailable(sub, name: str, extra: str, missing: str) -> None:
+    hint = f"needs the '{extra}' extra ({missing} is not installed)"
+    parser = sub.add_parser(name, help=hint, add_help=False)
+    parser.add_argument("rest", nargs=argparse.REMAINDER)
+
+    def explain(_args: argparse.Namespace) -> int:
+        print(
+            f"gaitlink {name}: {hint}. Install it with: pip install 'gaitlink[{extra}]'",
+            file=sys.stderr,
+        )
+        return 2
+
+    parser.set_defaults(func=explain)
 
 
 def main(argv: list[str] | None = None) -> int:
