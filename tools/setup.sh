@@ -32,7 +32,8 @@ apt_missing() {
 }
 
 install_debian_packages() {
-  local wanted=(mosquitto influxdb)
+  # influxdb-client is Debian's name for the 1.x `influx` shell, which researchers use.
+  local wanted=(mosquitto influxdb influxdb-client)
   # venv needs ensurepip, which Debian ships separately as python3-venv.
   python3 -c 'import ensurepip' 2>/dev/null || wanted+=("python3-venv")
   mapfile -t missing < <(apt_missing "${wanted[@]}")
@@ -58,9 +59,15 @@ install_python_env() {
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     return 0
   fi
-  say "installing gaitlink and its dev dependencies into $venv"
-  "$venv/bin/python" -m pip install -q --upgrade pip
-  "$venv/bin/python" -m pip install -q -e "$root[dev]"
+  say "installing gaitlink and its dev dependencies into $venv (a few minutes the first time)"
+  local log="$venv/pip-install.log"
+  # pip's build chatter goes to a log, shown only if the install fails.
+  if ! { "$venv/bin/python" -m pip install --upgrade pip &&
+         "$venv/bin/python" -m pip install -e "$root[dev]"; } >"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    say "pip install failed; the full log is $log"
+    exit 1
+  fi
   echo "$want" > "$stamp"
 }
 
