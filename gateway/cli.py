@@ -43,12 +43,19 @@ def _run(args: argparse.Namespace) -> int:
     from gateway.relay import Relay
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s gateway %(levelname)s %(message)s")
-    try:
-        relay = Relay(
-            Endpoint.parse(args.site, what="--site"),
-            Endpoint.parse(args.cloud, what="--cloud"),
-            gateway_id=args.id,
+    if args.stats_every <= 0:
+        print("gaitlink gateway: --stats-every must be > 0 seconds", file=sys.stderr)
+        return 2
+    if args.duration is not None and args.duration <= 0:
+        print(
+            "gaitlink gateway: --duration must be > 0 seconds (leave it out to run)",
+            file=sys.stderr,
         )
+        return 2
+    try:
+        site = Endpoint.parse(args.site, what="--site")
+        cloud = Endpoint.parse(args.cloud, what="--cloud")
+        relay = Relay(site, cloud, gateway_id=args.id)
         relay.start()
     except (ValueError, LinkError) as exc:
         print(f"gaitlink gateway: {exc}", file=sys.stderr)
@@ -57,8 +64,9 @@ def _run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
     log = logging.getLogger("gateway")
-    log.info("relaying %s -> %s", args.site, args.cloud)
-    stop_at = time.monotonic() + args.duration if args.duration else math.inf
+    # Endpoints print without credentials. tools/services.py waits for this line.
+    log.info("gateway ready: relaying %s -> %s", site, cloud)
+    stop_at = math.inf if args.duration is None else time.monotonic() + args.duration
     while (remaining := stop_at - time.monotonic()) > 0:
         if done.wait(min(args.stats_every, remaining)):
             break

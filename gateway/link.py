@@ -57,6 +57,7 @@ class Link:
         client_id: str,
         *,
         subscriptions: Iterable[str] = (),
+        always_subscribe: Iterable[str] = (),
         on_message: Callable[[Message], None] | None = None,
         clean_session: bool = False,
         will: Will | None = None,
@@ -65,12 +66,18 @@ class Link:
     ) -> None:
         self.endpoint = endpoint
         self._subscriptions = tuple(subscriptions)
+        # Subscribed at every connect, even on a resumed session: broker statistics
+        # topics, whose retained replay is wanted.
+        self._always_subscribe = tuple(always_subscribe)
         self._on_message = on_message
         self._connected = threading.Event()
         self._lock = threading.Lock()
-        # mid -> callback for publishes awaiting PUBACK; mids whose PUBACK beat the
-        # bookkeeping (paho may call on_publish before publish() returns to us).
+        # mid -> callback for QoS 1 publishes awaiting PUBACK; QoS 0 publishes awaiting
+        # their write (paho reports those through on_publish too, with mids from the same
+        # 16-bit counter); mids whose report beat the bookkeeping (paho may call
+        # on_publish before publish() returns to us).
         self._awaiting: dict[int, Callable[[], None]] = {}
+        self._awaiting_qos0: set[int] = set()
         self._early: set[int] = set()
         self.connects = 0
         self.disconnects = 0
@@ -87,8 +94,9 @@ class Link:
         client.enable_logger(log)
         client.reconnect_delay_set(min_delay=1, max_delay=10)
         client.max_inflight_messages_set(max_inflight)
-        # 0 = unbounded in paho; what bounds it here is the upstream broker's in-flight
-        # window, since every publish we make answers a message we have not yet acked.
+        # 0 = unbounded in paho. The relay bounds it: each publish answers a message it has
+        # not yet acked, the source broker sends at most its in-flight window of those, and
+        # a redelivered message is not published twice (relay.py).
         client.max_queued_messages_set(0)
         if endpoint.username:
             client.username_pw_set(endpoint.username, endpoint.password)
@@ -140,13 +148,21 @@ class Link:
         info = self._client.publish(topic, payload, qos=qos, retain=retain)
         if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
             raise LinkError(f"publish to {topic} failed: {mqtt.error_string(info.rc)}")
+        # Every publish paho will report is booked, so that each on_publish is consumed by
+        # exactly one booking and no stale mid lingers for a later publish to match after
+        # paho's 16-bit mids wrap. A QoS 0 publish made while disconnected is never sent
+        # nor reported, so it is not booked.
         if qos == 0:
             if on_acked is not None:
                 on_acked()
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                return
+            with self._lock:
+                if info.mid in self._early:
+                    self._early.discard(info.mid)
+                else:
+                    self._awaiting_qos0.add(info.mid)
             return
-        # Every QoS 1 publish is booked, with or without a callback, so that each entry in
-        # _early is consumed right here and the set never holds a stale mid that a later
-        # publish could reuse after paho's 16-bit mids wrap.
         on_acked = on_acked or _nothing
         with self._lock:
             if info.mid in self._early:
@@ -173,7 +189,15 @@ class Link:
             log.error("broker %s refused connection: %s", self.endpoint, reason_code)
             return
         self.connects += 1
-        for topic in self._subscriptions:
+        with self._lock:
+            # QoS 0 packets queued before the disconnect were discarded by paho unsent.
+            self._awaiting_qos0.clear()
+        # A resumed session keeps its subscriptions; subscribing again would make the
+        # broker resend every retained message (MQTT 3.1.1 §3.3.1.3) at each reconnect.
+        topics = self._always_subscribe
+        if not flags.session_present:
+            topics = self._subscriptions + topics
+        for topic in topics:
             client.subscribe(topic, qos=1)
         self._connected.set()
         log.info("connected to %s (session present: %s)", self.endpoint, flags.session_present)
@@ -199,6 +223,9 @@ class Link:
         with self._lock:
             callback = self._awaiting.pop(mid, None)
             if callback is None:
+                if mid in self._awaiting_qos0:
+                    self._awaiting_qos0.discard(mid)
+                    return
                 self._early.add(mid)
         if callback is not None:
             callback()

@@ -2,8 +2,14 @@
 
 Uplink (device data) and downlink (config, OTA) are both QoS 1 and acknowledged hop by
 hop: a message is acked to the broker it came from only after the broker it goes to has
-acked it. Until then the source broker keeps it (persistent session), so a gateway crash
-or a cloud outage loses nothing; the site broker's queue is the store in this version.
+acked it. Until then the source broker keeps it in the relay's persistent session, so a
+gateway crash or restart loses nothing.
+
+During a cloud outage the store is the site broker's queue for the relay's session, which
+is bounded by mosquitto's `max_queued_messages` (docs/stack.md shows the setting); past it
+mosquitto drops messages. The relay cannot see which, but it reads the brokers' own drop
+counters from `$SYS/broker/publish/messages/dropped` and reports them, so a drop is never
+silent. A disk spool on the gateway, acked to the site once written, is the next step.
 """
 
 from __future__ import annotations
@@ -16,7 +22,13 @@ from dataclasses import asdict, dataclass
 
 from gateway.endpoint import Endpoint
 from gateway.link import Link, Message
-from gateway.topics import DOWNLINK_FILTERS, TIME_TOPIC, UPLINK_FILTERS, is_retained
+from gateway.topics import (
+    BROKER_DROPS_TOPIC,
+    DOWNLINK_FILTERS,
+    TIME_TOPIC,
+    UPLINK_FILTERS,
+    is_retained,
+)
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +39,13 @@ class RelayCounters:
     uplink_delivered: int = 0
     downlink_received: int = 0
     downlink_delivered: int = 0
+    # A message the source broker delivered again while its first copy was still on the
+    # way: acked with the first, not published twice.
+    redeliveries_merged: int = 0
     time_beacons: int = 0
+    # mosquitto's own count of messages it dropped (queue or in-flight limits), per broker.
+    site_broker_dropped: int = 0
+    cloud_broker_dropped: int = 0
 
 
 class Relay:
@@ -39,18 +57,28 @@ class Relay:
         gateway_id: str = "gateway",
         time_beacon_s: float | None = 1.0,
     ) -> None:
+        if (site.host, site.port) == (cloud.host, cloud.port):
+            raise ValueError(
+                f"site and cloud broker are the same ({site}): the relay would feed its own "
+                "subscriptions forever. Give --cloud the cloud broker's address."
+            )
         self.counters = RelayCounters()
         self._count_lock = threading.Lock()
+        # (topic, payload) -> source messages waiting for the target's ack. Bounded by the
+        # source broker's in-flight window: it sends no more unacked messages than that.
+        self._pending: dict[tuple[str, bytes], list[Message]] = {}
         self.site = Link(
             site,
             f"gaitlink-gw-{gateway_id}-site",
             subscriptions=UPLINK_FILTERS,
+            always_subscribe=(BROKER_DROPS_TOPIC,),
             on_message=self._uplink,
         )
         self.cloud = Link(
             cloud,
             f"gaitlink-gw-{gateway_id}-cloud",
             subscriptions=DOWNLINK_FILTERS,
+            always_subscribe=(BROKER_DROPS_TOPIC,),
             on_message=self._downlink,
         )
         self._time_beacon_s = time_beacon_s
@@ -79,20 +107,36 @@ class Relay:
     def snapshot(self) -> dict[str, int]:
         with self._count_lock:
             stats = asdict(self.counters)
+            stats["pending_forwards"] = len(self._pending)
         stats["awaiting_cloud_ack"] = self.cloud.awaiting_ack
         stats["awaiting_site_ack"] = self.site.awaiting_ack
         return stats
 
-    def _count(self, name: str) -> None:
+    def _count(self, name: str, by: int = 1) -> None:
         with self._count_lock:
-            setattr(self.counters, name, getattr(self.counters, name) + 1)
+            setattr(self.counters, name, getattr(self.counters, name) + by)
 
     def _forward(self, message: Message, source: Link, target: Link, direction: str) -> None:
+        if message.topic == BROKER_DROPS_TOPIC:
+            self._broker_drops(message, "site" if source is self.site else "cloud")
+            return
         self._count(f"{direction}_received")
+        key = (message.topic, message.payload)
+        with self._count_lock:
+            waiting = self._pending.get(key)
+            if waiting is not None:
+                # The source reconnected and redelivered it; the first copy's ack covers it.
+                waiting.append(message)
+                self.counters.redeliveries_merged += 1
+                return
+            self._pending[key] = [message]
 
         def delivered() -> None:
-            source.ack(message)
+            with self._count_lock:
+                messages = self._pending.pop(key, [])
             self._count(f"{direction}_delivered")
+            for m in messages:
+                source.ack(m)
 
         target.publish(
             message.topic,
@@ -101,6 +145,21 @@ class Relay:
             retain=is_retained(message.topic),
             on_acked=delivered,
         )
+
+    def _broker_drops(self, message: Message, broker: str) -> None:
+        try:
+            dropped = int(message.payload)
+        except ValueError:
+            log.warning(
+                "unreadable %s from the %s broker: %r", message.topic, broker, message.payload
+            )
+            return
+        name = f"{broker}_broker_dropped"
+        with self._count_lock:
+            previous = getattr(self.counters, name)
+            setattr(self.counters, name, dropped)
+        if dropped > previous:
+            log.error("the %s broker has dropped %d messages (queue limits)", broker, dropped)
 
     def _uplink(self, message: Message) -> None:
         self._forward(message, self.site, self.cloud, "uplink")
@@ -111,5 +170,10 @@ class Relay:
     def _beacon_loop(self) -> None:
         while not self._stop.wait(self._time_beacon_s):
             payload = json.dumps({"t_us": time.time_ns() // 1000, "source": "gateway"})
-            self.site.publish(TIME_TOPIC, payload.encode(), qos=0)
+            try:
+                self.site.publish(TIME_TOPIC, payload.encode(), qos=0)
+            except Exception:
+                # One failed beacon must not end the beacons: devices resync on the next.
+                log.exception("time beacon not sent")
+                continue
             self._count("time_beacons")

@@ -1,0 +1,32 @@
+"""gateway.link against a real mosquitto: the publish bookkeeping that acks depend on."""
+
+import threading
+import time
+
+import pytest
+
+from gateway.endpoint import Endpoint
+from gateway.link import Link
+from gateway.relay import Relay
+
+
+def test_link__qos0_publishes_leave_no_mid_behind(stack):
+    # paho reports QoS 0 writes through on_publish too; a mid left over would later make a
+    # QoS 1 publish with the same (wrapped) mid look acknowledged before it is.
+    link = Link(Endpoint("127.0.0.1", stack.site_port), "test-link-qos0", clean_session=True)
+    link.start()
+    try:
+        for _ in range(50):
+            link.publish("gaitlink/v1/time", b"{}", qos=0)
+        acked = threading.Event()
+        link.publish("gaitlink/v1/t/status", b"{}", qos=1, on_acked=acked.set)
+        assert acked.wait(5)
+        time.sleep(0.2)
+        assert link._early == set() and link._awaiting_qos0 == set() and link.awaiting_ack == 0
+    finally:
+        link.stop()
+
+
+def test_relay__refuses_the_same_broker_on_both_sides():
+    with pytest.raises(ValueError, match="same"):
+        Relay(Endpoint("127.0.0.1", 1883), Endpoint("127.0.0.1", 1883))
