@@ -27,26 +27,32 @@ class Service:
     name: str
     argv: list[str]
     log_path: Path
-    ready: Callable[[], bool] = field(repr=False)
+    ready: Callable[[Service], bool] = field(repr=False)
+    start_timeout_s: float = 60.0
     process: subprocess.Popen | None = None
+    _log_offset: int = 0
 
-    def start(self, timeout_s: float = 60.0) -> Service:
+    def start(self) -> Service:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
+        # The log is appended across restarts: readiness is read from this run's part only.
+        self._log_offset = log.tell()
         self.process = subprocess.Popen(
             self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
         log.close()
-        deadline = time.monotonic() + timeout_s
+        deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 code = self.process.returncode
                 raise ServiceError(f"{self.name} exited with {code}:\n{self.tail()}")
-            if self.ready():
+            if self.ready(self):
                 return self
             time.sleep(0.1)
         self.stop()
-        raise ServiceError(f"{self.name} not ready after {timeout_s:.0f} s:\n{self.tail()}")
+        raise ServiceError(
+            f"{self.name} not ready after {self.start_timeout_s:.0f} s:\n{self.tail()}"
+        )
 
     def stop(self, timeout_s: float = 15.0) -> int | None:
         """SIGTERM, then SIGKILL; returns the exit code."""
@@ -65,6 +71,14 @@ class Service:
             self.process.kill()
             self.process.wait()
 
+    def log_since_start(self) -> str:
+        try:
+            with self.log_path.open("rb") as f:
+                f.seek(self._log_offset)
+                return f.read().decode(errors="replace")
+        except FileNotFoundError:
+            return ""
+
     def tail(self, lines: int = 30) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -78,10 +92,9 @@ def _gaitlink(*args: str) -> list[str]:
 
 def gateway(site_url: str, cloud_url: str, state_dir: Path, *, gateway_id: str = "gw") -> Service:
     log_path = state_dir / "gateway.log"
-    marker = f"relaying {site_url} -> {cloud_url}"
 
-    def ready() -> bool:
-        return log_path.exists() and marker in log_path.read_text(errors="replace")
+    def ready(service: Service) -> bool:
+        return "gateway ready" in service.log_since_start()
 
     argv = _gaitlink("gateway", "run", "--site", site_url, "--cloud", cloud_url, "--id", gateway_id)
     return Service("gateway", argv, log_path, ready)
@@ -99,7 +112,7 @@ def ingest(
 ) -> Service:
     health = f"http://127.0.0.1:{http_port}/health"
 
-    def ready() -> bool:
+    def ready(_service: Service) -> bool:
         try:
             with urllib.request.urlopen(health, timeout=2) as resp:
                 return resp.status == 200
@@ -111,7 +124,9 @@ def ingest(
         "--http", f"127.0.0.1:{http_port}", "--dead-letters", str(state_dir / "dead-letters.jsonl"),
         "--placement", placement, *extra,
     )  # fmt: skip
-    return Service("ingest", argv, state_dir / "ingest.log", ready)
+    # The first start on a machine compiles the numba gait kernels (tens of seconds on a
+    # small machine); later starts load them from numba's cache in well under a second.
+    return Service("ingest", argv, state_dir / "ingest.log", ready, start_timeout_s=300.0)
 
 
 def ingest_metrics(http_port: int) -> dict:

@@ -45,7 +45,9 @@ class InfluxV1:
         if s.token:
             headers["Authorization"] = f"Token {s.token}"
         elif s.username:
-            params.update(u=s.username, p=s.password or "")
+            # Basic auth, not the u/p query parameters, which InfluxDB writes to its log.
+            basic = aiohttp.BasicAuth(s.username, s.password or "")
+            headers["Authorization"] = basic.encode()
         return params, headers
 
     async def write(self, lines: str) -> None:
@@ -65,11 +67,14 @@ class InfluxV1:
                 body = await resp.text()
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise InfluxError.unreachable(self._base, exc) from exc
-        # 4xx means the data is wrong (retrying writes the same bad data); 5xx is the server.
+        # Only 400 (the data) and 413 (the size) are about what we sent: those the caller
+        # narrows down. Everything else is about the server or its set-up (401/403
+        # credentials, 404 database missing, 429 limits, 5xx): retry until it is fixed,
+        # because dropping the data would punish it for a configuration mistake.
         raise InfluxError(
             f"InfluxDB write refused ({resp.status}): {_error_text(body)}",
             status=resp.status,
-            retryable=resp.status >= 500,
+            retryable=resp.status not in (400, 413),
         )
 
     async def query(self, q: str) -> list[dict]:
@@ -88,9 +93,11 @@ class InfluxV1:
 
     async def ping(self) -> bool:
         try:
-            async with self._session.get(f"{self._base}/ping") as resp:
+            async with self._session.get(
+                f"{self._base}/ping", timeout=aiohttp.ClientTimeout(total=5)
+            ) as resp:
                 return resp.status == 204
-        except aiohttp.ClientError:
+        except (aiohttp.ClientError, TimeoutError):
             return False
 
 

@@ -1,8 +1,8 @@
 """JSON messages of protocol v1 (docs/protocol.md §3), validated with pydantic.
 
 Unknown keys are ignored, as the protocol's minor-change rule requires; everything the
-cloud stores is checked for type and physical range, so a bad reading is rejected with the
-field's name instead of landing in InfluxDB.
+cloud stores is checked for type, and readings for the range a sensor can physically
+report, so a bad reading is rejected with the field's name instead of landing in InfluxDB.
 """
 
 from __future__ import annotations
@@ -10,9 +10,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-DEVICE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,31}$"
+DEVICE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,31}$"  # Rust regex: $ is end of text
 DeviceId = Annotated[str, Field(pattern=DEVICE_ID_PATTERN)]
 
 
@@ -33,9 +40,19 @@ class Reading(_Message):
     unit: str
     quality: Quality
 
+    @model_validator(mode="after")
+    def _value_matches_quality(self) -> Reading:
+        if (self.value is None) != (self.quality == "sensor_error"):
+            raise ValueError("value must be null exactly when quality is 'sensor_error'")
+        return self
+
 
 # The unit each quantity must be sent in; a device that sends °F is rejected, not converted.
 ENV_UNITS = {"temperature": "°C", "humidity": "%", "pressure": "hPa"}
+# What an environmental sensor can report at all (the BME280's operating ranges, widened
+# a little); beyond it the reading is not a measurement. The device's own, narrower range
+# checks mark plausible-but-unexpected values `out_of_range` instead.
+ENV_LIMITS = {"temperature": (-60.0, 100.0), "humidity": (0.0, 100.0), "pressure": (250.0, 1150.0)}
 
 
 class SensorData(_Message):
@@ -46,9 +63,16 @@ class SensorData(_Message):
     @field_validator("temperature", "humidity", "pressure")
     @classmethod
     def _unit(cls, reading: Reading | None, info) -> Reading | None:
+        if reading is None:
+            return reading
         expected = ENV_UNITS[info.field_name]
-        if reading is not None and reading.unit != expected:
+        if reading.unit != expected:
             raise ValueError(f"unit must be {expected!r}, got {reading.unit!r}")
+        low, high = ENV_LIMITS[info.field_name]
+        if reading.value is not None and not low <= reading.value <= high:
+            raise ValueError(
+                f"value {reading.value} is outside what a sensor reports ({low}..{high})"
+            )
         return reading
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 PREFIX = "gaitlink/v1/"
 INGEST_FILTERS = (PREFIX + "+/imu", PREFIX + "+/env", PREFIX + "+/status")
 KINDS = ("imu", "env", "status", "config/reported")
-_DEVICE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+_DEVICE = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 
 
 class TopicError(ValueError):
@@ -25,7 +25,7 @@ def parse_topic(topic: str) -> Topic:
     if not topic.startswith(PREFIX):
         raise TopicError(f"topic {topic!r} is not under {PREFIX}")
     device, _, kind = topic[len(PREFIX) :].partition("/")
-    if not _DEVICE.match(device):
+    if not _DEVICE.fullmatch(device):
         raise TopicError(f"topic {topic!r}: device id {device!r} is not [a-z0-9-], 1-32 chars")
     if kind not in KINDS:
         raise TopicError(f"topic {topic!r}: unknown message kind {kind!r}")

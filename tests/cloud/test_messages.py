@@ -103,3 +103,27 @@ def test_status__invalid_state():
         parse(
             DeviceStatus, b'{"device_id":"gl-0001","state":"asleep","boot_id":5}', device="gl-0001"
         )
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"sensor_data__humidity__value": -5}, "humidity"),
+        ({"sensor_data__temperature__value": 1e30}, "temperature"),
+        ({"sensor_data__pressure__value": 20}, "pressure"),
+        ({"sensor_data__temperature__quality": "sensor_error"}, "sensor_error"),
+        ({"sensor_data__temperature__value": None}, "sensor_error"),
+    ],
+)
+def test_env__invalid_physically_impossible_or_inconsistent(changes, named):
+    with pytest.raises(MessageError, match=named):
+        parse(EnvTelemetry, _env(**changes), device="gl-0001")
+
+
+def test_env__sensor_error_without_value_is_valid():
+    message = parse(
+        EnvTelemetry,
+        _env(sensor_data__humidity__value=None, sensor_data__humidity__quality="sensor_error"),
+        device="gl-0001",
+    )
+    assert message.sensor_data.humidity.value is None

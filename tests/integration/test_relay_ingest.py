@@ -23,14 +23,16 @@ def test_frames_reach_influx_once_with_values_and_times(stack, tmp_path):
         ("gaitlink/v1/rel-1/imu", encode_frame(c, boot_id=9, seq=i, t0_us=T0 + i * 500_000))
         for i, c in enumerate(frames)
     ]
-    # A resend of seq 3 and a corrupted frame: one is dropped, one is a dead letter.
-    messages.append(messages[3])
+    # After they are written: a resend of seq 3 (the ingest drops it; sent earlier, while
+    # the first copy was still on its way, the gateway would merge the two) and a corrupt
+    # frame, which becomes a dead letter.
     corrupt = bytearray(messages[0][1])
     corrupt[50] ^= 0xFF
-    messages.append(("gaitlink/v1/rel-1/imu", bytes(corrupt)))
+    late = [messages[3], ("gaitlink/v1/rel-1/imu", bytes(corrupt))]
     with running_pipeline(stack, tmp_path) as pipeline, publisher(stack.site_port) as client:
         publish_all(client, messages)
         wait_until(lambda: count(stack, "imu", "WHERE device='rel-1'") >= 1000, 30, "imu points")
+        publish_all(client, late)
         wait_until(
             lambda: ingest_metrics(pipeline["http_port"])["dead_letters"] == 1, 10, "dead letter"
         )
