@@ -57,7 +57,6 @@ class Link:
         client_id: str,
         *,
         subscriptions: Iterable[str] = (),
-        always_subscribe: Iterable[str] = (),
         on_message: Callable[[Message], None] | None = None,
         clean_session: bool = False,
         will: Will | None = None,
@@ -66,9 +65,6 @@ class Link:
     ) -> None:
         self.endpoint = endpoint
         self._subscriptions = tuple(subscriptions)
-        # Subscribed at every connect, even on a resumed session: broker statistics
-        # topics, whose retained replay is wanted.
-        self._always_subscribe = tuple(always_subscribe)
         self._on_message = on_message
         self._connected = threading.Event()
         self._lock = threading.Lock()
@@ -194,11 +190,9 @@ class Link:
             self._awaiting_qos0.clear()
         # A resumed session keeps its subscriptions; subscribing again would make the
         # broker resend every retained message (MQTT 3.1.1 §3.3.1.3) at each reconnect.
-        topics = self._always_subscribe
         if not flags.session_present:
-            topics = self._subscriptions + topics
-        for topic in topics:
-            client.subscribe(topic, qos=1)
+            for topic in self._subscriptions:
+                client.subscribe(topic, qos=1)
         self._connected.set()
         log.info("connected to %s (session present: %s)", self.endpoint, flags.session_present)
 

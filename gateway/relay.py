@@ -6,10 +6,11 @@ acked it. Until then the source broker keeps it in the relay's persistent sessio
 gateway crash or restart loses nothing.
 
 During a cloud outage the store is the site broker's queue for the relay's session, which
-is bounded by mosquitto's `max_queued_messages` (docs/stack.md shows the setting); past it
-mosquitto drops messages. The relay cannot see which, but it reads the brokers' own drop
-counters from `$SYS/broker/publish/messages/dropped` and reports them, so a drop is never
-silent. A disk spool on the gateway, acked to the site once written, is the next step.
+is bounded by mosquitto's `max_queued_messages`; past it mosquitto drops messages and logs
+"Outgoing messages are being dropped". The relay cannot see those drops (mosquitto 2.0
+does not count them in $SYS), but they are not silent: every IMU frame carries a seq, and
+the ingest counts and records each gap (ingest_quality, kind=gap). A disk spool on the
+gateway, acked to the site once written, is the next step.
 """
 
 from __future__ import annotations
@@ -22,13 +23,7 @@ from dataclasses import asdict, dataclass
 
 from gateway.endpoint import Endpoint
 from gateway.link import Link, Message
-from gateway.topics import (
-    BROKER_DROPS_TOPIC,
-    DOWNLINK_FILTERS,
-    TIME_TOPIC,
-    UPLINK_FILTERS,
-    is_retained,
-)
+from gateway.topics import DOWNLINK_FILTERS, TIME_TOPIC, UPLINK_FILTERS, is_retained
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +38,6 @@ class RelayCounters:
     # way: acked with the first, not published twice.
     redeliveries_merged: int = 0
     time_beacons: int = 0
-    # mosquitto's own count of messages it dropped (queue or in-flight limits), per broker.
-    site_broker_dropped: int = 0
-    cloud_broker_dropped: int = 0
 
 
 class Relay:
@@ -71,14 +63,12 @@ class Relay:
             site,
             f"gaitlink-gw-{gateway_id}-site",
             subscriptions=UPLINK_FILTERS,
-            always_subscribe=(BROKER_DROPS_TOPIC,),
             on_message=self._uplink,
         )
         self.cloud = Link(
             cloud,
             f"gaitlink-gw-{gateway_id}-cloud",
             subscriptions=DOWNLINK_FILTERS,
-            always_subscribe=(BROKER_DROPS_TOPIC,),
             on_message=self._downlink,
         )
         self._time_beacon_s = time_beacon_s
@@ -117,9 +107,6 @@ class Relay:
             setattr(self.counters, name, getattr(self.counters, name) + by)
 
     def _forward(self, message: Message, source: Link, target: Link, direction: str) -> None:
-        if message.topic == BROKER_DROPS_TOPIC:
-            self._broker_drops(message, "site" if source is self.site else "cloud")
-            return
         self._count(f"{direction}_received")
         key = (message.topic, message.payload)
         with self._count_lock:
@@ -145,21 +132,6 @@ class Relay:
             retain=is_retained(message.topic),
             on_acked=delivered,
         )
-
-    def _broker_drops(self, message: Message, broker: str) -> None:
-        try:
-            dropped = int(message.payload)
-        except ValueError:
-            log.warning(
-                "unreadable %s from the %s broker: %r", message.topic, broker, message.payload
-            )
-            return
-        name = f"{broker}_broker_dropped"
-        with self._count_lock:
-            previous = getattr(self.counters, name)
-            setattr(self.counters, name, dropped)
-        if dropped > previous:
-            log.error("the %s broker has dropped %d messages (queue limits)", broker, dropped)
 
     def _uplink(self, message: Message) -> None:
         self._forward(message, self.site, self.cloud, "uplink")

@@ -22,8 +22,6 @@ DOWNLINK_FILTERS = (
     PREFIX + "+/ota",
 )
 TIME_TOPIC = PREFIX + "time"
-# mosquitto publishes here how many messages it has dropped (queue or in-flight limits).
-BROKER_DROPS_TOPIC = "$SYS/broker/publish/messages/dropped"
 
 _RETAINED_SUFFIXES = ("/status", "/config/desired", "/config/reported", "/ota")
 

@@ -65,7 +65,13 @@ def free_port() -> int:
 class Mosquitto:
     """A real mosquitto on 127.0.0.1:port with persistence in `home`."""
 
-    def __init__(self, home: Path, port: int, users: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        home: Path,
+        port: int,
+        users: dict[str, str] | None = None,
+        extra: tuple[str, ...] = (),
+    ) -> None:
         self.home = home
         self.port = port
         self.proc: subprocess.Popen | None = None
@@ -78,6 +84,7 @@ class Mosquitto:
             "autosave_interval 1",  # bounds what kill -9 loses: sessions survive a crash
             "max_queued_messages 100000",
             f"log_dest file {home}/mosquitto.log",
+            *extra,
         ]
         if users:
             passwd = home / "passwd"
