@@ -1,0 +1,25 @@
+"""Gait segmentation: gait events and cycles from one IMU (foot, shank or lower back).
+
+``segment(samples, rate_hz, placement)`` for a recording, ``GaitStream`` for live data,
+``StreamPool`` for one stream per device, ``warmup()`` at service start-up.
+See docs/gait.md for the methods, the body frame and the cycles table.
+"""
+
+from .methods import PLACEMENTS
+from .pool import StreamPool
+from .stream import GaitResult, GaitStream, LateData, lookahead_s, segment
+from .table import CYCLE_DTYPE, REASONS
+from .warmup import warmup
+
+__all__ = [
+    "CYCLE_DTYPE",
+    "PLACEMENTS",
+    "REASONS",
+    "GaitResult",
+    "GaitStream",
+    "LateData",
+    "StreamPool",
+    "lookahead_s",
+    "segment",
+    "warmup",
+]

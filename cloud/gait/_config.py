@@ -1,0 +1,9 @@
+"""The one place that sets how the gait kernels are compiled.
+
+``fastmath`` stays off on purpose: events must be bit-for-bit identical whether data
+arrives in one batch or in small chunks, and re-association of floating-point sums could
+round the same sum differently in a vectorised body and in its scalar remainder. The
+filters are written so LLVM vectorises them without it.
+"""
+
+JIT_OPTIONS = {"cache": True, "fastmath": False, "nogil": True, "error_model": "numpy"}

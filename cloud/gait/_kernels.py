@@ -1,0 +1,679 @@
+"""Numba kernels of the gait segmentation: one streaming state machine for every placement.
+
+Everything here takes arrays, scalars and tuples of arrays only. The public layer
+(`stream.py`) validates input, allocates outputs and owns the state arrays; `segment()`
+runs the same kernel over a whole recording in one push, so batch and streaming share one
+code path.
+
+Times inside the kernels are in samples since the stream started (fractional for
+interpolated events); the public layer converts them to seconds.
+
+State lives in fixed-size arrays owned by one stream, passed as the tuple
+``st = (raw, qual, sig1, sig2, ist, fst)``:
+- rings of ``cap`` samples: raw samples (cap, 6), quality bits, the smoothed detection
+  signal (``sig1``) and, for the lower back, the derivative of the vertical acceleration
+  (``sig2``);
+- ``ist`` (int64) and ``fst`` (float64) scalars, indexed by the ``I_*`` / ``F_*`` names.
+
+Outputs of one push: ``out = (ev_ic, ev_fc, rows_f, rows_i, norm, cnt)``: event times,
+cycle rows (float and int columns), normalised cycles and the counters ``K_*``.
+"""
+
+import numpy as np
+from numba import njit
+
+from ._config import JIT_OPTIONS
+
+N_CH = 6
+N_POINTS = 150
+
+METHOD_GYRO = 0  # foot, shank: sagittal angular velocity
+METHOD_ACC = 1  # lower back: vertical acceleration (McCamley)
+
+# Parameters (float64 array ``par``); durations in samples unless named otherwise.
+P_RATE = 0
+P_H1 = 1  # half-width of the first smoothing filter
+P_H2 = 2  # half-width of the derivative filter (lower back; at most P_H1)
+P_MAXCYC = 3  # longest valid cycle (2.5 s)
+P_REFR_MIN = 4  # shortest interval between two initial contacts
+P_REFR_FRAC = 5  # refractory period as a fraction of the median recent interval
+P_FLOOR = 6  # absolute floor of the adaptive threshold
+P_THR_FRAC = 7  # adaptive threshold as a fraction of the median recent peak
+P_CONFIRM = 8  # samples a lower-back peak must stay the highest before it counts
+P_FCWIN = 9  # foot/shank: how far before the swing onset the push-off minimum may lie
+P_METHOD = 10
+P_MINDUR = 11  # seconds
+P_MAXDUR = 12  # seconds
+P_OUTLIER = 13  # relative deviation from the running median duration
+P_BASE_ALPHA = 14  # lower back: weight of the exponential baseline
+P_BREAK = 15  # intervals longer than this end a walking bout: no cycle across them
+P_BLOCK = 16  # samples written to the rings per step (the rings hold history + one block)
+P_ICWIN = 17  # shank: window after the zero crossing holding the IC minimum (0: foot)
+P_ICREF = 18  # lower back: window before the loading peak holding the steepest rise
+P_FCREF = 19  # foot/shank: half-window around the smoothed push-off minimum for the raw one
+N_PAR = 20
+
+# Integer state.
+I_N = 0  # samples seen (stream time, gaps included)
+I_SEG = 1  # first sample after the last reset
+I_K1 = 2  # next index of sig1 to compute
+I_K2 = 3  # next index of sig2 to compute
+I_KD = 4  # next index the event detector looks at
+I_INSWING = 5
+I_PEAKIDX = 6
+I_LASTIC = 7  # sample of the last initial contact (refractory period)
+I_PEND = 8  # lower back: pending peak, -1 if none
+I_NPK = 9  # counts of the three histories
+I_NST = 10
+I_NDU = 11
+I_SIDE1 = 12  # lower back: side of the last IC (0 unknown, 1 left, 2 right)
+I_SIDE2 = 13  # ... of the IC before it
+I_ZC = 14  # shank: sample of the zero crossing ending the swing
+I_SWSTART = 15  # foot/shank: sample where the swing rose above the threshold
+N_IST = 16
+
+# Float state.
+F_SPREV = 0
+F_PEAKVAL = 1
+F_IC1 = 2  # last initial contact (samples), NaN if none
+F_IC2 = 3  # the one before (lower back)
+F_BASE = 4
+F_PENDVAL = 5
+F_PENDH = 6
+F_YM1 = 7
+F_YM2 = 8
+F_ZC = 9  # shank: the zero crossing (samples)
+F_THR = 10  # adaptive threshold, refractory period and median interval, updated by
+F_REFR = 11  # `_adapt` whenever the histories change (not per sample)
+F_STMED = 12
+N_HIST = 5
+F_PKH = 13  # recent swing-peak heights
+F_STH = F_PKH + N_HIST  # recent intervals between ICs (samples)
+F_DUH = F_STH + N_HIST  # recent cycle durations (s)
+N_FST = F_DUH + N_HIST
+
+# Output counters.
+K_IC = 0
+K_FC = 1
+K_ROW = 2
+K_NORM = 3
+K_OVERFLOW = 4
+N_CNT = 5
+
+# Cycle rows: float columns, then per channel rom, peak, mean.
+C_START = 0
+C_END = 1
+C_FC = 2
+C_DUR = 3
+C_CAD = 4
+C_STANCE = 5
+C_SWING = 6
+C_FEAT = 7
+N_COLS = C_FEAT + 3 * N_CH
+R_VALID = 0
+R_REASON = 1
+R_SIDE = 2
+
+REASON_OK = 0
+REASON_DURATION = 1
+REASON_OUTLIER = 2
+REASON_GAP = 3
+REASON_DEVICE = 4
+REASON_NAN = 5
+
+NO_IC = -(1 << 40)
+_PHASE = np.arange(N_POINTS) / (N_POINTS - 1)  # normalised phase, 0..1
+
+
+@njit(**JIT_OPTIONS)
+def _hist_push(fst, off, ist, ci, v):
+    fst[off + ist[ci] % N_HIST] = v
+    ist[ci] += 1
+
+
+@njit(**JIT_OPTIONS)
+def _hist_median(fst, off, n):
+    # Median of the (at most five) values: insertion sort into a small local array
+    # (np.sort would pull a general sort into every kernel's compile).
+    k = min(n, N_HIST)
+    vals = np.empty(N_HIST)
+    for i in range(k):
+        v = fst[off + i]
+        j = i
+        while j > 0 and vals[j - 1] > v:
+            vals[j] = vals[j - 1]
+            j -= 1
+        vals[j] = v
+    if k % 2 == 1:
+        return vals[k // 2]
+    return 0.5 * (vals[k // 2 - 1] + vals[k // 2])
+
+
+@njit(**JIT_OPTIONS)
+def _reset(seg, par, ist, fst):
+    n = ist[I_N]
+    ist[:] = 0
+    ist[I_N] = n
+    h1 = int(par[P_H1])
+    ist[I_SEG] = seg
+    ist[I_K1] = seg + h1
+    ist[I_K2] = seg + h1
+    ist[I_KD] = seg + h1
+    ist[I_LASTIC] = NO_IC
+    ist[I_PEND] = -1
+    fst[:] = np.nan
+    _adapt(par, ist, fst)
+
+
+@njit(**JIT_OPTIONS)
+def _adapt(par, ist, fst):
+    # Threshold from the recent peaks, refractory period from the recent intervals.
+    thr = par[P_FLOOR]
+    if ist[I_NPK] > 0:
+        thr = max(thr, par[P_THR_FRAC] * _hist_median(fst, F_PKH, ist[I_NPK]))
+    fst[F_THR] = thr
+    refr = par[P_REFR_MIN]
+    fst[F_STMED] = np.nan
+    if ist[I_NST] > 0:
+        fst[F_STMED] = _hist_median(fst, F_STH, ist[I_NST])
+        refr = max(refr, par[P_REFR_FRAC] * fst[F_STMED])
+    fst[F_REFR] = refr
+
+
+@njit(**JIT_OPTIONS)
+def _forget_pace(par, ist, fst):
+    # After a pause longer than a cycle, the pace of the previous bout says nothing.
+    if ist[I_NPK] + ist[I_NST] > 0:
+        ist[I_NPK] = 0
+        ist[I_NST] = 0
+        _adapt(par, ist, fst)
+
+
+@njit(**JIT_OPTIONS)
+def _fir(ext, w, n_out, y):
+    # y[:n_out] = centred FIR of ext. Tap-major so LLVM vectorises over outputs without
+    # reordering any single sum: every output is summed in tap order, whatever the chunking.
+    y[:n_out] = 0.0
+    for j in range(w.size):
+        wj = w[j]
+        for k in range(n_out):
+            y[k] += wj * ext[k + j]
+
+
+@njit(**JIT_OPTIONS)
+def _vertex(a, b, c):
+    # Offset of the extremum of the parabola through three equally spaced points.
+    den = a - 2.0 * b + c
+    if den == 0.0 or not np.isfinite(den):
+        return 0.0
+    off = 0.5 * (a - c) / den
+    return min(0.5, max(-0.5, off))
+
+
+@njit(**JIT_OPTIONS)
+def _extremum(sig, lo, hi, sign):
+    # Index (interpolated) of the minimum (sign=-1) or maximum (sign=+1) of ring ``sig``
+    # over [lo, hi]; NaN when the window is empty or all NaN.
+    cap = sig.size
+    best = -np.inf
+    bi = -1
+    for i in range(lo, hi + 1):
+        v = sign * sig[i % cap]
+        if v > best:
+            best = v
+            bi = i
+    if bi < 0:
+        return np.nan
+    if lo < bi < hi:
+        a = float(sig[(bi - 1) % cap])
+        b = float(sig[bi % cap])
+        c = float(sig[(bi + 1) % cap])
+        return bi + _vertex(a, b, c)
+    return float(bi)
+
+
+@njit(**JIT_OPTIONS)
+def _emit_event(ev, cnt, ki, t, rate):
+    i = cnt[ki]
+    if i >= ev.size:
+        cnt[K_OVERFLOW] = 1
+        return
+    ev[i] = t / rate
+    cnt[ki] = i + 1
+
+
+@njit(**JIT_OPTIONS)
+def _emit_cycle(start, end, fc, side, forced, par, st, out):
+    raw, qual, _, _, ist, fst = st
+    _, _, rows_f, rows_i, norm, cnt = out
+    r = cnt[K_ROW]
+    if r >= rows_f.shape[0]:
+        cnt[K_OVERFLOW] = 1
+        return
+    rate = par[P_RATE]
+    cap = raw.shape[0]
+    dur = (end - start) / rate
+    rows_f[r, C_START] = start / rate
+    rows_f[r, C_END] = end / rate
+    rows_f[r, C_FC] = fc / rate
+    rows_f[r, C_DUR] = dur
+    rows_f[r, C_CAD] = 120.0 / dur if dur > 0.0 else np.nan  # steps/min
+    if start < fc < end:
+        stance = 100.0 * (fc - start) / (end - start)
+        rows_f[r, C_STANCE] = stance
+        rows_f[r, C_SWING] = 100.0 - stance
+    else:
+        rows_f[r, C_STANCE] = np.nan
+        rows_f[r, C_SWING] = np.nan
+
+    # The rings are sized so that any cycle up to P_MAXCYC is still held: availability must
+    # not depend on how far the current block reaches, or chunking would change results.
+    i0 = int(np.ceil(start))
+    i1 = int(np.floor(end))
+    available = (
+        forced == REASON_OK and i0 >= ist[I_SEG] and i0 <= i1 and end - start <= par[P_MAXCYC]
+    )
+    has_nan = False
+    flagged = False
+    if available:
+        # The cycle as at most two contiguous stretches of the ring.
+        p0 = i0 % cap
+        n_cyc = i1 - i0 + 1
+        first = min(n_cyc, cap - p0)
+        for c in range(N_CH):
+            lo = np.inf
+            hi = -np.inf
+            acc = 0.0
+            for part in range(2):
+                a = p0 if part == 0 else 0
+                b = p0 + first if part == 0 else n_cyc - first
+                for p in range(a, b):
+                    v = raw[p, c]
+                    lo = min(lo, v)
+                    hi = max(hi, v)
+                    acc += v
+            has_nan |= not np.isfinite(acc)  # any NaN or inf makes the sum so
+            rows_f[r, C_FEAT + 3 * c] = hi - lo
+            rows_f[r, C_FEAT + 3 * c + 1] = hi if abs(hi) >= abs(lo) else lo  # signed peak
+            rows_f[r, C_FEAT + 3 * c + 2] = acc / n_cyc
+        for i in range(i0, i1 + 2):  # with the closing IC's sample
+            flagged |= qual[i % cap] != 0
+        for i in (i0 - 1, i1 + 1):  # the normalisation interpolates from these too
+            for c in range(N_CH):
+                has_nan |= not np.isfinite(raw[i % cap, c])
+        if has_nan:
+            rows_f[r, C_FEAT:] = np.nan
+    else:
+        rows_f[r, C_FEAT:] = np.nan
+
+    reason = REASON_OK
+    if forced != REASON_OK:
+        reason = forced
+    elif has_nan:
+        reason = REASON_NAN
+    elif flagged:
+        reason = REASON_DEVICE
+    elif not available or not (par[P_MINDUR] <= dur <= par[P_MAXDUR]):
+        reason = REASON_DURATION
+    elif ist[I_NDU] >= 3:
+        med = _hist_median(fst, F_DUH, ist[I_NDU])
+        if abs(dur - med) > par[P_OUTLIER] * med:
+            reason = REASON_OUTLIER
+    if reason in (REASON_OK, REASON_OUTLIER):
+        _hist_push(fst, F_DUH, ist, I_NDU, dur)
+    rows_i[r, R_VALID] = 1 if reason == REASON_OK else 0
+    rows_i[r, R_REASON] = reason
+    rows_i[r, R_SIDE] = side
+    cnt[K_ROW] = r + 1
+
+    if reason == REASON_OK:
+        j = cnt[K_NORM]
+        span = end - start
+        base = i0 - 1  # first sample index that may be needed (floor(start))
+        pbase = base % cap
+        for p in range(N_POINTS):
+            t = start + span * _PHASE[p]
+            i = min(int(np.floor(t)), i1)
+            f = t - i
+            a = pbase + (i - base)
+            if a >= cap:
+                a -= cap
+            b = a + 1 if a + 1 < cap else 0
+            for c in range(N_CH):
+                xa = raw[a, c]
+                norm[j, p, c] = xa + f * (raw[b, c] - xa)
+        cnt[K_NORM] = j + 1
+
+
+@njit(**JIT_OPTIONS)
+def _detect_gyro(k_from, k_to, par, st, out):
+    # Foot and shank. Phase 1, swing: the signal rose above the adaptive threshold (after
+    # the refractory period); it ends at the next downward zero crossing, the foot's
+    # initial contact. Phase 2 (shank): the IC is the first local minimum after that
+    # crossing (Salarian), or the crossing itself if none comes within a short window. The
+    # final contact is the push-off minimum just before the swing (its threshold crossing).
+    _, _, sig1, _, ist, fst = st
+    cap = sig1.size
+    maxcyc = par[P_MAXCYC]
+    pos = k_from % cap
+    for k in range(k_from, k_to):
+        s = float(sig1[pos])
+        pos = pos + 1 if pos + 1 < cap else 0
+        sprev = fst[F_SPREV]
+        fst[F_SPREV] = s
+        if k - ist[I_LASTIC] > maxcyc:
+            _forget_pace(par, ist, fst)
+        phase = ist[I_INSWING]
+        if phase == 0:
+            if s > fst[F_THR] and k - ist[I_LASTIC] >= fst[F_REFR]:
+                ist[I_INSWING] = 1
+                ist[I_SWSTART] = k
+                ist[I_PEAKIDX] = k
+                fst[F_PEAKVAL] = s
+            continue
+        if phase == 2:
+            if s >= sprev:
+                t_ic = (k - 1) + _vertex(float(sig1[(k - 2) % cap]), sprev, s)
+            elif k - ist[I_ZC] > _ic_window(par, ist, fst) or s != s:
+                t_ic = fst[F_ZC]
+            else:
+                continue
+            _close_stride(t_ic, par, st, out)
+            continue
+        if s > fst[F_PEAKVAL]:
+            ist[I_PEAKIDX] = k
+            fst[F_PEAKVAL] = s
+        if k - ist[I_PEAKIDX] > maxcyc:
+            ist[I_INSWING] = 0
+            continue
+        if not (s <= 0.0 and sprev > 0.0):
+            continue
+        t_zc = (k - 1) + sprev / (sprev - s)
+        if par[P_ICWIN] > 0.0:
+            ist[I_INSWING] = 2
+            ist[I_ZC] = k - 1
+            fst[F_ZC] = t_zc
+            continue
+        _close_stride(t_zc, par, st, out)
+
+
+@njit(**JIT_OPTIONS)
+def _ic_window(par, ist, fst):
+    win = par[P_ICWIN]
+    if ist[I_NST] > 0:
+        win = min(win, 0.12 * fst[F_STMED])
+    return max(2, int(win))
+
+
+@njit(**JIT_OPTIONS)
+def _close_stride(t_ic, par, st, out):
+    raw, _, sig1, _, ist, fst = st
+    ev_ic, ev_fc, _, _, _, cnt = out
+    ist[I_INSWING] = 0
+    rate = par[P_RATE]
+    maxcyc = par[P_MAXCYC]
+    sw = ist[I_SWSTART]
+    win = par[P_FCWIN]
+    if ist[I_NST] > 0:
+        win = min(win, 0.5 * fst[F_STMED])
+    lo = max(sw - int(win), ist[I_LASTIC] + 1, ist[I_SEG] + int(par[P_H1]))
+    lo = max(lo, int(t_ic - par[P_MAXCYC]))
+    fc = _extremum(sig1, lo, sw, -1.0)
+    if fc == fc:
+        # The push-off ends in a dip of a few samples that smoothing flattens: take the
+        # minimum of the raw signal (the maximum of gy) near the smoothed one.
+        ref = int(par[P_FCREF])
+        at = int(np.floor(fc + 0.5))
+        fc_raw = _extremum(raw[:, 4], max(lo, at - ref), min(sw, at + ref), 1.0)
+        if fc_raw == fc_raw:
+            fc = fc_raw
+        _emit_event(ev_fc, cnt, K_FC, fc, rate)
+    last = fst[F_IC1]
+    if last == last:
+        interval = t_ic - last
+        if interval <= maxcyc:
+            _hist_push(fst, F_STH, ist, I_NST, interval)
+        if interval <= par[P_BREAK]:
+            fc_in = fc if fc > last else np.nan
+            _emit_cycle(last, t_ic, fc_in, 0, REASON_OK, par, st, out)
+    _hist_push(fst, F_PKH, ist, I_NPK, fst[F_PEAKVAL])
+    _adapt(par, ist, fst)
+    fst[F_IC1] = t_ic
+    ist[I_LASTIC] = int(np.floor(t_ic))
+    _emit_event(ev_ic, cnt, K_IC, t_ic, rate)
+
+
+@njit(**JIT_OPTIONS)
+def _confirm_ic_acc(p, par, st, out):
+    raw, _, sig1, sig2, ist, fst = st
+    ev_ic, ev_fc, _, _, _, cnt = out
+    cap = sig1.size
+    rate = par[P_RATE]
+    # The loading peak lags the contact: the IC is the steepest rise before it.
+    t = _extremum(sig2, max(p - int(par[P_ICREF]), ist[I_SEG] + int(par[P_H1])), p, 1.0)
+    if t != t:
+        t = float(p)
+    ic1 = fst[F_IC1]
+    ic2 = fst[F_IC2]
+    if ic1 == ic1 and t - ic1 > par[P_MAXCYC]:
+        # A pause between bouts: start afresh.
+        ic1 = np.nan
+        ic2 = np.nan
+        ist[I_SIDE1] = 0
+        ist[I_SIDE2] = 0
+    side = 0
+    fc = np.nan
+    if ic1 == ic1:
+        # Side: the trunk accelerates towards the foot about to strike (y points left).
+        a = int(np.ceil(ic1))
+        b = int(np.floor(t))
+        acc = 0.0
+        for i in range(a, b + 1):
+            acc += raw[i % cap, 1]
+        if acc > 0.0:
+            side = 1
+        elif acc < 0.0:
+            side = 2
+        if ist[I_SIDE1] == 0 and side != 0:
+            ist[I_SIDE1] = 3 - side
+        # The final contact after ic1 (the other foot lifting off) lies in the first half
+        # of the step: the steepest fall of the vertical acceleration.
+        lo = int(np.floor(ic1)) + 1
+        hi = int(np.floor(ic1 + 0.5 * (t - ic1)))
+        fc = _extremum(sig2, lo, hi, -1.0)
+        if fc == fc:
+            _emit_event(ev_fc, cnt, K_FC, fc, rate)
+        if t - ic1 <= par[P_MAXCYC]:
+            _hist_push(fst, F_STH, ist, I_NST, t - ic1)
+    if ic2 == ic2 and t - ic2 <= par[P_BREAK]:
+        _emit_cycle(ic2, t, fc, ist[I_SIDE2], REASON_OK, par, st, out)
+    _hist_push(fst, F_PKH, ist, I_NPK, fst[F_PENDH])
+    _adapt(par, ist, fst)
+    fst[F_IC2] = ic1
+    fst[F_IC1] = t
+    ist[I_SIDE2] = ist[I_SIDE1]
+    ist[I_SIDE1] = side
+    ist[I_LASTIC] = p  # the refractory period runs from the detected peak
+    _emit_event(ev_ic, cnt, K_IC, t, rate)
+
+
+@njit(**JIT_OPTIONS)
+def _detect_acc(k_from, k_to, par, st, out):
+    # Lower back (McCamley): initial contacts are the maxima of the smoothed vertical
+    # acceleration (the minima of the CWT of its integral), above an adaptive height over
+    # a slow baseline, at least a refractory period apart; a peak is confirmed once no
+    # higher one followed within ``P_CONFIRM`` samples.
+    _, _, sig1, _, ist, fst = st
+    cap = sig1.size
+    pos = k_from % cap
+    for k in range(k_from, k_to):
+        y = float(sig1[pos])
+        pos = pos + 1 if pos + 1 < cap else 0
+        ym1 = fst[F_YM1]
+        ym2 = fst[F_YM2]
+        fst[F_YM2] = ym1
+        fst[F_YM1] = y
+        if k - ist[I_LASTIC] > par[P_MAXCYC]:
+            _forget_pace(par, ist, fst)
+        pend = ist[I_PEND]
+        if pend >= 0 and k - pend > par[P_CONFIRM]:
+            ist[I_PEND] = -1
+            _confirm_ic_acc(pend, par, st, out)
+        base = fst[F_BASE]
+        if ym2 < ym1 and ym1 >= y and base == base:
+            height = ym1 - base
+            if (
+                height > fst[F_THR]
+                and (k - 1) - ist[I_LASTIC] >= fst[F_REFR]
+                and (ist[I_PEND] < 0 or ym1 > fst[F_PENDVAL])
+            ):
+                ist[I_PEND] = k - 1
+                fst[F_PENDVAL] = ym1
+                fst[F_PENDH] = height
+        if np.isfinite(y):
+            if base == base:
+                fst[F_BASE] = base + par[P_BASE_ALPHA] * (y - base)
+            else:
+                fst[F_BASE] = y
+
+
+@njit(**JIT_OPTIONS)
+def _ring_read(ring, col, a, n, sign, out):
+    cap = ring.shape[0]
+    p = a % cap
+    for j in range(n):
+        out[j] = sign * ring[p, col]
+        p += 1
+        if p == cap:
+            p = 0
+
+
+@njit(**JIT_OPTIONS)
+def _ring_write1(ring, a, y, n):
+    cap = ring.shape[0]
+    p = a % cap
+    for j in range(n):
+        ring[p] = y[j]
+        p += 1
+        if p == cap:
+            p = 0
+
+
+@njit(**JIT_OPTIONS)
+def _run(
+    x,
+    q,
+    a,
+    b,
+    par,
+    w1,
+    w2,
+    st,
+    out,
+    ext,
+    y,
+):
+    # ext, y: scratch for the filters, at least one block (+ the filter's margins) long.
+    raw, qual, sig1, sig2, ist, _ = st
+    cap = raw.shape[0]
+    n0 = ist[I_N]
+    p = n0 % cap
+    for i in range(a, b):
+        for c in range(N_CH):
+            raw[p, c] = x[i, c]
+        qual[p] = q[i]
+        p += 1
+        if p == cap:
+            p = 0
+    n = n0 + (b - a)
+    ist[I_N] = n
+    gyro = int(par[P_METHOD]) == METHOD_GYRO
+    h1 = int(par[P_H1])
+
+    # Stage 1: the detection signal, smoothed with a centred filter (look-ahead h1).
+    k_lo = ist[I_K1]
+    k_hi = n - 1 - h1
+    if k_hi >= k_lo:
+        n_out = k_hi - k_lo + 1
+        if gyro:
+            _ring_read(raw, 4, k_lo - h1, n_out + 2 * h1, -1.0, ext)  # forward swing: -gy > 0
+        else:
+            _ring_read(raw, 2, k_lo - h1, n_out + 2 * h1, 1.0, ext)
+        _fir(ext, w1, n_out, y)
+        _ring_write1(sig1, k_lo, y, n_out)
+        ist[I_K1] = k_hi + 1
+
+    if gyro:
+        _detect_gyro(ist[I_KD], ist[I_K1], par, st, out)
+        ist[I_KD] = max(ist[I_KD], ist[I_K1])
+        return
+
+    # Stage 2 (lower back): derivative of the vertical acceleration, less smoothed
+    # (h2 <= h1), at the same samples as stage 1.
+    h2 = int(par[P_H2])
+    k_lo = ist[I_K2]
+    k_hi = ist[I_K1] - 1
+    if k_hi >= k_lo:
+        n_out = k_hi - k_lo + 1
+        _ring_read(raw, 2, k_lo - h2, n_out + 2 * h2, 1.0, ext)
+        _fir(ext, w2, n_out, y)
+        _ring_write1(sig2, k_lo, y, n_out)
+        ist[I_K2] = k_hi + 1
+    _detect_acc(ist[I_KD], ist[I_K2], par, st, out)
+    ist[I_KD] = max(ist[I_KD], ist[I_K2])
+
+
+@njit(**JIT_OPTIONS)
+def _gap(glen, par, st, out):
+    # Close the cycles the gap cuts open as invalid ('gap'), then start afresh.
+    _, _, _, _, ist, fst = st
+    last = float(ist[I_N] - 1)
+    if int(par[P_METHOD]) == METHOD_ACC:
+        ic2 = fst[F_IC2]
+        if ic2 == ic2 and ic2 < last:
+            _emit_cycle(ic2, last, np.nan, ist[I_SIDE2], REASON_GAP, par, st, out)
+    ic1 = fst[F_IC1]
+    if ic1 == ic1 and ic1 < last:
+        _emit_cycle(ic1, last, np.nan, ist[I_SIDE1], REASON_GAP, par, st, out)
+    ist[I_N] += glen
+    _reset(ist[I_N], par, ist, fst)
+
+
+@njit(**JIT_OPTIONS)
+def _init_state(par, ist, fst):
+    ist[I_N] = 0
+    _reset(0, par, ist, fst)
+
+
+@njit(**JIT_OPTIONS)
+def _push(
+    x,
+    q,
+    gap_at,
+    gap_len,
+    par,
+    w1,
+    w2,
+    st,
+    out,
+):
+    # Process one block of samples; gaps (sorted offsets into the block, with the number of
+    # missing samples) reset the detector before the sample they precede.
+    _, _, _, _, _, cnt = out
+    cnt[:] = 0
+    m = x.shape[0]
+    block = int(par[P_BLOCK])
+    ext = np.empty(block + 2 * int(par[P_H1]))
+    y = np.empty(block)
+    pos = 0
+    g = 0
+    while pos < m or g < gap_at.size:
+        if g < gap_at.size and gap_at[g] <= pos:
+            _gap(gap_len[g], par, st, out)
+            g += 1
+            continue
+        end = min(m, pos + block)
+        if g < gap_at.size:
+            end = min(end, gap_at[g])
+        _run(x, q, pos, end, par, w1, w2, st, out, ext, y)
+        pos = end

@@ -1,0 +1,169 @@
+"""Per-placement method settings, scaled to the sampling rate.
+
+Every window is defined in seconds here and turned into samples for the kernels, so the
+same method runs from 50 to 400 Hz. See docs/gait.md for where each value comes from.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _kernels as k
+
+PLACEMENTS = ("foot", "shank", "lower_back")
+MIN_RATE_HZ = 50.0
+MAX_RATE_HZ = 400.0
+MIN_CYCLE_S = 0.4
+MAX_CYCLE_S = 2.5
+BLOCK = 64  # samples the kernels take at a time; the rings hold history plus one block
+
+
+@dataclass(frozen=True, slots=True)
+class MethodSettings:
+    """One placement's method; durations in seconds."""
+
+    method: int  # METHOD_GYRO (foot, shank) or METHOD_ACC (lower back)
+    sigma1_s: float  # Gaussian smoothing of the detection signal
+    sigma2_s: float  # derivative-of-Gaussian of az (lower back only)
+    floor: float  # threshold floor: rad/s (gyro) or m/s² above baseline (acc)
+    thr_frac: float  # threshold = max(floor, thr_frac × median of the last 5 peaks)
+    refr_min_s: float  # refractory period = max(refr_min_s, refr_frac × median interval)
+    refr_frac: float
+    confirm_s: float  # lower back: a peak stands if no higher one follows this soon
+    fc_window_s: float  # foot/shank: longest push-off-to-swing-onset distance
+    ic_window_s: float = 0.0  # shank: longest wait for the IC minimum after the crossing
+    ic_refine_s: float = 0.0  # lower back: IC search before the loading peak
+    fc_refine_s: float = 0.0  # foot/shank: raw-signal search around the smoothed FC
+
+
+_LIMB = {
+    "method": k.METHOD_GYRO,
+    "sigma2_s": 0.0,
+    "floor": 0.8,  # rad/s: below any swing of real walking, far above sensor noise
+    "thr_frac": 0.25,
+    "refr_min_s": 0.25,
+    "refr_frac": 0.5,
+    "confirm_s": 0.0,
+    "fc_window_s": 0.4,
+    "fc_refine_s": 0.06,
+}
+
+SETTINGS = {
+    # Foot: the IC is the steep zero crossing after the swing, which light smoothing
+    # barely moves.
+    "foot": MethodSettings(sigma1_s=0.015, **_LIMB),
+    # Shank: the IC is a sharp minimum; smooth less so it is not dragged late.
+    "shank": MethodSettings(sigma1_s=0.008, ic_window_s=0.15, **_LIMB),
+    # Lower back (McCamley): a gaus1 CWT at scale s is a Gaussian of sigma = s / sqrt(2)
+    # samples; scale 9 at 100 Hz (64 ms) flattens the steps of fast walking (280 steps/min
+    # in the walker), so we use 45 ms (scale ~6.4 at 100 Hz), kept in seconds across rates.
+    "lower_back": MethodSettings(
+        method=k.METHOD_ACC,
+        sigma1_s=0.045,
+        sigma2_s=0.02,
+        floor=0.3,  # m/s² above the baseline
+        thr_frac=0.4,
+        refr_min_s=0.18,
+        refr_frac=0.5,
+        confirm_s=0.18,
+        fc_window_s=0.0,
+        ic_refine_s=0.15,
+    ),
+}
+
+
+def check_placement(placement: str) -> str:
+    if not isinstance(placement, str) or placement not in SETTINGS:
+        raise ValueError(f"placement must be one of {', '.join(PLACEMENTS)}; got {placement!r}")
+    return placement
+
+
+def check_rate(rate_hz: float) -> float:
+    try:
+        rate = float(rate_hz)
+    except (TypeError, ValueError):
+        raise ValueError(f"rate_hz must be a number in 50–400 Hz; got {rate_hz!r}") from None
+    if not (MIN_RATE_HZ <= rate <= MAX_RATE_HZ):
+        raise ValueError(f"rate_hz must be in 50–400 Hz; got {rate_hz!r}")
+    return rate
+
+
+def _gaussian(sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    h = max(1, math.ceil(3.0 * sigma))
+    u = np.arange(-h, h + 1, dtype=np.float64)
+    g = np.exp(-0.5 * (u / sigma) ** 2)
+    return u, g / g.sum()
+
+
+def smoothing_kernel(sigma_samples: float) -> np.ndarray:
+    """Normalised Gaussian, truncated at 3 sigma (odd length, centred)."""
+    return _gaussian(sigma_samples)[1]
+
+
+def derivative_kernel(sigma_samples: float) -> np.ndarray:
+    """Derivative-of-Gaussian weights: sum(w[j] * x[k - h + j]) = d/dt (G * x) at k, per sample."""
+    u, g = _gaussian(sigma_samples)
+    return u / sigma_samples**2 * g
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the kernels need for one (placement, rate): parameters, filters, sizes."""
+
+    placement: str
+    rate_hz: float
+    par: np.ndarray
+    w1: np.ndarray
+    w2: np.ndarray
+    ring: int  # ring capacity, samples
+    lookahead_s: float  # data time after an event before it is final
+    refr_min: int
+
+
+def make_plan(placement: str, rate_hz: float) -> Plan:
+    s = SETTINGS[check_placement(placement)]
+    rate = check_rate(rate_hz)
+    w1 = smoothing_kernel(s.sigma1_s * rate)
+    h1 = w1.size // 2
+    if s.method == k.METHOD_ACC:
+        w2 = derivative_kernel(s.sigma2_s * rate)
+        h2 = w2.size // 2
+    else:
+        w2 = np.zeros(1)
+        h2 = 0
+    maxcyc = math.ceil(MAX_CYCLE_S * rate)
+    confirm = math.ceil(s.confirm_s * rate)
+    lookahead = h1 + confirm + math.ceil(s.ic_window_s * rate) + 2
+    lookback = math.ceil(s.ic_refine_s * rate)  # lower back: IC before the detected peak
+    par = np.zeros(k.N_PAR)
+    par[k.P_RATE] = rate
+    par[k.P_H1] = h1
+    par[k.P_H2] = h2
+    par[k.P_MAXCYC] = maxcyc
+    par[k.P_REFR_MIN] = math.ceil(s.refr_min_s * rate)
+    par[k.P_REFR_FRAC] = s.refr_frac
+    par[k.P_FLOOR] = s.floor
+    par[k.P_THR_FRAC] = s.thr_frac
+    par[k.P_CONFIRM] = confirm
+    par[k.P_FCWIN] = math.ceil(s.fc_window_s * rate)
+    par[k.P_METHOD] = s.method
+    par[k.P_MINDUR] = MIN_CYCLE_S
+    par[k.P_MAXDUR] = MAX_CYCLE_S
+    par[k.P_OUTLIER] = 0.35
+    par[k.P_BASE_ALPHA] = 1.0 / (2.0 * rate)
+    par[k.P_BREAK] = 2 * maxcyc
+    par[k.P_BLOCK] = BLOCK
+    par[k.P_ICWIN] = math.ceil(s.ic_window_s * rate)
+    par[k.P_ICREF] = math.ceil(s.ic_refine_s * rate)
+    par[k.P_FCREF] = math.ceil(s.fc_refine_s * rate)
+    return Plan(
+        placement=placement,
+        rate_hz=rate,
+        par=par,
+        w1=w1,
+        w2=w2,
+        ring=maxcyc + lookahead + lookback + 8 + BLOCK,
+        lookahead_s=lookahead / rate,
+        refr_min=int(par[k.P_REFR_MIN]),
+    )

@@ -1,0 +1,289 @@
+"""Slow, obvious reference of the segmentation: the same method in plain numpy/Python.
+
+It reads as the specification of what the numba kernels do, with whole arrays instead of
+rings: filters with ``np.convolve``, the event rules as a plain loop over the smoothed
+signal, features with numpy reductions and the 150-point normalisation with ``np.interp``.
+The tests check that the kernels agree with it. No gaps (the kernels' gap handling is a
+reset, tested on its own).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import _kernels as k
+from .methods import make_plan
+from .stream import GaitResult
+from .table import CYCLE_DTYPE, FEATURE_COLUMNS, REASONS, SIDES
+
+
+def _smooth(x: np.ndarray, w: np.ndarray, h_out: int) -> np.ndarray:
+    """Centred FIR, stored as float32 like the kernels' rings; NaN where undefined.
+
+    Output i is the filter centred on sample i, defined for h_out <= i < n - h_out.
+    """
+    n = x.size
+    h = w.size // 2
+    out = np.full(n, np.nan, dtype=np.float32)
+    if n > 2 * h_out:
+        full = np.convolve(x, w[::-1], mode="valid")  # centred on samples h..n-1-h
+        out[h_out : n - h_out] = full[h_out - h : n - h_out - h]
+    return out
+
+
+def _median(values: list[float]) -> float:
+    return float(np.median(values[-k.N_HIST :]))
+
+
+def _vertex(a: float, b: float, c: float) -> float:
+    den = a - 2.0 * b + c
+    if den == 0.0 or not math.isfinite(den):
+        return 0.0
+    return min(0.5, max(-0.5, 0.5 * (a - c) / den))
+
+
+def _extremum(sig: np.ndarray, lo: int, hi: int, sign: float) -> float:
+    if hi < lo:
+        return math.nan
+    seg = sign * sig[lo : hi + 1].astype(np.float64)
+    if np.all(np.isnan(seg)):
+        return math.nan
+    i = lo + int(np.nanargmax(seg))
+    if lo < i < hi:
+        return i + _vertex(float(sig[i - 1]), float(sig[i]), float(sig[i + 1]))
+    return float(i)
+
+
+class _Pace:
+    """Recent peak heights and IC intervals -> adaptive threshold and refractory period."""
+
+    def __init__(self, par: np.ndarray) -> None:
+        self.par = par
+        self.peaks: list[float] = []
+        self.intervals: list[float] = []
+        self._update()
+
+    def _update(self) -> None:
+        par = self.par
+        self.thr = par[k.P_FLOOR]
+        if self.peaks:
+            self.thr = max(self.thr, par[k.P_THR_FRAC] * _median(self.peaks))
+        self.interval = _median(self.intervals) if self.intervals else math.nan
+        self.refr = par[k.P_REFR_MIN]
+        if self.intervals:
+            self.refr = max(self.refr, par[k.P_REFR_FRAC] * self.interval)
+
+    def add(self, peak: float, interval: float) -> None:
+        self.peaks.append(peak)
+        if interval <= self.par[k.P_MAXCYC]:
+            self.intervals.append(interval)
+        self._update()
+
+    def forget(self) -> None:
+        if self.peaks or self.intervals:
+            self.peaks, self.intervals = [], []
+            self._update()
+
+
+class _Cycles:
+    """Cycle rows, validity and normalisation, as the kernels' `_emit_cycle`."""
+
+    def __init__(self, x: np.ndarray, q: np.ndarray, par: np.ndarray) -> None:
+        self.x, self.q, self.par = x, q, par
+        self.rows: list[tuple] = []
+        self.normalized: list[np.ndarray] = []
+        self.durations: list[float] = []
+
+    def emit(self, start: float, end: float, fc: float, side: int) -> None:
+        par, x = self.par, self.x
+        rate = par[k.P_RATE]
+        dur = (end - start) / rate
+        stance = 100.0 * (fc - start) / (end - start) if start < fc < end else math.nan
+        i0, i1 = math.ceil(start), math.floor(end)
+        available = i0 <= i1 and end - start <= par[k.P_MAXCYC]
+        feats = np.full(len(FEATURE_COLUMNS), np.nan)
+        has_nan = flagged = False
+        if available:
+            seg = x[i0 : i1 + 1]
+            # The normalisation interpolates from the samples either side as well.
+            has_nan = not np.isfinite(x[i0 - 1 : i1 + 2]).all()
+            flagged = bool(np.any(self.q[i0 : i1 + 2] != 0))
+            if not has_nan:
+                hi, lo = seg.max(axis=0), seg.min(axis=0)
+                peak = np.where(np.abs(hi) >= np.abs(lo), hi, lo)  # the signed largest |x|
+                per_channel = np.stack([hi - lo, peak, seg.mean(axis=0)], axis=1)
+                feats = per_channel.ravel()
+        if has_nan:
+            reason = k.REASON_NAN
+        elif flagged:
+            reason = k.REASON_DEVICE
+        elif not available or not (par[k.P_MINDUR] <= dur <= par[k.P_MAXDUR]):
+            reason = k.REASON_DURATION
+        elif (
+            len(self.durations) >= 3
+            and abs(dur - (med := _median(self.durations))) > par[k.P_OUTLIER] * med
+        ):
+            reason = k.REASON_OUTLIER
+        else:
+            reason = k.REASON_OK
+        if reason in (k.REASON_OK, k.REASON_OUTLIER):
+            self.durations.append(dur)
+        times = (start / rate, end / rate, fc / rate, dur, 120.0 / dur, stance, 100.0 - stance)
+        self.rows.append((*times, *feats, reason == k.REASON_OK, REASONS[reason], SIDES[side]))
+        if reason == k.REASON_OK:
+            phase = start + (end - start) * (np.arange(k.N_POINTS) / (k.N_POINTS - 1))
+            grid = np.arange(x.shape[0])
+            self.normalized.append(np.stack([np.interp(phase, grid, x[:, c]) for c in range(6)], 1))
+
+    def table(self) -> tuple[np.ndarray, np.ndarray]:
+        norm = np.array(self.normalized).reshape(-1, k.N_POINTS, k.N_CH)
+        return np.array(self.rows, dtype=CYCLE_DTYPE), norm
+
+
+def _gyro_events(x, par, w1, cycles: _Cycles):
+    """Foot / shank: swing episodes of -gy, IC at the zero crossing (foot) or the first
+    minimum after it (shank), FC at the push-off minimum just before the swing."""
+    n = x.shape[0]
+    h1 = int(par[k.P_H1])
+    s = _smooth(-x[:, 4], w1, h1)
+    maxcyc = par[k.P_MAXCYC]
+    ics, fcs = [], []
+    pace = _Pace(par)
+    last_ic, last_idx = math.nan, k.NO_IC
+    phase, sw, pk, pk_val, zc, zc_idx = 0, 0, 0, 0.0, 0.0, 0
+    for i in range(h1, n - h1):
+        v, prev = float(s[i]), float(s[i - 1]) if i > h1 else math.nan
+        if i - last_idx > maxcyc:
+            pace.forget()
+        if phase == 0:
+            if v > pace.thr and i - last_idx >= pace.refr:
+                phase, sw, pk, pk_val = 1, i, i, v
+            continue
+        t_ic = math.nan
+        if phase == 2:
+            win = par[k.P_ICWIN]
+            if pace.intervals:
+                win = min(win, 0.12 * pace.interval)
+            if v >= prev:
+                t_ic = (i - 1) + _vertex(float(s[i - 2]), prev, v)
+            elif i - zc_idx > max(2, int(win)) or math.isnan(v):
+                t_ic = zc
+            else:
+                continue
+        else:
+            if v > pk_val:
+                pk, pk_val = i, v
+            if i - pk > maxcyc:
+                phase = 0
+                continue
+            if not (v <= 0.0 and prev > 0.0):
+                continue
+            t_zc = (i - 1) + prev / (prev - v)
+            if par[k.P_ICWIN] > 0:
+                phase, zc, zc_idx = 2, t_zc, i - 1
+                continue
+            t_ic = t_zc
+        # Close the stride at t_ic.
+        phase = 0
+        win = par[k.P_FCWIN]
+        if pace.intervals:
+            win = min(win, 0.5 * pace.interval)
+        lo = max(sw - int(win), last_idx + 1, h1, int(t_ic - maxcyc))
+        fc = _extremum(s, lo, sw, -1.0)
+        if not math.isnan(fc):
+            at, ref = math.floor(fc + 0.5), int(par[k.P_FCREF])
+            fc_raw = _extremum(x[:, 4], max(lo, at - ref), min(sw, at + ref), 1.0)
+            fc = fc if math.isnan(fc_raw) else fc_raw
+            fcs.append(fc)
+        interval = t_ic - last_ic  # NaN for the first IC
+        if interval <= par[k.P_BREAK]:
+            cycles.emit(last_ic, t_ic, fc if fc > last_ic else math.nan, 0)
+        pace.add(pk_val, interval)
+        last_ic, last_idx = t_ic, math.floor(t_ic)
+        ics.append(t_ic)
+    return ics, fcs
+
+
+def _acc_events(x, par, w1, w2, cycles: _Cycles):
+    """Lower back: peaks of the smoothed vertical acceleration over a slow baseline; the IC
+    is the steepest rise before each peak, the FC the steepest fall after the next IC."""
+    n = x.shape[0]
+    h1 = int(par[k.P_H1])
+    y1 = _smooth(x[:, 2], w1, h1)
+    y2 = _smooth(x[:, 2], w2, h1)  # computed where y1 is, for the same samples
+    maxcyc = par[k.P_MAXCYC]
+    ics, fcs = [], []
+    pace = _Pace(par)
+    ic1 = ic2 = math.nan
+    side1 = side2 = 0
+    last_idx = k.NO_IC
+    base = math.nan
+    pend, pend_val, pend_h = -1, 0.0, 0.0
+
+    def confirm(p):
+        nonlocal ic1, ic2, side1, side2, last_idx
+        t = _extremum(y2, max(p - int(par[k.P_ICREF]), h1), p, 1.0)
+        t = float(p) if math.isnan(t) else t
+        if not math.isnan(ic1) and t - ic1 > maxcyc:
+            ic1 = ic2 = math.nan
+            side1 = side2 = 0
+        side, fc = 0, math.nan
+        if not math.isnan(ic1):
+            lateral = x[math.ceil(ic1) : math.floor(t) + 1, 1].sum()
+            side = 1 if lateral > 0 else 2 if lateral < 0 else 0
+            if side1 == 0 and side != 0:
+                side1 = 3 - side
+            fc = _extremum(y2, math.floor(ic1) + 1, math.floor(ic1 + 0.5 * (t - ic1)), -1.0)
+            if not math.isnan(fc):
+                fcs.append(fc)
+        if not math.isnan(ic2) and t - ic2 <= par[k.P_BREAK]:
+            cycles.emit(ic2, t, fc, side2)
+        pace.add(pend_h, t - ic1)
+        ic2, ic1 = ic1, t
+        side2, side1 = side1, side
+        last_idx = p
+        ics.append(t)
+
+    before = prev = math.nan  # y1 two samples back, one sample back
+    for i in range(h1, n - h1):
+        v = float(y1[i])
+        if i - last_idx > maxcyc:
+            pace.forget()
+        if pend >= 0 and i - pend > par[k.P_CONFIRM]:
+            p, pend = pend, -1
+            confirm(p)
+        if before < prev and prev >= v and not math.isnan(base):
+            height = prev - base
+            if (
+                height > pace.thr
+                and (i - 1) - last_idx >= pace.refr
+                and (pend < 0 or prev > pend_val)
+            ):
+                pend, pend_val, pend_h = i - 1, prev, height
+        if math.isfinite(v):
+            base = v if math.isnan(base) else base + par[k.P_BASE_ALPHA] * (v - base)
+        before, prev = prev, v
+    return ics, fcs
+
+
+def segment_reference(
+    samples: np.ndarray, rate_hz: float, placement: str, quality: np.ndarray | None = None
+) -> GaitResult:
+    """As `cloud.gait.segment` (without gaps), written for reading rather than speed."""
+    plan = make_plan(placement, rate_hz)
+    x = np.asarray(samples, dtype=np.float64)
+    q = np.zeros(len(x), np.uint16) if quality is None else np.asarray(quality, np.uint16)
+    cycles = _Cycles(x, q, plan.par)
+    if plan.par[k.P_METHOD] == k.METHOD_GYRO:
+        ics, fcs = _gyro_events(x, plan.par, plan.w1, cycles)
+    else:
+        ics, fcs = _acc_events(x, plan.par, plan.w1, plan.w2, cycles)
+    table, norm = cycles.table()
+    return GaitResult(
+        initial_contacts=np.array(ics, dtype=np.float64) / plan.rate_hz,
+        final_contacts=np.array(fcs, dtype=np.float64) / plan.rate_hz,
+        cycles=table,
+        normalized=norm,
+    )

@@ -1,0 +1,251 @@
+"""Public segmentation API: `GaitStream` (push blocks as they arrive) and `segment` (batch).
+
+`segment` is one push of the whole recording into a fresh `GaitStream`, so the two give
+the same events and cycles by construction; the kernels never look further ahead than the
+method's look-ahead, whatever the block size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _kernels as k
+from .methods import make_plan
+from .table import cycles_from_rows, empty_cycles
+
+__all__ = ["GaitResult", "GaitStream", "LateData", "segment"]
+
+
+class LateData(ValueError):
+    """A block starts before the stream's current time (late or out of order); not consumed."""
+
+
+@dataclass(frozen=True, slots=True)
+class GaitResult:
+    """Events and cycles of a recording (`segment`) or of one push (`GaitStream.push`).
+
+    Times are seconds from the first sample of the recording / stream.
+    """
+
+    initial_contacts: np.ndarray  # float64 (n_ic,)
+    final_contacts: np.ndarray  # float64 (n_fc,)
+    cycles: np.ndarray  # structured array, dtype CYCLE_DTYPE, one row per cycle
+    normalized: np.ndarray  # float64 (n_valid_cycles, 150, 6)
+
+    @property
+    def valid_cycles(self) -> np.ndarray:
+        return self.cycles[self.cycles["valid"]]
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
+
+
+_EMPTY = GaitResult(
+    _frozen(np.empty(0)),
+    _frozen(np.empty(0)),
+    _frozen(empty_cycles()),
+    _frozen(np.empty((0, k.N_POINTS, k.N_CH))),
+)
+_NO_GAPS = np.empty(0, dtype=np.int64)
+
+
+class _Outputs:
+    """Output buffers of one kernel call, sized by the most events a block can produce."""
+
+    __slots__ = ("arrays", "cnt", "ev_fc", "ev_ic", "norm", "rows_f", "rows_i")
+
+    def __init__(self, cap: int) -> None:
+        self.ev_ic = np.empty(cap)
+        self.ev_fc = np.empty(cap)
+        self.rows_f = np.empty((cap, k.N_COLS))
+        self.rows_i = np.empty((cap, 3), dtype=np.int64)
+        self.norm = np.empty((cap, k.N_POINTS, k.N_CH))
+        self.cnt = np.zeros(k.N_CNT, dtype=np.int64)
+        self.arrays = (self.ev_ic, self.ev_fc, self.rows_f, self.rows_i, self.norm, self.cnt)
+
+    def result(self) -> GaitResult:
+        n_ic, n_fc, n_row, n_norm, overflow = self.cnt
+        if overflow:
+            raise RuntimeError("gait kernel output overflow (more events than the bound)")
+        if n_ic == 0 and n_fc == 0 and n_row == 0:
+            return _EMPTY
+        return GaitResult(
+            initial_contacts=self.ev_ic[:n_ic],
+            final_contacts=self.ev_fc[:n_fc],
+            cycles=cycles_from_rows(self.rows_f[:n_row], self.rows_i[:n_row]),
+            normalized=self.norm[:n_norm],
+        )
+
+
+class GaitStream:
+    """Streaming gait segmentation of one device.
+
+    ``push(samples, quality=None, t0=None, gap_before=False)`` feeds the next block (n, 6)
+    in the body frame (ax, ay, az m/s², gx, gy, gz rad/s) and returns a `GaitResult` with the
+    events and cycles completed by this block. Blocks must be contiguous in time:
+
+    - ``t0`` (seconds, any epoch) is optional. The first block sets the stream's time 0; a
+      later block starting more than half a sample after the expected time is a gap
+      (handled as ``gap_before=True``, stream time advances by the missing samples); one
+      starting more than half a sample early raises `LateData` and is not consumed. With
+      a device clock that jitters by more than that, leave ``t0`` out and signal gaps from
+      the frame sequence numbers with ``gap_before``.
+    - ``gap_before=True`` says samples are missing before this block: the cycles the gap
+      cuts open are emitted invalid with reason 'gap' and the detector starts afresh.
+    - ``quality``: per-sample device quality bits (uint16, protocol §2.2); a cycle
+      containing a flagged sample is invalid with reason 'device_flag'.
+    """
+
+    __slots__ = (
+        "_fst", "_ist", "_plan", "_q0", "_qual", "_raw", "_sig1", "_sig2", "_state", "_t0",
+        "placement", "rate_hz",
+    )  # fmt: skip
+
+    def __init__(self, rate_hz: float, placement: str) -> None:
+        plan = make_plan(placement, rate_hz)
+        self._plan = plan
+        self.rate_hz = plan.rate_hz
+        self.placement = plan.placement
+        cap = plan.ring
+        self._raw = np.zeros((cap, k.N_CH))
+        self._qual = np.zeros(cap, dtype=np.uint16)
+        self._sig1 = np.zeros(cap, dtype=np.float32)
+        self._sig2 = np.zeros(cap if plan.par[k.P_METHOD] == k.METHOD_ACC else 1, np.float32)
+        self._ist = np.zeros(k.N_IST, dtype=np.int64)
+        self._fst = np.zeros(k.N_FST)
+        self._state = (self._raw, self._qual, self._sig1, self._sig2, self._ist, self._fst)
+        self._t0: float | None = None
+        self._q0 = np.zeros(0, dtype=np.uint16)
+        k._init_state(plan.par, self._ist, self._fst)
+
+    # -- properties ---------------------------------------------------------------------
+
+    @property
+    def lookahead_s(self) -> float:
+        """Data time after an event before the method has decided it."""
+        return self._plan.lookahead_s
+
+    @property
+    def samples_seen(self) -> int:
+        """Stream time in samples (gaps included)."""
+        return int(self._ist[k.I_N])
+
+    @property
+    def time_s(self) -> float:
+        """Stream time of the next sample, seconds since the first."""
+        return self.samples_seen / self.rate_hz
+
+    @property
+    def t0(self) -> float | None:
+        return self._t0
+
+    @property
+    def state_nbytes(self) -> int:
+        """Bytes held by the stream's state arrays (rings and scalars)."""
+        arrays = (self._raw, self._qual, self._sig1, self._sig2, self._ist, self._fst)
+        return sum(a.nbytes for a in arrays)
+
+    # -- feeding ------------------------------------------------------------------------
+
+    def _capacity(self, n: int, n_gaps: int) -> int:
+        # Initial contacts are at least the refractory period apart and each closes at
+        # most one cycle; a gap closes up to two; each run between gaps may add one more.
+        return n // self._plan.refr_min + 4 * (n_gaps + 1)
+
+    def push(
+        self,
+        samples: np.ndarray,
+        quality: np.ndarray | None = None,
+        t0: float | None = None,
+        gap_before: bool = False,
+    ) -> GaitResult:
+        x = _as_samples(samples)
+        n = x.shape[0]
+        q = self._quality(quality, n)
+        gap_len = 0
+        if t0 is not None:
+            t0 = float(t0)
+            if self._t0 is None:
+                self._t0 = t0 - self.time_s
+            else:
+                lag = (t0 - self._t0) * self.rate_hz - self._ist[k.I_N]
+                if lag < -0.5:
+                    raise LateData(
+                        f"block starts {-lag / self.rate_hz:.3f} s before the stream's current "
+                        "time; late or out-of-order data is not processed"
+                    )
+                if lag > 0.5:
+                    gap_len = round(lag)
+                    gap_before = True
+        if gap_before:
+            gaps, lens = np.zeros(1, np.int64), np.array([gap_len], np.int64)
+        else:
+            gaps = lens = _NO_GAPS
+        out = _Outputs(self._capacity(n, len(gaps)))
+        self._call(x, q, gaps, lens, out)
+        return out.result()
+
+    def _call(self, x, q, gaps, lens, out: _Outputs) -> None:
+        p = self._plan
+        k._push(x, q, gaps, lens, p.par, p.w1, p.w2, self._state, out.arrays)
+
+    def _quality(self, quality, n: int) -> np.ndarray:
+        if quality is None:
+            if self._q0.size < n:
+                self._q0 = np.zeros(max(n, 256), dtype=np.uint16)
+            return self._q0[:n]
+        q = np.ascontiguousarray(quality, dtype=np.uint16)
+        if q.shape != (n,):
+            raise ValueError(f"quality must be one uint16 per sample, shape ({n},); got {q.shape}")
+        return q
+
+    def reset(self) -> None:
+        """Forget the detector state as at a gap (open cycles are dropped, not emitted)."""
+        k._reset(int(self._ist[k.I_N]), self._plan.par, self._ist, self._fst)
+
+
+def _as_samples(samples) -> np.ndarray:
+    x = np.asarray(samples)
+    if x.ndim != 2 or x.shape[1] != k.N_CH:
+        raise ValueError(f"samples must have shape (n, 6): ax, ay, az, gx, gy, gz; got {x.shape}")
+    if x.dtype != np.float64 or not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x, dtype=np.float64)
+    return x
+
+
+def segment(
+    samples: np.ndarray,
+    rate_hz: float,
+    placement: str,
+    quality: np.ndarray | None = None,
+    gaps: np.ndarray | None = None,
+) -> GaitResult:
+    """Segment a recording into gait cycles.
+
+    ``samples`` (n, 6): ax, ay, az (m/s²), gx, gy, gz (rad/s) in the body frame (x forward,
+    y left, z up). ``quality``: optional uint16 device quality bits per sample. ``gaps``:
+    optional sample indices before which data is missing (as `GaitStream.push` with
+    ``gap_before=True``). Runs the streaming kernel over the whole array in one push.
+    """
+    stream = GaitStream(rate_hz, placement)
+    x = _as_samples(samples)
+    n = x.shape[0]
+    q = stream._quality(quality, n)
+    if gaps is None:
+        g = _NO_GAPS
+    else:
+        g = np.unique(np.asarray(gaps, dtype=np.int64))
+        if g.size and (g[0] < 0 or g[-1] >= max(n, 1)):
+            raise ValueError(f"gaps must be sample indices in [0, {n}); got {gaps!r}")
+    out = _Outputs(stream._capacity(n, g.size))
+    stream._call(x, q, g, np.zeros(g.size, np.int64), out)
+    return out.result()
+
+
+def lookahead_s(placement: str, rate_hz: float) -> float:
+    """The method's look-ahead: data time after an event before it is decided."""
+    return make_plan(placement, rate_hz).lookahead_s
