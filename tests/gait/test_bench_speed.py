@@ -1,0 +1,47 @@
+"""`gaitlink bench gait-speed --quick`: runs end to end, tables complete, numbers finite.
+
+No timing assertions: the machine is shared and noisy; the numbers are the benchmark's
+to report, not the tests' to judge.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+from tools.bench.speed import PEER_PACKAGES, PLACEMENTS
+from tools.cli import main
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+def test_gait_speed__quick(capsys) -> None:
+    assert main(["bench", "gait-speed", "--quick", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["machine"]["cores"] >= 1 and result["machine"]["cpu"]
+    assert set(result["ours"]) == set(PLACEMENTS)
+    for o in result["ours"].values():
+        for key in ("segment_sps", "reference_sps", "stream_sps"):
+            assert _finite(o[key]) and o[key] > 0, key
+        for key in ("segment_ic", "reference_ic"):
+            assert _finite(o[key]["f1"]) and _finite(o[key]["bias_ms"]), key
+        assert o["state_bytes"] > 0 and o["retained_bytes"] > 0
+    for run in ("cold", "warm"):
+        assert all(_finite(v) and v >= 0 for v in result["jit"][run].values())
+    # Without --with-peers nothing is installed and the peers say so.
+    for name in PEER_PACKAGES:
+        assert result["peers"][name]["status"].startswith("not installed")
+
+    from tools.bench.speed import to_markdown
+
+    markdown = to_markdown(result)
+    assert markdown.startswith("# gait-speed") and "Machine: " in markdown
+    rows = [line for line in markdown.splitlines() if line.startswith("| segment |")]
+    assert len(rows) == len(PLACEMENTS)
+    for row in rows:
+        rate = row.split("|")[3]
+        assert re.fullmatch(r" \d+(\.\d+)? [Mk] ", rate), row
+    assert markdown.count("not installed") == len(PEER_PACKAGES)

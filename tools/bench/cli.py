@@ -1,0 +1,105 @@
+"""`gaitlink bench gait-accuracy|gait-speed`: the gait segmentation benchmarks.
+
+Only the standard library is imported here; numpy, numba and the segmentation load
+inside the handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    bench = subparsers.add_parser(
+        "bench",
+        help="benchmark the gait segmentation (accuracy, speed)",
+        description="Benchmarks of cloud.gait; see docs/benchmarks.md.",
+    )
+    which = bench.add_subparsers(dest="bench_command", metavar="BENCHMARK", required=True)
+
+    accuracy = which.add_parser(
+        "gait-accuracy",
+        help="IC/FC precision, recall, F1, MAE on real and synthetic walking",
+        description="Event accuracy of `segment` on the gaitmap foot recordings (vs motion "
+        "capture), on synthetic walks of every placement, rate and cadence, and cycle "
+        "statistics of the MS recordings. Prints markdown.",
+    )
+    accuracy.add_argument(
+        "--data",
+        type=Path,
+        help="folder with imu_sample.csv etc. (default: ../shared/data/gaitmap-foot "
+        "relative to the repository root)",
+    )
+    accuracy.add_argument("--quick", action="store_true", help="a small synthetic grid")
+    accuracy.add_argument("--json", action="store_true", help="print JSON instead")
+    accuracy.set_defaults(func=_accuracy)
+
+    speed = which.add_parser(
+        "gait-speed",
+        help="throughput per core, memory per stream, JIT time, vs reference and peers",
+        description="Samples/s per core of `segment`, of the reference implementation and of "
+        "GaitStream (50-sample pushes), bytes per stream, first-call JIT time with and "
+        "without the numba cache, and optionally gaitmap / mobgap on the same data. "
+        "Per-core figures run in a subprocess pinned to one CPU. Prints markdown.",
+    )
+    speed.add_argument("--quick", action="store_true", help="one minute of data, 2 repeats")
+    speed.add_argument("--repeats", type=int, help="timed repeats (median reported)")
+    speed.add_argument(
+        "--with-peers",
+        action="store_true",
+        help="pip install gaitmap and mobgap into a temporary venv (never the project's) "
+        "and time them on the same data",
+    )
+    speed.add_argument(
+        "--peer-venv",
+        type=Path,
+        help="reuse (or create) the peers' venv here instead of a temporary one",
+    )
+    speed.add_argument("--json", action="store_true", help="print JSON instead")
+    speed.set_defaults(func=_speed)
+
+
+def _accuracy(args: argparse.Namespace) -> int:
+    from tools.bench import accuracy
+
+    data_dir = args.data or accuracy.default_data_dir()
+    missing = [
+        name
+        for name in ("imu_sample.csv", "stride_events_sample.csv", "imu_sample_ms_left.csv",
+                     "imu_sample_ms_right.csv")
+        if not (data_dir / name).is_file()
+    ]  # fmt: skip
+    if missing:
+        print(
+            f"gaitlink bench: {data_dir} lacks {', '.join(missing)}; pass --data DIR",
+            file=sys.stderr,
+        )
+        return 2
+    result = accuracy.run(data_dir, quick=args.quick)
+    if args.json:
+        print(json.dumps(accuracy.to_json(result), indent=2))
+    else:
+        print(accuracy.to_markdown(result), end="")
+    return 0
+
+
+def _speed(args: argparse.Namespace) -> int:
+    from tools.bench import speed
+
+    if args.repeats is not None and args.repeats < 1:
+        print("gaitlink bench: --repeats must be at least 1", file=sys.stderr)
+        return 2
+    result = speed.run(
+        quick=args.quick,
+        repeats=args.repeats,
+        with_peers=args.with_peers,
+        peer_venv=args.peer_venv,
+    )
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(speed.to_markdown(result), end="")
+    return 0

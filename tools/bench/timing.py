@@ -1,0 +1,37 @@
+"""Timing helpers shared by the benchmark workers (standard library only).
+
+`_peers.py` runs under the peers' own venv as a plain script and imports this module as
+``timing`` from its own folder, so nothing here may import gaitlink.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable
+
+
+def median_time(fn: Callable[[], object], repeats: int) -> float:
+    """Median wall time of `repeats` calls, with a garbage collection before each."""
+    times = []
+    for _ in range(repeats):
+        gc.collect()
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def sized_slice(run: Callable[[int], object], n_total: int, n_start: int, budget_s: float) -> int:
+    """How many samples to time a slow implementation on: about budget_s / 4 to / 2 per call.
+
+    `run(n)` processes the first n samples. The first call warms up (imports, JIT) and is
+    not counted; then n doubles from `n_start` until one call takes budget_s / 4 or n
+    reaches `n_total`.
+    """
+    n = min(n_start, n_total)
+    run(n)
+    while n < n_total and median_time(lambda n=n: run(n), 1) < budget_s / 4:
+        n = min(n_total, 2 * n)
+    return n
