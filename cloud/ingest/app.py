@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,7 +22,7 @@ from cloud.influx.client import InfluxV1
 from cloud.ingest.consumer import Consumer
 from cloud.ingest.deadletter import DeadLetterStore
 from cloud.ingest.devices import DeviceBook
-from cloud.ingest.keys import CONSUMER, INFLUX, PIPELINE, SETTINGS
+from cloud.ingest.keys import CONSUMER, INFLUX, PIPELINE, RUNNER, SETTINGS
 from cloud.ingest.pipeline import Pipeline
 from cloud.ingest.routes import setup_routes
 from cloud.ingest.settings import IngestSettings
@@ -53,7 +56,18 @@ async def _pipeline(app: web.Application) -> AsyncIterator[None]:
     dead_letters = DeadLetterStore(
         settings.dead_letter_path, max_bytes=settings.dead_letter_max_bytes
     )
-    app[PIPELINE] = Pipeline(devices, dead_letters)
+    gait = None
+    if settings.gait:
+        from cloud.gait import warmup
+        from cloud.ingest.gait import GaitStage
+
+        # Compile (or load from cache) every kernel before the first message, so the JIT
+        # never stalls ingest; off the event loop, as all CPU work.
+        started = time.perf_counter()
+        await asyncio.to_thread(warmup)
+        log.info("gait kernels ready in %.1f s", time.perf_counter() - started)
+        gait = GaitStage()
+    app[PIPELINE] = Pipeline(devices, dead_letters, gait)
     yield
 
 
@@ -74,11 +88,25 @@ async def _consumer(app: web.Application) -> AsyncIterator[None]:
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest") as executor:
         await consumer.start()
         task = asyncio.create_task(_run(app[PIPELINE], consumer, app[INFLUX], executor))
+        task.add_done_callback(_stop_if_failed)
+        app[RUNNER] = task
         yield
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await consumer.stop()
+
+
+def _stop_if_failed(task: asyncio.Task) -> None:
+    """The batch loop ended on an error (e.g. the dead-letter disk is full): stop the service.
+
+    Serving on without it would look healthy while ingesting nothing. Its messages are not
+    acked, so the broker keeps them for the restart that a supervisor (systemd) makes.
+    """
+    if task.cancelled() or task.exception() is None:
+        return
+    log.critical("ingest loop failed; stopping the service", exc_info=task.exception())
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 async def _run(
@@ -91,7 +119,8 @@ async def _run(
             transformed = await loop.run_in_executor(executor, pipeline.transform, batch)
         except Exception as exc:
             # A bug in our own code must not stall the stream behind it: keep every payload
-            # as a dead letter (replayable once fixed) and move on.
+            # as a dead letter (replayable once fixed) and move on. If even the dead-letter
+            # store fails, that propagates and stops the service (see _stop_if_failed).
             log.exception("transform failed on a batch of %d messages", len(batch))
             for message in batch:
                 pipeline.dead_letter(message, "ingest_error", repr(exc))

@@ -21,6 +21,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--influx-url", default=os.environ.get("GAITLINK_INFLUX_URL", "http://127.0.0.1:8086")
     )
     run.add_argument("--database", default=os.environ.get("GAITLINK_INFLUX_DB", "gaitlink"))
+    run.add_argument(
+        "--influx-user",
+        default=os.environ.get("GAITLINK_INFLUX_USER"),
+        help="InfluxDB 1.x user; the password comes from $GAITLINK_INFLUX_PASSWORD",
+    )
+    run.add_argument(
+        "--influx-token-env",
+        default="GAITLINK_INFLUX_TOKEN",
+        help="env var holding an InfluxDB 2.x/3.x token (default GAITLINK_INFLUX_TOKEN); "
+        "secrets are read from the environment, never from the command line, which "
+        "every user of the machine can read",
+    )
     run.add_argument("--http", default="127.0.0.1:8080", help="health/metrics address")
     run.add_argument(
         "--dead-letters", default=".gaitlink/dead-letters.jsonl", help="dead-letter file"
@@ -47,6 +59,7 @@ def _run(args: argparse.Namespace) -> int:
     from cloud.ingest.devices import DeviceProfile
     from cloud.ingest.settings import IngestSettings
     from gateway.endpoint import Endpoint
+    from gateway.link import LinkError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s ingest %(levelname)s %(message)s")
     try:
@@ -60,6 +73,9 @@ def _run(args: argparse.Namespace) -> int:
             client_id=args.client_id,
             influx_url=args.influx_url,
             influx_database=args.database,
+            influx_username=args.influx_user,
+            influx_password=os.environ.get("GAITLINK_INFLUX_PASSWORD"),
+            influx_token=os.environ.get(args.influx_token_env),
             http_host=http.host,
             http_port=http.port,
             dead_letter_path=Path(args.dead_letters),
@@ -69,10 +85,15 @@ def _run(args: argparse.Namespace) -> int:
     except (ValueError, ValidationError) as exc:
         print(f"gaitlink ingest: {exc}", file=sys.stderr)
         return 2
-    web.run_app(
-        create_app(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        print=lambda text: print(text, flush=True),
-    )
+    try:
+        web.run_app(
+            create_app(settings),
+            host=settings.http_host,
+            port=settings.http_port,
+            print=lambda text: print(text, flush=True),
+        )
+    except (LinkError, OSError) as exc:
+        # The broker or the HTTP port is not there: one line, not a traceback.
+        print(f"gaitlink ingest: {exc}", file=sys.stderr)
+        return 2
     return 0

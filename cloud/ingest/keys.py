@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from cloud.influx.client import InfluxV1
@@ -13,3 +15,4 @@ SETTINGS = web.AppKey("settings", IngestSettings)
 INFLUX = web.AppKey("influx", InfluxV1)
 PIPELINE = web.AppKey("pipeline", Pipeline)
 CONSUMER = web.AppKey("consumer", Consumer)
+RUNNER = web.AppKey("runner", asyncio.Task)

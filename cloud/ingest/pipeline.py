@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from cloud.influx.client import InfluxError
 from cloud.ingest.deadletter import DeadLetterStore
 from cloud.ingest.devices import DeviceBook
+from cloud.ingest.gait import GaitStage
 from cloud.ingest.points import env_line, imu_lines, quality_line, status_line
 from cloud.ingest.sequence import SequenceTracker, Verdict
 from cloud.protocol import frame as wire
@@ -37,7 +38,14 @@ class IngestCounters:
     gaps: int = 0
     skipped_frames: int = 0
     late: int = 0
+    # In-order frames whose first sample is not after the previous frame's last: the
+    # device clock was stepped back. Written all the same (timestamps interleave rather
+    # than coincide, so nothing is overwritten unless they match to the microsecond), and
+    # recorded as an ingest_quality `clock_step` incident.
+    clock_steps_back: int = 0
     dead_letters: int = 0
+    # Retained status replays (a resubscription re-sends the last will): not new facts.
+    retained_replays: int = 0
     influx_retries: int = 0
     lines_written: int = 0
     batches: int = 0
@@ -55,11 +63,18 @@ class Transformed:
 
 
 class Pipeline:
-    def __init__(self, devices: DeviceBook, dead_letters: DeadLetterStore) -> None:
+    def __init__(
+        self, devices: DeviceBook, dead_letters: DeadLetterStore, gait: GaitStage | None = None
+    ) -> None:
         self.devices = devices
         self.dead_letters = dead_letters
+        self.gait = gait
         self.counters = IngestCounters()
         self._sequences: dict[str, SequenceTracker] = {}
+        # device -> (boot_id, time of its last in-order sample, µs)
+        self._last_sample_us: dict[str, tuple[int, int]] = {}
+        # Why InfluxDB refuses writes right now, while it does; None when writes go through.
+        self.influx_stalled: str | None = None
 
     # -- CPU side (worker thread) ----------------------------------------------------
     def transform(self, batch: list[Message]) -> Transformed:
@@ -88,8 +103,13 @@ class Pipeline:
             self.counters.env += 1
             return [env_line(parse(EnvTelemetry, message.payload, device=topic.device))]
         if topic.kind == "status":
-            self.counters.status += 1
             status = parse(DeviceStatus, message.payload, device=topic.device)
+            if message.retain and status.timestamp is None:
+                # A retained copy without its own time (the last will) says nothing new;
+                # stamped with the arrival time it would add a point at every replay.
+                self.counters.retained_replays += 1
+                return []
+            self.counters.status += 1
             return [status_line(status, time.time_ns() // 1000)]
         raise TopicError(f"topic {message.topic!r}: the ingest does not take {topic.kind!r}")
 
@@ -119,12 +139,30 @@ class Pipeline:
             lines.append(
                 quality_line(device, "late", frame.t0_us, seq=frame.seq, boot_id=frame.boot_id)
             )
+        if seen.verdict is not Verdict.LATE:
+            lines.extend(self._clock_check(device, frame))
         profile = self.devices.profile(device)
         body = self.devices.to_body(device, frame.physical())
         lines.extend(imu_lines(device, profile.placement, frame, body))
+        if self.gait is not None and seen.verdict is not Verdict.LATE:
+            gap = seen.verdict is Verdict.GAP
+            lines.extend(self.gait.push(device, profile.placement, frame, body, gap=gap))
         self.counters.frames += 1
         self.counters.samples += frame.n_samples
         return lines
+
+    def _clock_check(self, device: str, frame: wire.Frame) -> list[str]:
+        last = self._last_sample_us.get(device)
+        end_us = frame.t0_us + (frame.n_samples - 1) * frame.period_us
+        self._last_sample_us[device] = (frame.boot_id, end_us)
+        if last is None or last[0] != frame.boot_id or frame.t0_us > last[1]:
+            return []
+        self.counters.clock_steps_back += 1
+        return [
+            quality_line(
+                device, "clock_step", frame.t0_us, back_us=last[1] - frame.t0_us, seq=frame.seq
+            )
+        ]
 
     def dead_letter(self, message: Message, reason: str, detail: str) -> None:
         log.warning("dead letter (%s) from %s: %s", reason, message.topic, detail)
@@ -170,6 +208,9 @@ class Pipeline:
         while True:
             try:
                 await write(body)
+                if self.influx_stalled is not None:
+                    log.warning("InfluxDB accepts writes again after %d retries", attempt)
+                self.influx_stalled = None
                 return
             except InfluxError as exc:
                 if not exc.retryable:
@@ -177,11 +218,24 @@ class Pipeline:
                 delay = delays[min(attempt, len(delays) - 1)]
                 attempt += 1
                 self.counters.influx_retries += 1
-                log.warning("InfluxDB write failed (%s); retry %d in %.1f s", exc, attempt, delay)
+                self.influx_stalled = str(exc)
+                # The data waits in the broker meanwhile; say loudly that it is waiting.
+                log.error("InfluxDB write failed (%s); retry %d in %.1f s", exc, attempt, delay)
                 await asyncio.sleep(delay)
 
     def snapshot(self) -> dict[str, object]:
         stats: dict[str, object] = asdict(self.counters)
+        stats["influx_stalled"] = self.influx_stalled
         stats["dead_letters_by_reason"] = dict(self.dead_letters.by_reason)
         stats["dead_letters_rotated_away"] = self.dead_letters.rotated_away
+        # Skipped seqs no longer remembered (more than 4096 behind): if such a frame still
+        # arrives it is taken for a duplicate and not written. A device's ring holds ~20
+        # frames, so none can arrive that late; the counter shows if one ever could.
+        stats["seq_memory_overflow"] = sum(t.forgotten_missing for t in self._sequences.values())
+        if self.gait is not None:
+            stats["gait"] = {
+                "events": self.gait.events,
+                "cycles": self.gait.cycles,
+                "clock_steps": self.gait.clock_steps,
+            }
         return stats

@@ -35,11 +35,14 @@ def env_line(message: EnvTelemetry) -> str:
         fields[f"{name}_quality"] = reading.quality
     status = message.device_status
     fields["battery"] = float(status.battery_level)
+    # A field, not a tag: tags cannot hold every string a device may send (a trailing
+    # backslash breaks line protocol), and a new firmware must not start a new series.
+    fields["firmware"] = status.firmware_version
     fields["rssi"] = float(status.signal_strength)
     if message.location is not None:
         fields["latitude"] = message.location.latitude
         fields["longitude"] = message.location.longitude
-    tags = {"device": message.device_id, "firmware": status.firmware_version}
+    tags = {"device": message.device_id}
     return encode_point(Point("env", tags, fields, _epoch_us(message.timestamp)))
 
 

@@ -31,6 +31,8 @@ class IngestSettings(BaseModel):
     dead_letter_max_bytes: int = Field(64 * 1024 * 1024, gt=0)
     devices_file: Path | None = None
     default_profile: DeviceProfile = DeviceProfile()
+    # Gait segmentation of every device's stream (docs/gait.md); off = raw data only.
+    gait: bool = True
     # A batch is what arrived while the previous write ran, up to this many messages.
     batch_max_messages: int = Field(500, ge=1)
     # Bound of the hand-off queue from the MQTT thread; see consumer.py for why it holds.

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from cloud.ingest.keys import CONSUMER, PIPELINE
+from cloud.ingest.keys import CONSUMER, PIPELINE, RUNNER
 
 
 async def health(request: web.Request) -> web.Response:
-    consumer = request.app[CONSUMER]
-    ok = consumer.link.connected
-    return web.json_response(
-        {"status": "ok" if ok else "degraded", "mqtt_connected": ok},
-        status=200 if ok else 503,
-    )
+    """200 when the ingest moves data; 503, with the reasons, when it does not."""
+    problems = []
+    if not request.app[CONSUMER].link.connected:
+        problems.append("not connected to the MQTT broker")
+    if request.app[RUNNER].done():
+        problems.append("the ingest loop has stopped")
+    stalled = request.app[PIPELINE].influx_stalled
+    if stalled:
+        problems.append(f"InfluxDB refuses writes: {stalled}")
+    body = {"status": "degraded" if problems else "ok", "problems": problems}
+    return web.json_response(body, status=503 if problems else 200)
 
 
 async def metrics(request: web.Request) -> web.Response:

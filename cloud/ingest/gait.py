@@ -1,0 +1,104 @@
+"""The ingest's gait stage: one GaitStream per device, fed frame by frame.
+
+The stream needs contiguous data. What breaks contiguity here, and what is done:
+- a seq gap (frames lost upstream): the stream is told `gap_before`, so the cycles the gap
+  cuts are written invalid with reason 'gap';
+- a new boot_id (the device restarted): a fresh stream;
+- a late frame (it arrives after its successors): written to `imu` like any other, but not
+  fed to the stream, which has moved past it;
+- a clock step (the device set its clock from a time beacon): a step forward is a gap by
+  time, which the stream handles; a step backward makes the stream refuse the block as
+  late, so the stream is restarted (counted as `clock_steps`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cloud.gait import GaitStream, LateData, StreamPool
+from cloud.gait.table import CHANNELS, FEATURES
+from cloud.influx.line import Point, encode_point
+from cloud.protocol.frame import Frame
+
+_TIME_FIELDS = ("duration", "cadence", "stance_pct", "swing_pct")
+_FEATURE_FIELDS = tuple(f"{c}_{f}" for c in CHANNELS for f in FEATURES)
+
+
+class GaitStage:
+    def __init__(self) -> None:
+        self._pool = StreamPool()
+        self._boots: dict[str, int] = {}
+        self.clock_steps = 0
+        self.events = 0
+        self.cycles = 0
+
+    def push(self, device: str, placement: str, frame: Frame, body: np.ndarray, *, gap: bool):
+        """Feed one in-order frame; returns the gait_event and gait_cycle lines it completed."""
+        if self._boots.get(device) != frame.boot_id:
+            self._pool.drop(device)
+            self._boots[device] = frame.boot_id
+            gap = False  # a fresh stream has nothing before it to cut
+        rate_hz = 1e6 / frame.period_us
+        quality = np.full(frame.n_samples, frame.quality, dtype=np.uint16)
+        t0_s = frame.t0_us / 1e6
+        try:
+            result = self._pool.push(
+                device, body, rate_hz, placement, quality=quality, t0=t0_s, gap_before=gap
+            )
+        except LateData:
+            self.clock_steps += 1
+            self._pool.drop(device)
+            result = self._pool.push(device, body, rate_hz, placement, quality=quality, t0=t0_s)
+        stream = self._pool.stream(device)
+        return self._lines(device, placement, stream, result)
+
+    def _lines(self, device: str, placement: str, stream: GaitStream, result) -> list[str]:
+        origin_us = round(stream.t0 * 1e6)
+        now_s = stream.time_s
+        lines = []
+        for kind, times in (("IC", result.initial_contacts), ("FC", result.final_contacts)):
+            for t in times.tolist():
+                # delay_ms: data time from the event to its detection, the stream's latency.
+                fields = {"delay_ms": round((now_s - t) * 1000, 1)}
+                lines.append(
+                    encode_point(
+                        Point(
+                            "gait_event",
+                            {"device": device, "kind": kind, "placement": placement},
+                            fields,
+                            origin_us + round(t * 1e6),
+                        )
+                    )
+                )
+        self.events += len(lines)
+        for row in result.cycles:
+            fields: dict[str, float | bool | str | int] = {
+                name: float(row[name]) for name in _TIME_FIELDS + _FEATURE_FIELDS
+            }
+            # `duration` is an InfluxQL keyword: a field of that name must be quoted in
+            # every query, so it is stored with its unit instead.
+            fields["duration_s"] = fields.pop("duration")
+            for name in ("end", "fc"):
+                if np.isfinite(row[name]):  # a cycle cut by a gap may have no FC
+                    fields[f"{name}_us"] = origin_us + round(float(row[name]) * 1e6)
+            fields["valid"] = bool(row["valid"])
+            fields["reason"] = str(row["reason"])
+            if row["side"]:
+                fields["side"] = str(row["side"])
+            fields = {k: v for k, v in fields.items() if not _is_nan(v)}
+            lines.append(
+                encode_point(
+                    Point(
+                        "gait_cycle",
+                        {"device": device, "placement": placement},
+                        fields,
+                        origin_us + round(float(row["start"]) * 1e6),
+                    )
+                )
+            )
+            self.cycles += 1
+        return lines
+
+
+def _is_nan(value) -> bool:
+    return isinstance(value, float) and value != value

@@ -1,0 +1,111 @@
+"""The ingest's gait stage, driven through Pipeline.transform with real v1 frames."""
+
+import numpy as np
+import pytest
+
+from cloud.gait import segment
+from cloud.ingest.deadletter import DeadLetterStore
+from cloud.ingest.devices import DeviceBook, DeviceProfile
+from cloud.ingest.gait import GaitStage
+from cloud.ingest.pipeline import Pipeline
+from gateway.link import Message
+from hardware.walker import synthesize
+from tests.cloud.frames import encode_frame
+
+ACC_SCALE = 16 * 9.80665 / 32768
+GYRO_SCALE = 2000 * np.pi / 180 / 32768
+T0 = 1_792_000_000_000_000
+N = 50
+
+
+@pytest.fixture(scope="module")
+def walk():
+    return synthesize("foot", 100.0, 40.0, cadence_spm=55.0, seed=3)
+
+
+def _frames(samples, *, boot_id=1, t0_us=T0, skip=()):
+    counts = np.round(samples / ([ACC_SCALE] * 3 + [GYRO_SCALE] * 3)).astype(np.int16)
+    messages = []
+    for seq in range(len(samples) // N):
+        if seq in skip:
+            continue
+        payload = encode_frame(
+            counts[seq * N : (seq + 1) * N],
+            boot_id=boot_id,
+            seq=seq,
+            t0_us=t0_us + seq * N * 10_000,
+            acc_scale=ACC_SCALE,
+            gyro_scale=GYRO_SCALE,
+        )
+        messages.append(Message("gaitlink/v1/walker/imu", payload, 1, False, seq))
+    return messages, counts * ([ACC_SCALE] * 3 + [GYRO_SCALE] * 3)
+
+
+def _pipeline(tmp_path):
+    book = DeviceBook({}, DeviceProfile(placement="foot"))
+    return Pipeline(book, DeadLetterStore(tmp_path / "dl.jsonl"), GaitStage())
+
+
+def _gait_lines(pipeline, messages):
+    lines = []
+    for message in messages:
+        lines += [line for line in pipeline.transform([message]).lines if line.startswith("gait_")]
+    return lines
+
+
+def _times(lines, prefix):
+    return np.array([int(line.rsplit(" ", 1)[1]) for line in lines if line.startswith(prefix)])
+
+
+def test_gait_stage__events_match_batch_segmentation_of_the_same_data(tmp_path, walk):
+    messages, quantised = _frames(walk.samples)
+    lines = _gait_lines(_pipeline(tmp_path), messages)
+    batch = segment(quantised, 100.0, "foot")
+    ics = _times(lines, "gait_event,device=walker,kind=IC")
+    expected = T0 + np.round(batch.initial_contacts * 1e6).astype(np.int64)
+    np.testing.assert_array_equal(ics, expected[: len(ics)])
+    # Only events within the look-ahead of the end can still be pending.
+    assert len(expected) - len(ics) <= 1
+    cycles = [line for line in lines if line.startswith("gait_cycle")]
+    assert len(cycles) >= len(batch.cycles) - 1 > 20
+    assert all("valid=true" in line for line in cycles[1:-1])
+
+
+def test_gait_stage__seq_gap_marks_cycles_invalid_with_reason_gap(tmp_path, walk):
+    messages, _ = _frames(walk.samples, skip={30, 31})
+    pipeline = _pipeline(tmp_path)
+    lines = _gait_lines(pipeline, messages)
+    cycles = [line for line in lines if line.startswith("gait_cycle")]
+    assert any('reason="gap"' in line and "valid=false" in line for line in cycles)
+    assert pipeline.counters.gaps == 1
+
+
+def test_gait_stage__new_boot_starts_a_fresh_stream(tmp_path, walk):
+    pipeline = _pipeline(tmp_path)
+    first, _ = _frames(walk.samples[:1000])
+    second, _ = _frames(walk.samples[1000:3000], boot_id=2, t0_us=T0 + 60_000_000)
+    lines = _gait_lines(pipeline, first + second)
+    ics = _times(lines, "gait_event,device=walker,kind=IC")
+    assert np.any(ics > T0 + 60_000_000) and np.any(ics < T0 + 10_000_000)
+    assert pipeline.gait.clock_steps == 0
+
+
+def test_gait_stage__clock_stepped_back_restarts_the_stream_and_is_counted(tmp_path, walk):
+    pipeline = _pipeline(tmp_path)
+    messages, _ = _frames(walk.samples[:2000])
+    later, _ = _frames(walk.samples[2000:], t0_us=T0 + 19_000_000)  # 1 s back in time
+    renumbered = [
+        Message(m.topic, _renumber(m.payload, 40 + i), 1, False, 0) for i, m in enumerate(later)
+    ]
+    lines = _gait_lines(pipeline, messages + renumbered)
+    assert pipeline.gait.clock_steps == 1
+    assert len(_times(lines, "gait_event,device=walker,kind=IC")) > 20
+
+
+def _renumber(payload: bytes, seq: int) -> bytes:
+    import struct
+    import zlib
+
+    body = bytearray(payload[:-4])
+    struct.pack_into("<I", body, 8, seq)
+    return bytes(body) + struct.pack("<I", zlib.crc32(body))

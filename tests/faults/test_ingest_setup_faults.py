@@ -1,0 +1,95 @@
+"""The ingest when its own set-up is wrong: it must hold the data, not throw it away."""
+
+import time
+
+import numpy as np
+
+from tests.cloud.frames import encode_frame
+from tests.integration.pipeline import count, publish_all, publisher, wait_until
+from tools import services
+from tools.stack import free_port, influx_query, influxdb
+
+
+def _frames(device: str, n: int):
+    rng = np.random.default_rng(5)
+    return [
+        (
+            f"gaitlink/v1/{device}/imu",
+            encode_frame(
+                rng.integers(-9, 9, (50, 6), dtype=np.int16),
+                seq=s,
+                t0_us=1_793_000_000_000_000 + s * 500_000,
+            ),
+        )
+        for s in range(n)
+    ]
+
+
+def _health(port):
+    import json
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_missing_database_stalls_and_recovers_without_losing_data(fresh_stack, tmp_path):
+    port = free_port()
+    ingest = services.ingest(
+        f"127.0.0.1:{fresh_stack.cloud_port}", fresh_stack.influx_url, "later", tmp_path,
+        http_port=port,
+    )  # fmt: skip
+    ingest.start()
+    try:
+        with publisher(fresh_stack.cloud_port) as client:
+            publish_all(client, _frames("setup-1", 10))
+        wait_until(lambda: _health(port)[0] == 503, 30, "health to report the stall")
+        _, body = _health(port)
+        assert any("database not found" in p for p in body["problems"]), body
+        assert services.ingest_metrics(port)["dead_letters"] == 0
+        influx_query(fresh_stack, "CREATE DATABASE later")
+
+        def written() -> int:
+            rows = influxdb.query(fresh_stack.influx_url, "later", "SELECT count(q) FROM imu")
+            return rows[0]["count"] if rows else 0
+
+        wait_until(lambda: written() == 500, 60, "the held frames to be written")
+        assert _health(port)[0] == 200
+    finally:
+        ingest.stop()
+
+
+def test_failing_dead_letter_store_stops_the_service_and_keeps_the_data(fresh_stack, tmp_path):
+    port = free_port()
+    blocked = tmp_path / "dl-is-a-directory"
+    blocked.mkdir()
+    argv_extra = ("--dead-letters", str(blocked))
+    ingest = services.ingest(
+        f"127.0.0.1:{fresh_stack.cloud_port}", fresh_stack.influx_url, fresh_stack.database,
+        tmp_path, http_port=port, extra=argv_extra,
+    )  # fmt: skip
+    ingest.start()
+    with publisher(fresh_stack.cloud_port) as client:
+        publish_all(client, [("gaitlink/v1/setup-2/imu", b"not a frame")])
+        deadline = time.monotonic() + 30
+        while ingest.process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert ingest.process.poll() is not None, "ingest kept running without its loop"
+        assert "ingest loop failed" in ingest.log_since_start()
+        # Restarted with a working store, the held message is delivered as a dead letter.
+        good = services.ingest(
+            f"127.0.0.1:{fresh_stack.cloud_port}", fresh_stack.influx_url, fresh_stack.database,
+            tmp_path, http_port=port,
+        )  # fmt: skip
+        good.start()
+        try:
+            publish_all(client, _frames("setup-2", 2))
+            wait_until(lambda: count(fresh_stack, "imu", "WHERE device='setup-2'") == 100, 30,
+                       "frames after the restart")  # fmt: skip
+            assert services.ingest_metrics(port)["dead_letters_by_reason"] == {"short": 1}
+        finally:
+            good.stop()
