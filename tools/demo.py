@@ -24,6 +24,8 @@ class DeviceReport:
     first_us: int | None
     last_us: int | None
     dropped_on_device: int
+    cycles: int = 0
+    valid_cycles: int = 0
 
     @property
     def complete(self) -> bool:
@@ -133,10 +135,28 @@ def run(
         while not all(r.complete for r in reports) and time.monotonic() < deadline:
             time.sleep(0.5)
             reports = counts()
-        return reports
+        return [_with_cycles(stack, r) for r in reports]
     finally:
         for service in reversed(started):
             service.stop()
+
+
+def _with_cycles(stack, report: DeviceReport) -> DeviceReport:
+    from dataclasses import replace
+
+    from tools.stack import influx_query
+
+    window = (
+        f"device = '{report.device_id}' AND time >= {report.first_us}u "
+        f"AND time <= {report.last_us}u"
+    )
+
+    def cycles(condition: str = "") -> int:
+        q = f"SELECT count(duration_s) FROM gait_cycle WHERE {window}{condition}"
+        rows = influx_query(stack, q)
+        return int(rows[0]["count"]) if rows else 0
+
+    return replace(report, cycles=cycles(), valid_cycles=cycles(" AND valid = true"))
 
 
 def _main(args: argparse.Namespace) -> int:
@@ -154,19 +174,28 @@ def _main(args: argparse.Namespace) -> int:
         progress=lambda text: print(text, flush=True),
     )
     print()
-    print(f"{'device':<10} {'sent':>8} {'in InfluxDB':>12} {'frames':>7} {'dropped':>8}  status")
+    print(
+        f"{'device':<10} {'samples':>8} {'in InfluxDB':>12} {'frames':>7} {'dropped':>8} "
+        f"{'gait cycles':>12}  status"
+    )
     for r in reports:
         status = "complete" if r.complete else f"MISSING {r.samples_sent - r.points_in_influx}"
+        cycles = f"{r.valid_cycles}/{r.cycles} valid"
         print(
             f"{r.device_id:<10} {r.samples_sent:>8} {r.points_in_influx:>12} "
-            f"{r.frames_sent:>7} {r.dropped_on_device:>8}  {status}"
+            f"{r.frames_sent:>7} {r.dropped_on_device:>8} {cycles:>12}  {status}"
         )
-    first = min(r.first_us for r in reports)
+    first = min((r.first_us for r in reports if r.first_us is not None), default=0)
     print()
     print("See it yourself (InfluxQL):")
     print(
         f"  influx -port {stack.influx_port} -database {stack.database} -execute "
         f'"SELECT count(ax) FROM imu WHERE time >= {first}u GROUP BY device"'
+    )
+    print(
+        f"  influx -port {stack.influx_port} -database {stack.database} -execute "
+        f'"SELECT duration_s, cadence, stance_pct, valid FROM gait_cycle '
+        f"WHERE device='{reports[0].device_id}' AND time >= {first}u\""
     )
     print(
         f"  curl -G {stack.influx_url}/query --data-urlencode 'db={stack.database}' "

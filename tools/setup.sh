@@ -12,7 +12,15 @@ venv="$root/.venv"
 say() { printf 'setup: %s\n' "$*" >&2; }
 
 as_root() {
-  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+  if [ "$(id -u)" = 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null; then
+    sudo "$@"
+  else
+    say "need root to run: $*"
+    say "run this script as root once, or install sudo (as root: apt-get install sudo)"
+    exit 1
+  fi
 }
 
 need_python() {
@@ -49,8 +57,11 @@ install_debian_packages() {
 }
 
 install_python_env() {
-  if [ ! -x "$venv/bin/python" ]; then
+  # A venv whose python no longer runs (interrupted creation, upgraded system python)
+  # is made again rather than patched.
+  if ! "$venv/bin/python" -c 'import sys' 2>/dev/null || [ ! -x "$venv/bin/pip" ]; then
     say "creating $venv"
+    rm -rf "$venv"
     python3 -m venv "$venv"
   fi
   local stamp="$venv/.gaitlink-installed"
