@@ -6,6 +6,7 @@ The demo and the end-to-end and fault tests use this, so what they exercise is t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import signal
 import subprocess
@@ -90,12 +91,23 @@ def _gaitlink(*args: str) -> list[str]:
     return [sys.executable, "-m", "tools.cli", *args]
 
 
-def gateway(site_url: str, cloud_url: str, state_dir: Path, *, gateway_id: str = "gw") -> Service:
+def session_suffix(state_dir: Path) -> str:
+    """Names MQTT sessions after the state dir.
+
+    A restart with the same state dir resumes its broker sessions (and gets what they
+    queued), while two state dirs, say two tests on one broker, never share a session and
+    so never receive each other's messages.
+    """
+    return hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:10]
+
+
+def gateway(site_url: str, cloud_url: str, state_dir: Path) -> Service:
     log_path = state_dir / "gateway.log"
 
     def ready(service: Service) -> bool:
         return "gateway ready" in service.log_since_start()
 
+    gateway_id = f"gw-{session_suffix(state_dir)}"
     argv = _gaitlink("gateway", "run", "--site", site_url, "--cloud", cloud_url, "--id", gateway_id)
     return Service("gateway", argv, log_path, ready)
 
@@ -122,7 +134,8 @@ def ingest(
     argv = _gaitlink(
         "ingest", "run", "--mqtt", cloud_url, "--influx-url", influx_url, "--database", database,
         "--http", f"127.0.0.1:{http_port}", "--dead-letters", str(state_dir / "dead-letters.jsonl"),
-        "--placement", placement, *extra,
+        "--placement", placement, "--client-id", f"gaitlink-ingest-{session_suffix(state_dir)}",
+        *extra,
     )  # fmt: skip
     # The first start on a machine compiles the numba gait kernels (tens of seconds on a
     # small machine); later starts load them from numba's cache in well under a second.
