@@ -38,6 +38,9 @@ class IngestCounters:
     gaps: int = 0
     skipped_frames: int = 0
     late: int = 0
+    # Frames before the first one this process saw of a boot (seq starts at 0): lost
+    # upstream, or written before the ingest (re)started. Recorded as `boot_start_unseen`.
+    unseen_at_boot_start: int = 0
     # In-order frames whose first sample is not after the previous frame's last: the
     # device clock was stepped back. Written all the same (timestamps interleave rather
     # than coincide, so nothing is overwritten unless they match to the microsecond), and
@@ -131,6 +134,17 @@ class Pipeline:
                     frame.t0_us,
                     skipped_frames=seen.skipped,
                     seq=frame.seq,
+                    boot_id=frame.boot_id,
+                )
+            )
+        elif seen.unseen_before:
+            self.counters.unseen_at_boot_start += seen.unseen_before
+            lines.append(
+                quality_line(
+                    device,
+                    "boot_start_unseen",
+                    frame.t0_us,
+                    frames=seen.unseen_before,
                     boot_id=frame.boot_id,
                 )
             )

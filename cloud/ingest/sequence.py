@@ -35,6 +35,9 @@ class _Boot:
 class Observation:
     verdict: Verdict
     skipped: int = 0  # frames skipped, for GAP
+    # For the first frame seen of a boot: seqs start at 0 at boot, so this many came
+    # before it unseen (lost upstream, or written before this process started).
+    unseen_before: int = 0
 
 
 class SequenceTracker:
@@ -52,7 +55,7 @@ class SequenceTracker:
             self._boots[boot_id] = _Boot(first_seq=seq, next_seq=(seq + 1) % _WRAP)
             while len(self._boots) > self._max_boots:
                 self._boots.popitem(last=False)
-            return Observation(Verdict.NEXT)
+            return Observation(Verdict.NEXT, unseen_before=seq)
         ahead = (seq - boot.next_seq) % _WRAP
         if ahead == 0:
             boot.next_seq = (seq + 1) % _WRAP

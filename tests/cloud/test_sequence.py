@@ -62,3 +62,10 @@ def test_sequence__any_order_accepts_every_frame_and_no_repeat_after_the_first(o
     # Only frames older than the first one seen can be accepted twice (see sequence.py).
     twice = {s for s in accepted if accepted.count(s) > 1}
     assert all(s < order[0] for s in twice)
+
+
+def test_sequence__first_frame_of_a_boot_reports_the_seqs_before_it():
+    t = SequenceTracker()
+    assert t.observe(1, 0).unseen_before == 0
+    assert t.observe(2, 7).unseen_before == 7
+    assert t.observe(2, 8).unseen_before == 0
