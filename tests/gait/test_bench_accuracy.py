@@ -8,15 +8,11 @@ from __future__ import annotations
 import json
 import math
 
-import pytest
-
-from tools.bench.accuracy import PLACEMENTS, QUICK, default_data_dir
+from tests.gait.helpers import needs_real_data
+from tools.bench.accuracy import PLACEMENTS, QUICK
 from tools.cli import main
 
-pytestmark = pytest.mark.skipif(
-    not (default_data_dir() / "imu_sample.csv").is_file(),
-    reason="shared/data/gaitmap-foot is not beside the repository",
-)
+pytestmark = needs_real_data
 
 
 def _tables(markdown: str) -> list[list[list[str]]]:

@@ -7,20 +7,17 @@ are not judged; everything inside is, including the turn.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from cloud.gait import segment
-from tests.gait.helpers import match
+from tests.gait.helpers import match, needs_real_data
+from tools.bench.accuracy import default_data_dir
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "gaitmap-foot"
+DATA = default_data_dir()
 RATE_HZ = 204.8
 
-pytestmark = pytest.mark.skipif(
-    not (DATA / "imu_sample.csv").is_file(), reason="shared/data/gaitmap-foot is not available"
-)
+pytestmark = needs_real_data
 
 
 def _foot(foot: str) -> np.ndarray:
