@@ -160,19 +160,27 @@ def _with_cycles(stack, report: DeviceReport) -> DeviceReport:
 
 
 def _main(args: argparse.Namespace) -> int:
-    from tools.stack import Stack
+    import sys
+
+    from tools.device import DeviceError
+    from tools.services import ServiceError
+    from tools.stack import Stack, StackError
 
     stack = Stack(args.state_dir)
     print(f"starting the local stack in {stack.state_dir} …", flush=True)
-    stack.up()
-    reports = run(
-        stack,
-        stack.state_dir,
-        devices=args.devices,
-        seconds=args.seconds,
-        rate_hz=args.rate,
-        progress=lambda text: print(text, flush=True),
-    )
+    try:
+        stack.up()
+        reports = run(
+            stack,
+            stack.state_dir,
+            devices=args.devices,
+            seconds=args.seconds,
+            rate_hz=args.rate,
+            progress=lambda text: print(text, flush=True),
+        )
+    except (StackError, ServiceError, DeviceError) as exc:
+        print(f"gaitlink demo: {exc}", file=sys.stderr)
+        return 2
     print()
     print(
         f"{'device':<10} {'samples':>8} {'in InfluxDB':>12} {'frames':>7} {'dropped':>8} "
