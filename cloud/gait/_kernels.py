@@ -9,10 +9,13 @@ Times inside the kernels are in samples since the stream started (fractional for
 interpolated events); the public layer converts them to seconds.
 
 State lives in fixed-size arrays owned by one stream, passed as the tuple
-``st = (raw, qual, sig1, sig2, ist, fst)``:
-- rings of ``cap`` samples: raw samples (cap, 6), quality bits, the smoothed detection
-  signal (``sig1``) and, for the lower back, the derivative of the vertical acceleration
-  (``sig2``);
+``st = (raw, qual, sig1, ist, fst)``:
+- rings of ``cap`` samples: raw samples (cap, 6), a flag per sample (1 if the device set
+  any quality bit) and, for the foot and shank, the smoothed detection signal (``sig1``,
+  float32; the push-off search looks back into it). The lower back keeps no signal ring:
+  its detector reads the smoothed signal once, in order, straight from the filter output,
+  and the derivative-of-Gaussian it needs near each step is computed from ``raw`` on
+  demand (`_dog_extremum`), only in the few windows the IC and FC searches look at;
 - ``ist`` (int64) and ``fst`` (float64) scalars, indexed by the ``I_*`` / ``F_*`` names.
 
 Outputs of one push: ``out = (ev_ic, ev_fc, rows_f, rows_i, norm, cnt)``: event times,
@@ -57,20 +60,19 @@ N_PAR = 20
 I_N = 0  # samples seen (stream time, gaps included)
 I_SEG = 1  # first sample after the last reset
 I_K1 = 2  # next index of sig1 to compute
-I_K2 = 3  # next index of sig2 to compute
-I_KD = 4  # next index the event detector looks at
-I_INSWING = 5
-I_PEAKIDX = 6
-I_LASTIC = 7  # sample of the last initial contact (refractory period)
-I_PEND = 8  # lower back: pending peak, -1 if none
-I_NPK = 9  # counts of the three histories
-I_NST = 10
-I_NDU = 11
-I_SIDE1 = 12  # lower back: side of the last IC (0 unknown, 1 left, 2 right)
-I_SIDE2 = 13  # ... of the IC before it
-I_ZC = 14  # shank: sample of the zero crossing ending the swing
-I_SWSTART = 15  # foot/shank: sample where the swing rose above the threshold
-N_IST = 16
+I_KD = 3  # next index the event detector looks at
+I_INSWING = 4
+I_PEAKIDX = 5
+I_LASTIC = 6  # sample of the last initial contact (refractory period)
+I_PEND = 7  # lower back: pending peak, -1 if none
+I_NPK = 8  # counts of the three histories
+I_NST = 9
+I_NDU = 10
+I_SIDE1 = 11  # lower back: side of the last IC (0 unknown, 1 left, 2 right)
+I_SIDE2 = 12  # ... of the IC before it
+I_ZC = 13  # shank: sample of the zero crossing ending the swing
+I_SWSTART = 14  # foot/shank: sample where the swing rose above the threshold
+N_IST = 15
 
 # Float state.
 F_SPREV = 0
@@ -90,7 +92,8 @@ N_HIST = 5
 F_PKH = 13  # recent swing-peak heights
 F_STH = F_PKH + N_HIST  # recent intervals between ICs (samples)
 F_DUH = F_STH + N_HIST  # recent cycle durations (s)
-N_FST = F_DUH + N_HIST
+F_SORT = F_DUH + N_HIST  # scratch of `_hist_median` (no allocation per event)
+N_FST = F_SORT + N_HIST
 
 # Output counters.
 K_IC = 0
@@ -133,10 +136,11 @@ def _hist_push(fst, off, ist, ci, v):
 
 @njit(**JIT_OPTIONS)
 def _hist_median(fst, off, n):
-    # Median of the (at most five) values: insertion sort into a small local array
-    # (np.sort would pull a general sort into every kernel's compile).
+    # Median of the (at most five) values: insertion sort into the F_SORT slots of fst
+    # (np.sort would pull a general sort into every kernel's compile; a fresh array per
+    # call would be an allocation per event).
     k = min(n, N_HIST)
-    vals = np.empty(N_HIST)
+    vals = fst[F_SORT : F_SORT + N_HIST]
     for i in range(k):
         v = fst[off + i]
         j = i
@@ -157,7 +161,6 @@ def _reset(seg, par, ist, fst):
     h1 = int(par[P_H1])
     ist[I_SEG] = seg
     ist[I_K1] = seg + h1
-    ist[I_K2] = seg + h1
     ist[I_KD] = seg + h1
     ist[I_LASTIC] = NO_IC
     ist[I_PEND] = -1
@@ -217,11 +220,13 @@ def _extremum(sig, lo, hi, sign):
     cap = sig.size
     best = -np.inf
     bi = -1
-    for i in range(lo, hi + 1):
-        v = sign * sig[i % cap]
+    p = lo % cap  # one modulo, then a wrapping pointer (an integer division per sample
+    for i in range(lo, hi + 1):  # costs more than everything else in these loops)
+        v = sign * sig[p]
         if v > best:
             best = v
             bi = i
+        p = p + 1 if p + 1 < cap else 0
     if bi < 0:
         return np.nan
     if lo < bi < hi:
@@ -243,8 +248,51 @@ def _emit_event(ev, cnt, ki, t, rate):
 
 
 @njit(**JIT_OPTIONS)
+def _cycle_stats(raw, p0, n_cyc):
+    # Per-channel (min, max, sum) of ``n_cyc`` ring rows from row ``p0`` (at most two
+    # contiguous stretches). Sample-major with one scalar chain per channel: a loop per
+    # channel is latency-bound on its single min/max/sum chain, six chains side by side
+    # run ~2x faster. Every channel is still summed in sample order, so the sums are bit
+    # for bit those of a channel-by-channel loop (no re-association; fastmath is off).
+    cap = raw.shape[0]
+    l0 = l1 = l2 = l3 = l4 = l5 = np.inf
+    h0 = h1 = h2 = h3 = h4 = h5 = -np.inf
+    s0 = s1 = s2 = s3 = s4 = s5 = 0.0
+    first = min(n_cyc, cap - p0)
+    for part in range(2):
+        a = p0 if part == 0 else 0
+        b = p0 + first if part == 0 else n_cyc - first
+        for p in range(a, b):
+            v = raw[p, 0]
+            l0, h0, s0 = min(l0, v), max(h0, v), s0 + v
+            v = raw[p, 1]
+            l1, h1, s1 = min(l1, v), max(h1, v), s1 + v
+            v = raw[p, 2]
+            l2, h2, s2 = min(l2, v), max(h2, v), s2 + v
+            v = raw[p, 3]
+            l3, h3, s3 = min(l3, v), max(h3, v), s3 + v
+            v = raw[p, 4]
+            l4, h4, s4 = min(l4, v), max(h4, v), s4 + v
+            v = raw[p, 5]
+            l5, h5, s5 = min(l5, v), max(h5, v), s5 + v
+    return (l0, l1, l2, l3, l4, l5), (h0, h1, h2, h3, h4, h5), (s0, s1, s2, s3, s4, s5)
+
+
+@njit(**JIT_OPTIONS)
+def _any_set(flags, p0, n):
+    # Whether any of ``n`` ring entries from ``p0`` is non-zero.
+    cap = flags.size
+    p = p0
+    for _ in range(n):
+        if flags[p] != 0:
+            return True
+        p = p + 1 if p + 1 < cap else 0
+    return False
+
+
+@njit(**JIT_OPTIONS)
 def _emit_cycle(start, end, fc, side, forced, par, st, out):
-    raw, qual, _, _, ist, fst = st
+    raw, qual, _, ist, fst = st
     _, _, rows_f, rows_i, norm, cnt = out
     r = cnt[K_ROW]
     if r >= rows_f.shape[0]:
@@ -276,31 +324,19 @@ def _emit_cycle(start, end, fc, side, forced, par, st, out):
     has_nan = False
     flagged = False
     if available:
-        # The cycle as at most two contiguous stretches of the ring.
-        p0 = i0 % cap
         n_cyc = i1 - i0 + 1
-        first = min(n_cyc, cap - p0)
+        lo, hi, acc = _cycle_stats(raw, i0 % cap, n_cyc)
         for c in range(N_CH):
-            lo = np.inf
-            hi = -np.inf
-            acc = 0.0
-            for part in range(2):
-                a = p0 if part == 0 else 0
-                b = p0 + first if part == 0 else n_cyc - first
-                for p in range(a, b):
-                    v = raw[p, c]
-                    lo = min(lo, v)
-                    hi = max(hi, v)
-                    acc += v
-            has_nan |= not np.isfinite(acc)  # any NaN or inf makes the sum so
-            rows_f[r, C_FEAT + 3 * c] = hi - lo
-            rows_f[r, C_FEAT + 3 * c + 1] = hi if abs(hi) >= abs(lo) else lo  # signed peak
-            rows_f[r, C_FEAT + 3 * c + 2] = acc / n_cyc
-        for i in range(i0, i1 + 2):  # with the closing IC's sample
-            flagged |= qual[i % cap] != 0
+            has_nan |= not np.isfinite(acc[c])  # any NaN or inf makes the sum so
+            rows_f[r, C_FEAT + 3 * c] = hi[c] - lo[c]
+            peak = hi[c] if abs(hi[c]) >= abs(lo[c]) else lo[c]  # signed peak
+            rows_f[r, C_FEAT + 3 * c + 1] = peak
+            rows_f[r, C_FEAT + 3 * c + 2] = acc[c] / n_cyc
+        flagged = _any_set(qual, i0 % cap, n_cyc + 1)  # with the closing IC's sample
         for i in (i0 - 1, i1 + 1):  # the normalisation interpolates from these too
+            pi = i % cap
             for c in range(N_CH):
-                has_nan |= not np.isfinite(raw[i % cap, c])
+                has_nan |= not np.isfinite(raw[pi, c])
         if has_nan:
             rows_f[r, C_FEAT:] = np.nan
     else:
@@ -352,7 +388,7 @@ def _detect_gyro(k_from, k_to, par, st, out):
     # initial contact. Phase 2 (shank): the IC is the first local minimum after that
     # crossing (Salarian), or the crossing itself if none comes within a short window. The
     # final contact is the push-off minimum just before the swing (its threshold crossing).
-    _, _, sig1, _, ist, fst = st
+    _, _, sig1, ist, fst = st
     cap = sig1.size
     maxcyc = par[P_MAXCYC]
     pos = k_from % cap
@@ -407,7 +443,7 @@ def _ic_window(par, ist, fst):
 
 @njit(**JIT_OPTIONS)
 def _close_stride(t_ic, par, st, out):
-    raw, _, sig1, _, ist, fst = st
+    raw, _, sig1, ist, fst = st
     ev_ic, ev_fc, _, _, _, cnt = out
     ist[I_INSWING] = 0
     rate = par[P_RATE]
@@ -444,13 +480,46 @@ def _close_stride(t_ic, par, st, out):
 
 
 @njit(**JIT_OPTIONS)
-def _confirm_ic_acc(p, par, st, out):
-    raw, _, sig1, sig2, ist, fst = st
+def _dog_extremum(raw, w2, lo, hi, sign, scr):
+    # As `_extremum` over the derivative-of-Gaussian of az on [lo, hi], computed here from
+    # the raw ring for just that window: the IC and FC searches are the only readers, and
+    # they look at a few short windows per step, so filtering every sample would be wasted
+    # work (and a ring of state). The values are `_fir`'s over the same raw samples,
+    # rounded to float32 as a signal ring would store them: the same numbers, whatever the
+    # chunking. ``scr``: two scratch arrays of at least a cycle plus the filter margins.
+    if hi < lo:
+        return np.nan
+    dz, dy = scr
+    h2 = w2.size // 2
+    m = hi - lo + 1
+    _ring_read(raw, 2, lo - h2, m + 2 * h2, 1.0, dz)
+    _fir(dz, w2, m, dy)
+    best = -np.inf
+    bi = -1
+    for i in range(m):
+        v = sign * np.float32(dy[i])
+        if v > best:
+            best = v
+            bi = i
+    if bi < 0:
+        return np.nan
+    if 0 < bi < m - 1:
+        a = float(np.float32(dy[bi - 1]))
+        b = float(np.float32(dy[bi]))
+        c = float(np.float32(dy[bi + 1]))
+        return (lo + bi) + _vertex(a, b, c)
+    return float(lo + bi)
+
+
+@njit(**JIT_OPTIONS)
+def _confirm_ic_acc(p, par, w2, scr, st, out):
+    raw, _, _, ist, fst = st
     ev_ic, ev_fc, _, _, _, cnt = out
-    cap = sig1.size
+    cap = raw.shape[0]
     rate = par[P_RATE]
     # The loading peak lags the contact: the IC is the steepest rise before it.
-    t = _extremum(sig2, max(p - int(par[P_ICREF]), ist[I_SEG] + int(par[P_H1])), p, 1.0)
+    lo = max(p - int(par[P_ICREF]), ist[I_SEG] + int(par[P_H1]))
+    t = _dog_extremum(raw, w2, lo, p, 1.0, scr)
     if t != t:
         t = float(p)
     ic1 = fst[F_IC1]
@@ -468,8 +537,10 @@ def _confirm_ic_acc(p, par, st, out):
         a = int(np.ceil(ic1))
         b = int(np.floor(t))
         acc = 0.0
-        for i in range(a, b + 1):
-            acc += raw[i % cap, 1]
+        q = a % cap
+        for _ in range(a, b + 1):
+            acc += raw[q, 1]
+            q = q + 1 if q + 1 < cap else 0
         if acc > 0.0:
             side = 1
         elif acc < 0.0:
@@ -480,7 +551,7 @@ def _confirm_ic_acc(p, par, st, out):
         # of the step: the steepest fall of the vertical acceleration.
         lo = int(np.floor(ic1)) + 1
         hi = int(np.floor(ic1 + 0.5 * (t - ic1)))
-        fc = _extremum(sig2, lo, hi, -1.0)
+        fc = _dog_extremum(raw, w2, lo, hi, -1.0, scr)
         if fc == fc:
             _emit_event(ev_fc, cnt, K_FC, fc, rate)
         if t - ic1 <= par[P_MAXCYC]:
@@ -498,17 +569,17 @@ def _confirm_ic_acc(p, par, st, out):
 
 
 @njit(**JIT_OPTIONS)
-def _detect_acc(k_from, k_to, par, st, out):
+def _detect_acc(k_from, k_to, sig1, par, w2, scr, st, out):
     # Lower back (McCamley): initial contacts are the maxima of the smoothed vertical
     # acceleration (the minima of the CWT of its integral), above an adaptive height over
     # a slow baseline, at least a refractory period apart; a peak is confirmed once no
-    # higher one followed within ``P_CONFIRM`` samples.
-    _, _, sig1, _, ist, fst = st
-    cap = sig1.size
-    pos = k_from % cap
+    # higher one followed within ``P_CONFIRM`` samples. ``sig1[k - k_from]`` is the
+    # smoothed signal at sample k, straight from the filter: the detector reads each value
+    # once, in order (the previous two are in ``fst``), so no ring holds it.
+    _, _, _, ist, fst = st
     for k in range(k_from, k_to):
-        y = float(sig1[pos])
-        pos = pos + 1 if pos + 1 < cap else 0
+        # Rounded to float32 as the foot/shank signal ring (and the reference) store it.
+        y = float(np.float32(sig1[k - k_from]))
         ym1 = fst[F_YM1]
         ym2 = fst[F_YM2]
         fst[F_YM2] = ym1
@@ -518,7 +589,7 @@ def _detect_acc(k_from, k_to, par, st, out):
         pend = ist[I_PEND]
         if pend >= 0 and k - pend > par[P_CONFIRM]:
             ist[I_PEND] = -1
-            _confirm_ic_acc(pend, par, st, out)
+            _confirm_ic_acc(pend, par, w2, scr, st, out)
         base = fst[F_BASE]
         if ym2 < ym1 and ym1 >= y and base == base:
             height = ym1 - base
@@ -572,16 +643,18 @@ def _run(
     out,
     ext,
     y,
+    scr,
 ):
-    # ext, y: scratch for the filters, at least one block (+ the filter's margins) long.
-    raw, qual, sig1, sig2, ist, _ = st
+    # ext, y: scratch for the filter, at least one block (+ the filter's margins) long;
+    # scr: the lower back's scratch for `_dog_extremum`.
+    raw, qual, sig1, ist, _ = st
     cap = raw.shape[0]
     n0 = ist[I_N]
     p = n0 % cap
     for i in range(a, b):
         for c in range(N_CH):
             raw[p, c] = x[i, c]
-        qual[p] = q[i]
+        qual[p] = 1 if q[i] != 0 else 0  # only "any bit set" matters
         p += 1
         if p == cap:
             p = 0
@@ -590,43 +663,30 @@ def _run(
     gyro = int(par[P_METHOD]) == METHOD_GYRO
     h1 = int(par[P_H1])
 
-    # Stage 1: the detection signal, smoothed with a centred filter (look-ahead h1).
+    # The detection signal, smoothed with a centred filter (look-ahead h1).
     k_lo = ist[I_K1]
     k_hi = n - 1 - h1
-    if k_hi >= k_lo:
-        n_out = k_hi - k_lo + 1
-        if gyro:
-            _ring_read(raw, 4, k_lo - h1, n_out + 2 * h1, -1.0, ext)  # forward swing: -gy > 0
-        else:
-            _ring_read(raw, 2, k_lo - h1, n_out + 2 * h1, 1.0, ext)
-        _fir(ext, w1, n_out, y)
-        _ring_write1(sig1, k_lo, y, n_out)
-        ist[I_K1] = k_hi + 1
-
-    if gyro:
-        _detect_gyro(ist[I_KD], ist[I_K1], par, st, out)
-        ist[I_KD] = max(ist[I_KD], ist[I_K1])
+    if k_hi < k_lo:
         return
-
-    # Stage 2 (lower back): derivative of the vertical acceleration, less smoothed
-    # (h2 <= h1), at the same samples as stage 1.
-    h2 = int(par[P_H2])
-    k_lo = ist[I_K2]
-    k_hi = ist[I_K1] - 1
-    if k_hi >= k_lo:
-        n_out = k_hi - k_lo + 1
-        _ring_read(raw, 2, k_lo - h2, n_out + 2 * h2, 1.0, ext)
-        _fir(ext, w2, n_out, y)
-        _ring_write1(sig2, k_lo, y, n_out)
-        ist[I_K2] = k_hi + 1
-    _detect_acc(ist[I_KD], ist[I_K2], par, st, out)
-    ist[I_KD] = max(ist[I_KD], ist[I_K2])
+    n_out = k_hi - k_lo + 1
+    if gyro:
+        _ring_read(raw, 4, k_lo - h1, n_out + 2 * h1, -1.0, ext)  # forward swing: -gy > 0
+    else:
+        _ring_read(raw, 2, k_lo - h1, n_out + 2 * h1, 1.0, ext)
+    _fir(ext, w1, n_out, y)
+    ist[I_K1] = k_hi + 1
+    if gyro:
+        _ring_write1(sig1, k_lo, y, n_out)
+        _detect_gyro(ist[I_KD], ist[I_K1], par, st, out)
+    else:
+        _detect_acc(k_lo, k_hi + 1, y, par, w2, scr, st, out)
+    ist[I_KD] = ist[I_K1]
 
 
 @njit(**JIT_OPTIONS)
 def _gap(glen, par, st, out):
     # Close the cycles the gap cuts open as invalid ('gap'), then start afresh.
-    _, _, _, _, ist, fst = st
+    _, _, _, ist, fst = st
     last = float(ist[I_N] - 1)
     if int(par[P_METHOD]) == METHOD_ACC:
         ic2 = fst[F_IC2]
@@ -663,8 +723,13 @@ def _push(
     cnt[:] = 0
     m = x.shape[0]
     block = int(par[P_BLOCK])
-    ext = np.empty(block + 2 * int(par[P_H1]))
+    h1 = int(par[P_H1])
+    ext = np.empty(block + 2 * h1)
     y = np.empty(block)
+    n_scr = 1
+    if int(par[P_METHOD]) == METHOD_ACC:
+        n_scr = int(par[P_MAXCYC]) + 2 * int(par[P_H2]) + 2  # longest window + margins
+    scr = (np.empty(n_scr), np.empty(n_scr))
     pos = 0
     g = 0
     while pos < m or g < gap_at.size:
@@ -675,5 +740,5 @@ def _push(
         end = min(m, pos + block)
         if g < gap_at.size:
             end = min(end, gap_at[g])
-        _run(x, q, pos, end, par, w1, w2, st, out, ext, y)
+        _run(x, q, pos, end, par, w1, w2, st, out, ext, y, scr)
         pos = end

@@ -16,7 +16,9 @@ MIN_RATE_HZ = 50.0
 MAX_RATE_HZ = 400.0
 MIN_CYCLE_S = 0.4
 MAX_CYCLE_S = 2.5
-BLOCK = 64  # samples the kernels take at a time; the rings hold history plus one block
+BLOCK = 64  # samples the kernels take at a time at <= 100 Hz; the rings hold history plus
+# one block, so faster rates take blocks of the same duration (>= 16 samples) to keep the
+# rings small; the block size never changes results, only memory and speed.
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +118,8 @@ class Plan:
     par: np.ndarray
     w1: np.ndarray
     w2: np.ndarray
-    ring: int  # ring capacity, samples
+    ring: int  # capacity of the raw-sample ring, samples
+    sig_ring: int  # capacity of the smoothed-signal ring (1: none, the lower back needs none)
     lookahead_s: float  # data time after an event before it is final
     refr_min: int
 
@@ -136,6 +139,13 @@ def make_plan(placement: str, rate_hz: float) -> Plan:
     confirm = math.ceil(s.confirm_s * rate)
     lookahead = h1 + confirm + math.ceil(s.ic_window_s * rate) + 2
     lookback = math.ceil(s.ic_refine_s * rate)  # lower back: IC before the detected peak
+    block = max(16, min(BLOCK, math.floor(BLOCK * 100.0 / rate)))
+    # The raw ring holds the longest cycle (plus a sample either side for the
+    # normalisation), measured back from the latest sample an event may still be decided
+    # at (look-ahead, look-back, one block). The lower back computes its derivative
+    # filter from raw samples on demand, down to h2 before the step it searches, which
+    # may start up to a maximal cycle before the IC: h2 more samples. 8: slack.
+    ring = maxcyc + lookahead + lookback + h2 + 8 + block
     par = np.zeros(k.N_PAR)
     par[k.P_RATE] = rate
     par[k.P_H1] = h1
@@ -153,7 +163,7 @@ def make_plan(placement: str, rate_hz: float) -> Plan:
     par[k.P_OUTLIER] = 0.35
     par[k.P_BASE_ALPHA] = 1.0 / (2.0 * rate)
     par[k.P_BREAK] = 2 * maxcyc
-    par[k.P_BLOCK] = BLOCK
+    par[k.P_BLOCK] = block
     par[k.P_ICWIN] = math.ceil(s.ic_window_s * rate)
     par[k.P_ICREF] = math.ceil(s.ic_refine_s * rate)
     par[k.P_FCREF] = math.ceil(s.fc_refine_s * rate)
@@ -163,7 +173,9 @@ def make_plan(placement: str, rate_hz: float) -> Plan:
         par=par,
         w1=w1,
         w2=w2,
-        ring=maxcyc + lookahead + lookback + 8 + BLOCK,
+        ring=ring,
+        # Foot/shank look back into the smoothed signal for the push-off minimum: same span.
+        sig_ring=ring if s.method == k.METHOD_GYRO else 1,
         lookahead_s=lookahead / rate,
         refr_min=int(par[k.P_REFR_MIN]),
     )

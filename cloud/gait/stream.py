@@ -101,7 +101,7 @@ class GaitStream:
     """
 
     __slots__ = (
-        "_fst", "_ist", "_plan", "_q0", "_qual", "_raw", "_sig1", "_sig2", "_state", "_t0",
+        "_fst", "_ist", "_plan", "_q0", "_qual", "_raw", "_sig1", "_state", "_t0",
         "placement", "rate_hz",
     )  # fmt: skip
 
@@ -112,12 +112,11 @@ class GaitStream:
         self.placement = plan.placement
         cap = plan.ring
         self._raw = np.zeros((cap, k.N_CH))
-        self._qual = np.zeros(cap, dtype=np.uint16)
-        self._sig1 = np.zeros(cap, dtype=np.float32)
-        self._sig2 = np.zeros(cap if plan.par[k.P_METHOD] == k.METHOD_ACC else 1, np.float32)
+        self._qual = np.zeros(cap, dtype=np.uint8)  # 1 where the device flagged the sample
+        self._sig1 = np.zeros(plan.sig_ring, dtype=np.float32)
         self._ist = np.zeros(k.N_IST, dtype=np.int64)
         self._fst = np.zeros(k.N_FST)
-        self._state = (self._raw, self._qual, self._sig1, self._sig2, self._ist, self._fst)
+        self._state = (self._raw, self._qual, self._sig1, self._ist, self._fst)
         self._t0: float | None = None
         self._q0 = np.zeros(0, dtype=np.uint16)
         k._init_state(plan.par, self._ist, self._fst)
@@ -146,8 +145,7 @@ class GaitStream:
     @property
     def state_nbytes(self) -> int:
         """Bytes held by the stream's state arrays (rings and scalars)."""
-        arrays = (self._raw, self._qual, self._sig1, self._sig2, self._ist, self._fst)
-        return sum(a.nbytes for a in arrays)
+        return sum(a.nbytes for a in self._state)
 
     # -- feeding ------------------------------------------------------------------------
 
