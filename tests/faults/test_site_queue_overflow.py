@@ -5,9 +5,10 @@ reported, to the frame: the ingest sees the seq gap."""
 import numpy as np
 
 from tests.cloud.frames import encode_frame
-from tests.firmware.helpers import Mosquitto, free_port
+from tests.firmware.helpers import Mosquitto
 from tests.integration.pipeline import count, publish_all, publisher, wait_until
 from tools import services
+from tools.stack import free_port
 
 FRAMES = 40
 

@@ -1,32 +1,34 @@
 """Helpers for the firmware tests: run code under the real MicroPython unix port against the
-compiled firmware, a real mosquitto of the test's own, and an independent frame decoder.
+compiled firmware, a real mosquitto of the test's own, and the cloud's frame decoder.
 
 The broker helper is deliberately local and small (no InfluxDB): these tests kill and
-restart it, and must not disturb the session-wide `stack` fixture other rooms share.
+restart it, and must not disturb the session-wide `stack` fixture other rooms share. Its
+config is the stack's own (tools/stack/mosquitto.py) plus what a test adds.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
-import struct
 import subprocess
 import tempfile
 import threading
 import time
-import zlib
 from pathlib import Path
 
+import numpy as np
+
+from cloud.protocol.frame import decode
+from tests.cloud.frames import encode_frame as encode_counts
 from tools.device import find_tool
+from tools.stack import find_binary
+from tools.stack.mosquitto import render_config
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden"
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-
-HDR = struct.Struct("<2sBBIIqIHBBffHH")
+MOSQUITTO = str(find_binary("mosquitto"))
 
 
 class MicroPythonError(AssertionError):
@@ -56,12 +58,6 @@ def run_mpy(
 # --- a broker of the test's own ---------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Mosquitto:
     """A real mosquitto on 127.0.0.1:port with persistence in `home`."""
 
@@ -76,28 +72,20 @@ class Mosquitto:
         self.port = port
         self.proc: subprocess.Popen | None = None
         home.mkdir(parents=True, exist_ok=True)
-        lines = [
-            f"listener {port} 127.0.0.1",
-            "allow_anonymous false" if users else "allow_anonymous true",
-            "persistence true",
-            f"persistence_location {home}/",
-            "autosave_interval 1",  # bounds what kill -9 loses: sessions survive a crash
-            "max_queued_messages 100000",
-            f"log_dest file {home}/mosquitto.log",
-            *extra,
-        ]
+        # The stack's broker config (loopback, persistence, autosave, queue size, user),
+        # then what this test adds; mosquitto takes the last value of a repeated option.
+        lines = render_config(port, home, home / "mosquitto.log", "127.0.0.1").splitlines()
         if users:
             passwd = home / "passwd"
             for i, (user, password) in enumerate(users.items()):
                 create = ["-c"] if i == 0 else []
                 subprocess.run(
-                    [shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd", *create,
+                    [str(find_binary("mosquitto_passwd")), *create,
                      "-b", str(passwd), user, password],
                     check=True, capture_output=True,
                 )  # fmt: skip
-            lines.append(f"password_file {passwd}")
-        if os.geteuid() == 0:
-            lines.append("user root")
+            lines += ["allow_anonymous false", f"password_file {passwd}"]
+        lines += extra
         self.conf = home / "mosquitto.conf"
         self.conf.write_text("\n".join(lines) + "\n")
 
@@ -132,41 +120,36 @@ class Mosquitto:
         return log.read_text()[-2000:] if log.exists() else ""
 
 
-# --- an independent decoder (docs/protocol.md section 2) ---------------------------------
+# --- frames on the host side: the project's test encoder and the cloud's decoder -------
 
 
 def encode_frame(f: dict, samples: list[list[int]]) -> bytes:
-    """Independent v1 encoder (struct + zlib), for comparisons with the firmware's."""
-    body = HDR.pack(
-        b"GL", 1, f["flags"], f["boot_id"], f["seq"], f["t0_us"], f["period_us"], len(samples),
-        3, 0, f["acc_scale"], f["gyro_scale"], f["quality"], 0,
-    ) + b"".join(struct.pack("<6h", *s) for s in samples)  # fmt: skip
-    return body + struct.pack("<I", zlib.crc32(body))
+    """The host-side v1 encoder (tests/cloud/frames.py), for comparisons with the firmware's."""
+    return encode_counts(
+        np.array(samples, dtype=np.int16).reshape(-1, 6),
+        **{k: f[k] for k in ("flags", "boot_id", "seq", "t0_us", "period_us", "quality")},
+        acc_scale=f["acc_scale"],
+        gyro_scale=f["gyro_scale"],
+    )
 
 
 def decode_frame(data: bytes) -> dict:
-    """Decode and check one v1 frame; AssertionError on anything the contract forbids."""
-    assert len(data) >= 44, "short"
-    (magic, version, flags, boot_id, seq, t0, period, n, channels, _r1, acc, gyro, quality, _r2) = (
-        HDR.unpack_from(data)
-    )
-    assert magic == b"GL" and version == 1
-    assert len(data) == 44 + 12 * n, "bad_length"
-    (crc,) = struct.unpack_from("<I", data, len(data) - 4)
-    assert crc == zlib.crc32(data[:-4]), "bad_crc"
-    assert 1 <= n <= 200 and period > 0 and channels == 3 and acc > 0 and gyro > 0
-    samples = [list(struct.unpack_from("<6h", data, 40 + 12 * i)) for i in range(n)]
+    """Decode one firmware frame with the cloud's decoder: the cross-check the golden
+    vectors stand for. Raises FrameError (naming the reason) on anything the contract forbids.
+    """
+    frame = decode(data)
+    assert frame.channels == 3, "v1 firmware sends accelerometer and gyroscope"
     return {
-        "flags": flags,
-        "boot_id": boot_id,
-        "seq": seq,
-        "t0_us": t0,
-        "period_us": period,
-        "n": n,
-        "acc_scale": acc,
-        "gyro_scale": gyro,
-        "quality": quality,
-        "samples": samples,
+        "flags": frame.flags,
+        "boot_id": frame.boot_id,
+        "seq": frame.seq,
+        "t0_us": frame.t0_us,
+        "period_us": frame.period_us,
+        "n": frame.n_samples,
+        "acc_scale": frame.acc_scale,
+        "gyro_scale": frame.gyro_scale,
+        "quality": frame.quality,
+        "samples": frame.counts.tolist(),
     }
 
 

@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
-from tests.firmware.helpers import Mosquitto, free_port
+from tests.firmware.helpers import Mosquitto
 from tools.device import DeviceError, start_device
+from tools.stack import free_port
 
 
 def test_cli_device_run__prints_the_summary(mosquitto, tmp_path):
