@@ -127,9 +127,6 @@ class Link:
     def connected(self) -> bool:
         return self._connected.is_set()
 
-    def wait_connected(self, timeout_s: float) -> bool:
-        return self._connected.wait(timeout_s)
-
     # -- traffic ---------------------------------------------------------------------
     def publish(
         self,

@@ -6,7 +6,7 @@ Timestamps are integer microseconds since the Unix epoch; writes say `precision=
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 _MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\n"})
@@ -62,7 +62,3 @@ def encode_point(point: Point) -> str:
     )
     head = point.measurement.translate(_MEASUREMENT_ESCAPES) + tag_set(point.tags)
     return f"{head} {fields} {point.time_us}"
-
-
-def encode(points: Iterable[Point]) -> str:
-    return "\n".join(encode_point(p) for p in points)

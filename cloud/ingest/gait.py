@@ -16,12 +16,11 @@ from __future__ import annotations
 import numpy as np
 
 from cloud.gait import GaitStream, LateData, StreamPool
-from cloud.gait.table import CHANNELS, FEATURES
+from cloud.gait.table import FEATURE_COLUMNS
 from cloud.influx.line import Point, encode_point
 from cloud.protocol.frame import Frame
 
 _TIME_FIELDS = ("duration", "cadence", "stance_pct", "swing_pct")
-_FEATURE_FIELDS = tuple(f"{c}_{f}" for c in CHANNELS for f in FEATURES)
 
 
 class GaitStage:
@@ -73,7 +72,7 @@ class GaitStage:
         self.events += len(lines)
         for row in result.cycles:
             fields: dict[str, float | bool | str | int] = {
-                name: float(row[name]) for name in _TIME_FIELDS + _FEATURE_FIELDS
+                name: float(row[name]) for name in _TIME_FIELDS + FEATURE_COLUMNS
             }
             # `duration` is an InfluxQL keyword: a field of that name must be quoted in
             # every query, so it is stored with its unit instead.

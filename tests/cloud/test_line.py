@@ -1,6 +1,6 @@
 import pytest
 
-from cloud.influx.line import LineProtocolError, Point, encode, encode_point, tag_set
+from cloud.influx.line import LineProtocolError, Point, encode_point, tag_set
 
 
 def test_encode_point__types_and_order():
@@ -23,8 +23,3 @@ def test_encode_point__invalid_non_finite(bad):
 def test_encode_point__invalid_no_fields():
     with pytest.raises(LineProtocolError, match="no fields"):
         encode_point(Point("env", {}, {}, 1))
-
-
-def test_encode__joins_lines():
-    points = [Point("m", {}, {"v": 1}, 1), Point("m", {}, {"v": 2}, 2)]
-    assert encode(points) == "m v=1i 1\nm v=2i 2"
