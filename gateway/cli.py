@@ -38,9 +38,9 @@ def _run(args: argparse.Namespace) -> int:
     import threading
     import time
 
-    from gateway.endpoint import Endpoint
-    from gateway.link import LinkError
-    from gateway.relay import Relay
+    from gaitlink.gateway.relay import Relay
+    from gaitlink.mqtt.endpoint import Endpoint
+    from gaitlink.mqtt.link import LinkError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s gateway %(levelname)s %(message)s")
     if args.stats_every <= 0:

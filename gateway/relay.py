@@ -21,9 +21,9 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 
-from gateway.endpoint import Endpoint
-from gateway.link import Link, Message
-from gateway.topics import DOWNLINK_FILTERS, TIME_TOPIC, UPLINK_FILTERS, is_retained
+from gaitlink.gateway.topics import DOWNLINK_FILTERS, TIME_TOPIC, UPLINK_FILTERS, is_retained
+from gaitlink.mqtt.endpoint import Endpoint
+from gaitlink.mqtt.link import Link, Message
 
 log = logging.getLogger(__name__)
 

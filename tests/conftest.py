@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.stack import MissingBinary, Stack
+from gaitlink.tools.stack import MissingBinary, Stack
 
 _STACK_FIXTURES = frozenset({"stack", "fresh_stack"})
 

@@ -14,16 +14,16 @@ import sys
 
 # (subcommand, module, extra it needs). Order is the order of `gaitlink --help`.
 SUBCOMMANDS: tuple[tuple[str, str, str], ...] = (
-    ("stack", "tools.stack.cli", "dev"),
-    ("demo", "tools.demo", "dev"),
-    ("device", "tools.device", "dev"),
-    ("gateway", "gateway.cli", "gateway"),
-    ("ingest", "cloud.ingest.cli", "cloud"),
-    ("gait", "cloud.gait.cli", "cloud"),
-    ("bench", "tools.bench.cli", "dev"),
+    ("stack", "gaitlink.tools.stack.cli", "dev"),
+    ("demo", "gaitlink.tools.demo", "dev"),
+    ("device", "gaitlink.tools.device", "dev"),
+    ("gateway", "gaitlink.gateway.cli", "gateway"),
+    ("ingest", "gaitlink.cloud.ingest.cli", "cloud"),
+    ("gait", "gaitlink.cloud.gait.cli", "cloud"),
+    ("bench", "gaitlink.tools.bench.cli", "dev"),
 )
 
-_OURS = ("tools", "gateway", "cloud", "hardware")
+_OURS = ("gaitlink",)
 
 
 def build_parser() -> argparse.ArgumentParser:

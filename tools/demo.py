@@ -73,8 +73,8 @@ def run(
     """Run `devices` simulated devices through gateway and ingest; report what arrived."""
     import time
 
-    from tools import device, services
-    from tools.stack import free_port, influx_query
+    from gaitlink.tools import device, services
+    from gaitlink.tools.stack import free_port, influx_query
 
     http_port = free_port()
     ingest = services.ingest(
@@ -144,7 +144,7 @@ def run(
 def _with_cycles(stack, report: DeviceReport) -> DeviceReport:
     from dataclasses import replace
 
-    from tools.stack import influx_query
+    from gaitlink.tools.stack import influx_query
 
     window = (
         f"device = '{report.device_id}' AND time >= {report.first_us}u "
@@ -162,9 +162,9 @@ def _with_cycles(stack, report: DeviceReport) -> DeviceReport:
 def _main(args: argparse.Namespace) -> int:
     import sys
 
-    from tools.device import DeviceError
-    from tools.services import ServiceError
-    from tools.stack import Stack, StackError
+    from gaitlink.tools.device import DeviceError
+    from gaitlink.tools.services import ServiceError
+    from gaitlink.tools.stack import Stack, StackError
 
     stack = Stack(args.state_dir)
     print(f"starting the local stack in {stack.state_dir} …", flush=True)

@@ -19,12 +19,18 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-FIRMWARE_DIR = ROOT / "firmware"
-SIM_DIR = ROOT / "hardware" / "sim"
-DEFAULT_STATE_DIR = ROOT / ".gaitlink" / "devices"
+from gaitlink.tools.stack.state import default_state_dir
+
+# Both are package data of the installed distribution, so a wheel runs devices too.
+FIRMWARE_DIR = Path(str(resources.files("gaitlink.firmware")))
+SIM_DIR = Path(str(resources.files("gaitlink.hardware.sim")))
+
+
+def default_device_dir() -> Path:
+    return default_state_dir() / "devices"
 
 
 class DeviceError(RuntimeError):
@@ -47,7 +53,11 @@ def find_tool(name: str) -> str:
 
 def _sources() -> list[tuple[Path, str]]:
     """(source file, module path inside the deployed tree) for firmware and simulator."""
-    files = [(p, p.relative_to(FIRMWARE_DIR).as_posix()) for p in FIRMWARE_DIR.rglob("*.py")]
+    files = [
+        (p, p.relative_to(FIRMWARE_DIR).as_posix())
+        for p in FIRMWARE_DIR.rglob("*.py")
+        if p != FIRMWARE_DIR / "__init__.py"  # the host's package marker, not firmware
+    ]
     files += [(p, "sim/" + p.relative_to(SIM_DIR).as_posix()) for p in SIM_DIR.rglob("*.py")]
     return sorted(files, key=lambda f: f[1])
 
@@ -155,7 +165,7 @@ def start_device(
     max_samples: int | None = None,
     samples_per_frame: int = 50,
     heap: str = "100k",
-    state_dir: str | os.PathLike = DEFAULT_STATE_DIR,
+    state_dir: str | os.PathLike | None = None,
     extra: dict | None = None,
 ) -> DeviceProcess:
     """Start the firmware as device `device_id` against the broker at host:port.
@@ -165,7 +175,7 @@ def start_device(
     e.g. mqtt_user/mqtt_password or ring_bytes. Invalid values make the firmware exit with
     a ValueError that names the field, which `wait()` reports.
     """
-    state_dir = Path(state_dir)
+    state_dir = Path(state_dir) if state_dir is not None else default_device_dir()
     build = build_firmware(state_dir)
     workdir = state_dir / device_id
     workdir.mkdir(parents=True, exist_ok=True)
@@ -195,7 +205,7 @@ def start_device(
 
 
 def _run(args: argparse.Namespace) -> int:
-    from gateway.endpoint import Endpoint
+    from gaitlink.mqtt.endpoint import Endpoint
 
     try:
         broker = Endpoint.parse(args.broker, what="--broker")
@@ -241,5 +251,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--seed", type=int, default=1, help="simulated wearer (motion model seed)")
     run.add_argument("--samples-per-frame", type=int, default=50)
     run.add_argument("--heap", default="100k", help="MicroPython heap size (ESP32-like: 100k)")
-    run.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+    run.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="builds and device dirs (default: STATE/devices)",
+    )
     run.set_defaults(func=_run)

@@ -88,7 +88,7 @@ class Service:
 
 
 def _gaitlink(*args: str) -> list[str]:
-    return [sys.executable, "-m", "tools.cli", *args]
+    return [sys.executable, "-m", "gaitlink.tools.cli", *args]
 
 
 def session_suffix(state_dir: Path) -> str:

@@ -73,7 +73,7 @@ def _segment(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from cloud.gait import PLACEMENTS, lookahead_s, segment
+    from gaitlink.cloud.gait import PLACEMENTS, lookahead_s, segment
 
     rate = _parse_rate(args.rate)
     if args.placement not in PLACEMENTS:

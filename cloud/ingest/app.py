@@ -18,16 +18,16 @@ from concurrent.futures import ThreadPoolExecutor
 import aiohttp
 from aiohttp import web
 
-from cloud.influx.client import InfluxV1
-from cloud.ingest.consumer import Consumer
-from cloud.ingest.deadletter import DeadLetterStore
-from cloud.ingest.devices import DeviceBook
-from cloud.ingest.keys import CONSUMER, INFLUX, PIPELINE, RUNNER, SETTINGS
-from cloud.ingest.pipeline import Pipeline
-from cloud.ingest.routes import setup_routes
-from cloud.ingest.settings import IngestSettings
-from cloud.protocol.topics import INGEST_FILTERS
-from gateway.endpoint import Endpoint
+from gaitlink.cloud.influx.client import InfluxV1
+from gaitlink.cloud.ingest.consumer import Consumer
+from gaitlink.cloud.ingest.deadletter import DeadLetterStore
+from gaitlink.cloud.ingest.devices import DeviceBook
+from gaitlink.cloud.ingest.keys import CONSUMER, INFLUX, PIPELINE, RUNNER, SETTINGS
+from gaitlink.cloud.ingest.pipeline import Pipeline
+from gaitlink.cloud.ingest.routes import setup_routes
+from gaitlink.cloud.ingest.settings import IngestSettings
+from gaitlink.cloud.protocol.topics import INGEST_FILTERS
+from gaitlink.mqtt.endpoint import Endpoint
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +58,8 @@ async def _pipeline(app: web.Application) -> AsyncIterator[None]:
     )
     gait = None
     if settings.gait:
-        from cloud.gait import warmup
-        from cloud.ingest.gait import GaitStage
+        from gaitlink.cloud.gait import warmup
+        from gaitlink.cloud.ingest.gait import GaitStage
 
         # Compile (or load from cache) every kernel before the first message, so the JIT
         # never stalls ingest; off the event loop, as all CPU work.

@@ -55,11 +55,11 @@ def _run(args: argparse.Namespace) -> int:
     from aiohttp import web
     from pydantic import ValidationError
 
-    from cloud.ingest.app import create_app
-    from cloud.ingest.devices import DeviceProfile
-    from cloud.ingest.settings import IngestSettings
-    from gateway.endpoint import Endpoint
-    from gateway.link import LinkError
+    from gaitlink.cloud.ingest.app import create_app
+    from gaitlink.cloud.ingest.devices import DeviceProfile
+    from gaitlink.cloud.ingest.settings import IngestSettings
+    from gaitlink.mqtt.endpoint import Endpoint
+    from gaitlink.mqtt.link import LinkError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s ingest %(levelname)s %(message)s")
     try:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from gateway.endpoint import Endpoint
-from gateway.link import Link, Message
+from gaitlink.mqtt.endpoint import Endpoint
+from gaitlink.mqtt.link import Link, Message
 
 log = logging.getLogger(__name__)
 

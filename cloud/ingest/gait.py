@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from cloud.gait import GaitStream, LateData, StreamPool
-from cloud.gait.table import FEATURE_COLUMNS
-from cloud.influx.line import Point, encode_point
-from cloud.protocol.frame import Frame
+from gaitlink.cloud.gait import GaitStream, LateData, StreamPool
+from gaitlink.cloud.gait.table import FEATURE_COLUMNS
+from gaitlink.cloud.influx.line import Point, encode_point
+from gaitlink.cloud.protocol.frame import Frame
 
 _TIME_FIELDS = ("duration", "cadence", "stance_pct", "swing_pct")
 

@@ -6,10 +6,10 @@ import asyncio
 
 from aiohttp import web
 
-from cloud.influx.client import InfluxV1
-from cloud.ingest.consumer import Consumer
-from cloud.ingest.pipeline import Pipeline
-from cloud.ingest.settings import IngestSettings
+from gaitlink.cloud.influx.client import InfluxV1
+from gaitlink.cloud.ingest.consumer import Consumer
+from gaitlink.cloud.ingest.pipeline import Pipeline
+from gaitlink.cloud.ingest.settings import IngestSettings
 
 SETTINGS = web.AppKey("settings", IngestSettings)
 INFLUX = web.AppKey("influx", InfluxV1)

@@ -13,16 +13,16 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from cloud.influx.client import InfluxError
-from cloud.ingest.deadletter import DeadLetterStore
-from cloud.ingest.devices import DeviceBook
-from cloud.ingest.gait import GaitStage
-from cloud.ingest.points import env_line, imu_lines, quality_line, status_line
-from cloud.ingest.sequence import SequenceTracker, Verdict
-from cloud.protocol import frame as wire
-from cloud.protocol.messages import DeviceStatus, EnvTelemetry, MessageError, parse
-from cloud.protocol.topics import TopicError, parse_topic
-from gateway.link import Message
+from gaitlink.cloud.influx.client import InfluxError
+from gaitlink.cloud.ingest.deadletter import DeadLetterStore
+from gaitlink.cloud.ingest.devices import DeviceBook
+from gaitlink.cloud.ingest.gait import GaitStage
+from gaitlink.cloud.ingest.points import env_line, imu_lines, quality_line, status_line
+from gaitlink.cloud.ingest.sequence import SequenceTracker, Verdict
+from gaitlink.cloud.protocol import frame as wire
+from gaitlink.cloud.protocol.messages import DeviceStatus, EnvTelemetry, MessageError, parse
+from gaitlink.cloud.protocol.topics import TopicError, parse_topic
+from gaitlink.mqtt.link import Message
 
 log = logging.getLogger(__name__)
 

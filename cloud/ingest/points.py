@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from cloud.influx.line import Point, encode_point, tag_set
-from cloud.protocol.frame import Frame
-from cloud.protocol.messages import DeviceStatus, EnvTelemetry
+from gaitlink.cloud.influx.line import Point, encode_point, tag_set
+from gaitlink.cloud.protocol.frame import Frame
+from gaitlink.cloud.protocol.messages import DeviceStatus, EnvTelemetry
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

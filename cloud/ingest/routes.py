@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from cloud.ingest import views
+from gaitlink.cloud.ingest import views
 
 
 def setup_routes(app: web.Application) -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cloud.influx.client import InfluxSettings
-from cloud.ingest.devices import DeviceProfile
+from gaitlink.cloud.influx.client import InfluxSettings
+from gaitlink.cloud.ingest.devices import DeviceProfile
 
 
 class IngestSettings(BaseModel):

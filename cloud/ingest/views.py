@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from cloud.ingest.keys import CONSUMER, PIPELINE, RUNNER
+from gaitlink.cloud.ingest.keys import CONSUMER, PIPELINE, RUNNER
 
 
 async def health(request: web.Request) -> web.Response:

@@ -1,6 +1,6 @@
 import base64
 
-from cloud.ingest.deadletter import DeadLetterStore
+from gaitlink.cloud.ingest.deadletter import DeadLetterStore
 
 
 def test_dead_letters__keep_payload_and_reason(tmp_path):

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from cloud.ingest.devices import DeviceBook, DeviceProfile, axis_matrix
+from gaitlink.cloud.ingest.devices import DeviceBook, DeviceProfile, axis_matrix
 
 
 def test_axis_matrix__valid_rotation_applies_to_acc_and_gyro():

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from cloud.protocol.frame import OVERHEAD, REJECT_REASONS, FrameError, decode
+from gaitlink.cloud.protocol.frame import OVERHEAD, REJECT_REASONS, FrameError, decode
 from tests.cloud.frames import encode_frame
 
 GOLDEN = Path(__file__).parents[1] / "golden"

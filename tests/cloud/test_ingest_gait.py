@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
-from cloud.gait import segment
-from cloud.ingest.deadletter import DeadLetterStore
-from cloud.ingest.devices import DeviceBook, DeviceProfile
-from cloud.ingest.gait import GaitStage
-from cloud.ingest.pipeline import Pipeline
-from gateway.link import Message
-from hardware.walker import synthesize
+from gaitlink.cloud.gait import segment
+from gaitlink.cloud.ingest.deadletter import DeadLetterStore
+from gaitlink.cloud.ingest.devices import DeviceBook, DeviceProfile
+from gaitlink.cloud.ingest.gait import GaitStage
+from gaitlink.cloud.ingest.pipeline import Pipeline
+from gaitlink.hardware.walker import synthesize
+from gaitlink.mqtt.link import Message
 from tests.cloud.frames import encode_frame
 
 ACC_SCALE = 16 * 9.80665 / 32768

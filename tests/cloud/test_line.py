@@ -1,6 +1,6 @@
 import pytest
 
-from cloud.influx.line import LineProtocolError, Point, encode_point, tag_set
+from gaitlink.cloud.influx.line import LineProtocolError, Point, encode_point, tag_set
 
 
 def test_encode_point__types_and_order():

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cloud.protocol.messages import DeviceStatus, EnvTelemetry, MessageError, parse
+from gaitlink.cloud.protocol.messages import DeviceStatus, EnvTelemetry, MessageError, parse
 
 ENV = {
     "device_id": "gl-0001",

@@ -2,10 +2,10 @@
 
 import json
 
-from cloud.ingest.deadletter import DeadLetterStore
-from cloud.ingest.devices import DeviceBook, DeviceProfile
-from cloud.ingest.pipeline import Pipeline
-from gateway.link import Message
+from gaitlink.cloud.ingest.deadletter import DeadLetterStore
+from gaitlink.cloud.ingest.devices import DeviceBook, DeviceProfile
+from gaitlink.cloud.ingest.pipeline import Pipeline
+from gaitlink.mqtt.link import Message
 
 WILL = json.dumps({"device_id": "d1", "state": "offline", "boot_id": 4}).encode()
 

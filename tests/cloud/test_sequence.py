@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cloud.ingest.sequence import SequenceTracker, Verdict
+from gaitlink.cloud.ingest.sequence import SequenceTracker, Verdict
 
 
 def test_sequence__in_order_then_duplicate():

@@ -1,7 +1,7 @@
 import pytest
 
-from cloud.protocol.topics import Topic, TopicError, parse_topic
-from gateway.topics import is_retained
+from gaitlink.cloud.protocol.topics import Topic, TopicError, parse_topic
+from gaitlink.gateway.topics import is_retained
 
 
 def test_parse_topic__valid():

@@ -10,9 +10,9 @@ import time
 import numpy as np
 import pytest
 
-from hardware.sim import motion
-from tools import demo
-from tools.stack import influx_query
+from gaitlink.hardware.sim import motion
+from gaitlink.tools import demo
+from gaitlink.tools.stack import influx_query
 
 RATE_HZ = 100
 SECONDS = 30

@@ -4,10 +4,10 @@ import time
 
 import numpy as np
 
+from gaitlink.tools import services
+from gaitlink.tools.stack import free_port, influx_query, influxdb
 from tests.cloud.frames import encode_frame
 from tests.integration.pipeline import count, publish_all, publisher, wait_until
-from tools import services
-from tools.stack import free_port, influx_query, influxdb
 
 
 def _frames(device: str, n: int):

@@ -4,11 +4,11 @@ reported, to the frame: the ingest sees the seq gap."""
 
 import numpy as np
 
+from gaitlink.tools import services
+from gaitlink.tools.stack import free_port
 from tests.cloud.frames import encode_frame
 from tests.firmware.helpers import Mosquitto
 from tests.integration.pipeline import count, publish_all, publisher, wait_until
-from tools import services
-from tools.stack import free_port
 
 FRAMES = 40
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from gaitlink.tools.device import build_firmware
+from gaitlink.tools.stack import free_port
 from tests.firmware.helpers import Mosquitto
-from tools.device import build_firmware
-from tools.stack import free_port
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from cloud.protocol.frame import decode
+from gaitlink.cloud.protocol.frame import decode
+from gaitlink.tools.device import find_tool
+from gaitlink.tools.stack import find_binary
+from gaitlink.tools.stack.mosquitto import render_config
 from tests.cloud.frames import encode_frame as encode_counts
-from tools.device import find_tool
-from tools.stack import find_binary
-from tools.stack.mosquitto import render_config
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden"

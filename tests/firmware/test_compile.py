@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.device import find_tool
+from gaitlink.tools.device import find_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = sorted((ROOT / "firmware").rglob("*.py")) + sorted(

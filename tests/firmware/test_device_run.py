@@ -11,9 +11,9 @@ import signal
 import time
 from itertools import pairwise
 
-from hardware.sim import climate, motion
+from gaitlink.hardware.sim import climate, motion
+from gaitlink.tools.device import start_device
 from tests.firmware.helpers import Subscriber
-from tools.device import start_device
 
 G = 9.80665
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z$")

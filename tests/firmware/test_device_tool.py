@@ -8,14 +8,14 @@ import sys
 
 import pytest
 
+from gaitlink.tools.device import DeviceError, start_device
+from gaitlink.tools.stack import free_port
 from tests.firmware.helpers import Mosquitto
-from tools.device import DeviceError, start_device
-from tools.stack import free_port
 
 
 def test_cli_device_run__prints_the_summary(mosquitto, tmp_path):
     res = subprocess.run(
-        [sys.executable, "-m", "tools.cli", "device", "run", "--id", "gl-cli-1",
+        [sys.executable, "-m", "gaitlink.tools.cli", "device", "run", "--id", "gl-cli-1",
          "--broker", f"127.0.0.1:{mosquitto.port}", "--seconds", "1", "--rate", "50", "--seed", "9",
          "--state-dir", str(tmp_path)],
         capture_output=True, text=True, timeout=60,

@@ -8,7 +8,7 @@ from itertools import pairwise
 
 import pytest
 
-from hardware.sim import climate, motion
+from gaitlink.hardware.sim import climate, motion
 from tests.firmware.helpers import MicroPythonError, decode_frame, run_mpy
 
 SEED = 20261122

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from hardware.sim import motion
+from gaitlink.hardware.sim import motion
 
 
 def _true_initial_contacts(seed: int, rate_hz: float, n: int) -> np.ndarray:
@@ -29,7 +29,7 @@ def test_motion__pure_and_deterministic():
 
 @pytest.mark.parametrize("seed", [1, 7, 4242])
 def test_motion__cloud_shank_method_finds_the_model_contacts(seed):
-    from cloud.gait.reference import segment_reference
+    from gaitlink.cloud.gait.reference import segment_reference
 
     rate, n = 100.0, 3000
     x = np.array([motion.sample(seed, k, rate) for k in range(n)])

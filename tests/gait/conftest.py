@@ -8,7 +8,7 @@ import pytest
 @pytest.fixture(scope="session")
 def walk():
     """walk(placement, rate, duration, **kw) -> hardware.walker Walk, cached per arguments."""
-    from hardware.walker import synthesize
+    from gaitlink.hardware.walker import synthesize
 
     cache = {}
 

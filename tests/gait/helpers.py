@@ -7,8 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from tools.bench.accuracy import default_data_dir
-from tools.bench.events import score_events
+from gaitlink.tools.bench.accuracy import default_data_dir
+from gaitlink.tools.bench.events import score_events
 
 
 def match(detected: np.ndarray, reference: np.ndarray, tolerance_s: float) -> tuple[float, float]:

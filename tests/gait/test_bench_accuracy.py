@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 import math
 
+from gaitlink.tools.bench.accuracy import PLACEMENTS, QUICK
+from gaitlink.tools.cli import main
 from tests.gait.helpers import needs_real_data
-from tools.bench.accuracy import PLACEMENTS, QUICK
-from tools.cli import main
 
 pytestmark = needs_real_data
 

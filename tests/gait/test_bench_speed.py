@@ -10,8 +10,8 @@ import json
 import math
 import re
 
-from tools.bench.speed import PEER_PACKAGES, PLACEMENTS
-from tools.cli import main
+from gaitlink.tools.bench.speed import PEER_PACKAGES, PLACEMENTS
+from gaitlink.tools.cli import main
 
 
 def _finite(value: object) -> bool:
@@ -35,7 +35,7 @@ def test_gait_speed__quick(capsys) -> None:
     for name in PEER_PACKAGES:
         assert result["peers"][name]["status"].startswith("not installed")
 
-    from tools.bench.speed import to_markdown
+    from gaitlink.tools.bench.speed import to_markdown
 
     markdown = to_markdown(result)
     assert markdown.startswith("# gait-speed") and "Machine: " in markdown

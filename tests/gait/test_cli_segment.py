@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cloud.gait import CYCLE_DTYPE, segment
-from hardware.walker import synthesize
-from tools.cli import main
+from gaitlink.cloud.gait import CYCLE_DTYPE, segment
+from gaitlink.hardware.walker import synthesize
+from gaitlink.tools.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 RATE = 100.0
@@ -138,7 +138,7 @@ def test_segment__invalid(
 
 
 def test_segment__as_a_process(tmp_path: Path, walk_csv: Path) -> None:
-    cmd = [sys.executable, "-m", "tools.cli", "gait", "segment"]
+    cmd = [sys.executable, "-m", "gaitlink.tools.cli", "gait", "segment"]
     ok = subprocess.run(
         [*cmd, str(walk_csv), "--rate", "100", "--placement", "foot", "--out-dir", str(tmp_path)],
         cwd=REPO, capture_output=True, text=True, check=False,

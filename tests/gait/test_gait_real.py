@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cloud.gait import segment
+from gaitlink.cloud.gait import segment
+from gaitlink.tools.bench.accuracy import default_data_dir
 from tests.gait.helpers import match, needs_real_data
-from tools.bench.accuracy import default_data_dir
 
 DATA = default_data_dir()
 RATE_HZ = 204.8
@@ -55,7 +55,7 @@ def test_real_foot__initial_contacts(foot) -> None:
 
 @pytest.mark.parametrize("foot", ["left", "right"])
 def test_real_foot__streaming_equals_batch(foot) -> None:
-    from cloud.gait import GaitStream
+    from gaitlink.cloud.gait import GaitStream
 
     x = _foot(foot)
     batch = segment(x, RATE_HZ, "foot")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cloud.gait import PLACEMENTS, segment
-from cloud.gait.reference import segment_reference
+from gaitlink.cloud.gait import PLACEMENTS, segment
+from gaitlink.cloud.gait.reference import segment_reference
 
 
 def _assert_agree(x, rate, placement, quality=None) -> None:

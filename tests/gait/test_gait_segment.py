@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cloud.gait import CYCLE_DTYPE, PLACEMENTS, REASONS, segment
+from gaitlink.cloud.gait import CYCLE_DTYPE, PLACEMENTS, REASONS, segment
 from tests.gait.helpers import match
 
 GRID = [

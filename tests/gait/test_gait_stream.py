@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cloud.gait import PLACEMENTS, GaitStream, LateData, StreamPool, segment, warmup
-from cloud.gait.methods import make_plan
+from gaitlink.cloud.gait import PLACEMENTS, GaitStream, LateData, StreamPool, segment, warmup
+from gaitlink.cloud.gait.methods import make_plan
 
 
 def _feed(stream: GaitStream, x: np.ndarray, sizes, quality=None) -> dict[str, np.ndarray]:

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hardware.walker import GRAVITY, PLACEMENTS, synthesize
+from gaitlink.hardware.walker import GRAVITY, PLACEMENTS, synthesize
 
 
 def _index(walk, t: float) -> int:

@@ -5,12 +5,12 @@ import subprocess
 import sys
 import uuid
 
-from tools.stack import free_port
+from gaitlink.tools.stack import free_port
 
 
 def _gateway(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "tools.cli", "gateway", "run", *args],
+        [sys.executable, "-m", "gaitlink.tools.cli", "gateway", "run", *args],
         capture_output=True,
         text=True,
         timeout=30,

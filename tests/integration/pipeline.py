@@ -10,8 +10,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tools import services
-from tools.stack import Stack, free_port, influx_query
+from gaitlink.tools import services
+from gaitlink.tools.stack import Stack, free_port, influx_query
 
 
 @contextmanager

@@ -4,10 +4,10 @@ import json
 
 import numpy as np
 
+from gaitlink.tools.services import ingest_metrics
+from gaitlink.tools.stack import influx_query
 from tests.cloud.frames import encode_frame
 from tests.integration.pipeline import count, publish_all, publisher, running_pipeline, wait_until
-from tools.services import ingest_metrics
-from tools.stack import influx_query
 
 T0 = 1_790_000_000_000_000
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tools.stack import MissingBinary, Stack, find_binary, state
-from tools.stack.binaries import find_binaries
+from gaitlink.tools.stack import MissingBinary, Stack, find_binary, state
+from gaitlink.tools.stack.binaries import find_binaries
 
 
 def test_find_binary__sbin_outside_path(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.stack import INFLUXDB, SITE_BROKER, ComponentFailed, Stack
+from gaitlink.tools.stack import INFLUXDB, SITE_BROKER, ComponentFailed, Stack
 
 
 def test_up__component_exits_at_start(tmp_path: Path) -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tools.stack import Stack, influx_query, influx_write
-from tools.stack.mosquitto import is_healthy
+from gaitlink.tools.stack import Stack, influx_query, influx_write
+from gaitlink.tools.stack.mosquitto import is_healthy
 
 
 def test_stack_fixture__all_running(stack: Stack) -> None:

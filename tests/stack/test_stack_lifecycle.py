@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tools.cli import main
-from tools.stack import SITE_BROKER, Stack, StackError, free_ports, state
-from tools.stack.process import identify
+from gaitlink.tools.cli import main
+from gaitlink.tools.stack import SITE_BROKER, Stack, StackError, free_ports, state
+from gaitlink.tools.stack.process import identify
 
 
 def _cli(state_dir: Path, *args: str) -> int:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tools.stack import SITE_BROKER, Stack, state
-from tools.stack.process import identify, is_running
+from gaitlink.tools.stack import SITE_BROKER, Stack, state
+from gaitlink.tools.stack.process import identify, is_running
 
 
 @pytest.fixture

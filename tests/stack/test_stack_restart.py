@@ -9,7 +9,7 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 
-from tools.stack import INFLUXDB, SITE_BROKER, Stack, influx_query, influx_write
+from gaitlink.tools.stack import INFLUXDB, SITE_BROKER, Stack, influx_query, influx_write
 
 _TOPIC = "gaitlink/v1/dev-1/imu"
 

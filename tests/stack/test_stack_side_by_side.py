@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.stack import PortInUse, Stack, free_ports, influx_query, influx_write
+from gaitlink.tools.stack import PortInUse, Stack, free_ports, influx_query, influx_write
 
 
 def test_two_stacks__independent(fresh_stack: Stack, tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ def _gaitlink_without(blocked: tuple[str, ...], *args: str) -> subprocess.Comple
                 if name.partition(".")[0] in {blocked!r}:
                     raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
         sys.meta_path.insert(0, Block())
-        from tools.cli import main
+        from gaitlink.tools.cli import main
         sys.exit(main({list(args)!r}))
         """
     )

@@ -1,6 +1,6 @@
 """Timing worker of `gait-speed`, run by it in a subprocess pinned to one CPU.
 
-``python -m tools.bench._pinned JSON`` with JSON = {"mode": "throughput" | "jit", "cpu": n,
+``python -m gaitlink.tools.bench._pinned JSON`` with JSON = {"mode": "throughput" | "jit", "cpu": n,
 ...}; prints one JSON object on its last line. The parent sets NUMBA_NUM_THREADS=1 (and
 NUMBA_CACHE_DIR for the JIT probes) before this process starts, so numba sees them.
 """
@@ -15,7 +15,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from tools.bench.timing import median_time, sized_slice
+from gaitlink.tools.bench.timing import median_time, sized_slice
 
 REFERENCE_BUDGET_S = 10.0  # the reference is timed on a slice taking 1/4-1/2 of this
 PUSH = 50
@@ -23,7 +23,7 @@ N_STREAMS = 100  # streams created to measure memory per stream
 
 
 def _ic_score(detected, truth) -> dict[str, float]:
-    from tools.bench.events import score_events
+    from gaitlink.tools.bench.events import score_events
 
     score = score_events(detected, truth, 0.05)
     return {"f1": score.f1, "bias_ms": score.bias_ms}
@@ -32,8 +32,8 @@ def _ic_score(detected, truth) -> dict[str, float]:
 def throughput(spec: dict) -> dict:
     import numpy as np
 
-    from cloud.gait import GaitStream, segment
-    from cloud.gait.reference import segment_reference
+    from gaitlink.cloud.gait import GaitStream, segment
+    from gaitlink.cloud.gait.reference import segment_reference
 
     rate, repeats = spec["rate_hz"], spec["repeats"]
     out: dict[str, dict] = {}
@@ -96,7 +96,7 @@ def jit(spec: dict) -> dict:
     start = time.perf_counter()
     import numpy as np
 
-    from cloud.gait import segment
+    from gaitlink.cloud.gait import segment
 
     imported = time.perf_counter()
     x = np.load(Path(spec["data_dir"]) / "foot_samples.npy")[: int(10 * spec["rate_hz"])]

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from tools.bench.events import EventScore, match_events, score_events
-from tools.bench.report import table
+from gaitlink.tools.bench.events import EventScore, match_events, score_events
+from gaitlink.tools.bench.report import table
 
 TOLERANCE_S = 0.05
 REAL_RATE_HZ = 204.8
@@ -185,7 +185,7 @@ class SynthRow:
 
 
 def synthetic_accuracy(segment, quick: bool = False) -> list[SynthRow]:
-    from hardware.walker import synthesize
+    from gaitlink.hardware.walker import synthesize
 
     rates = QUICK["rates"] if quick else RATES_HZ
     cadences = QUICK["cadences"] if quick else CADENCES_SPM
@@ -253,7 +253,7 @@ def ms_cycles(data_dir: Path, segment) -> list[MsRow]:
 
 
 def run(data_dir: Path, quick: bool = False) -> dict[str, Any]:
-    from cloud.gait import segment
+    from gaitlink.cloud.gait import segment
 
     return {
         "tolerance_ms": 1000 * TOLERANCE_S,

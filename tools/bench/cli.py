@@ -63,7 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _accuracy(args: argparse.Namespace) -> int:
-    from tools.bench import accuracy
+    from gaitlink.tools.bench import accuracy
 
     data_dir = args.data or accuracy.default_data_dir()
     missing = [
@@ -87,7 +87,7 @@ def _accuracy(args: argparse.Namespace) -> int:
 
 
 def _speed(args: argparse.Namespace) -> int:
-    from tools.bench import speed
+    from gaitlink.tools.bench import speed
 
     if args.repeats is not None and args.repeats < 1:
         print("gaitlink bench: --repeats must be at least 1", file=sys.stderr)

@@ -73,7 +73,7 @@ def machine() -> dict[str, Any]:
 def _make_data(data_dir: Path, duration_s: float) -> None:
     import numpy as np
 
-    from hardware.walker import synthesize
+    from gaitlink.hardware.walker import synthesize
 
     for seed, placement in enumerate(PLACEMENTS):
         walk = synthesize(
@@ -102,7 +102,9 @@ def _run_json(cmd: list[str], env_extra: dict[str, str], timeout: float) -> dict
 
 def _pinned(spec: dict, env_extra: dict[str, str] | None = None) -> dict:
     return _run_json(
-        [sys.executable, "-m", "tools.bench._pinned", json.dumps(spec)], env_extra or {}, 3600
+        [sys.executable, "-m", "gaitlink.tools.bench._pinned", json.dumps(spec)],
+        env_extra or {},
+        3600,
     )
 
 
@@ -149,7 +151,7 @@ def _peer_python(venv: Path, log: Path) -> tuple[Path | None, dict[str, str]]:
 def _peers(
     data_dir: Path, cpu: int, repeats: int, venv: Path | None, truth: dict[str, Any]
 ) -> dict[str, dict]:
-    from tools.bench.events import score_events
+    from gaitlink.tools.bench.events import score_events
 
     venv = venv or Path(tempfile.mkdtemp(prefix="gaitlink-peers-"))
     log = venv.parent / f"{venv.name}-install.log"

@@ -4,11 +4,11 @@
 `Stack`. See docs/stack.md.
 """
 
-from tools.stack.binaries import find_binary
-from tools.stack.components import CLOUD_BROKER, INFLUXDB, SITE_BROKER
-from tools.stack.errors import ComponentFailed, MissingBinary, PortInUse, StackError
-from tools.stack.ports import free_port, free_ports
-from tools.stack.stack import ComponentStatus, Stack, influx_query, influx_write
+from gaitlink.tools.stack.binaries import find_binary
+from gaitlink.tools.stack.components import CLOUD_BROKER, INFLUXDB, SITE_BROKER
+from gaitlink.tools.stack.errors import ComponentFailed, MissingBinary, PortInUse, StackError
+from gaitlink.tools.stack.ports import free_port, free_ports
+from gaitlink.tools.stack.stack import ComponentStatus, Stack, influx_query, influx_write
 
 __all__ = [
     "CLOUD_BROKER",

@@ -11,7 +11,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from tools.stack.errors import MissingBinary
+from gaitlink.tools.stack.errors import MissingBinary
 
 SBIN_DIRS: tuple[str, ...] = ("/usr/sbin", "/usr/local/sbin", "/sbin")
 

@@ -6,9 +6,9 @@ import argparse
 import json
 import sys
 
-from tools.stack.errors import StackError
-from tools.stack.stack import ComponentStatus, Stack
-from tools.stack.state import STATE_DIR_ENV
+from gaitlink.tools.stack.errors import StackError
+from gaitlink.tools.stack.stack import ComponentStatus, Stack
+from gaitlink.tools.stack.state import STATE_DIR_ENV
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.stack import influxdb, mosquitto
+from gaitlink.tools.stack import influxdb, mosquitto
 
 SITE_BROKER = "site_broker"
 CLOUD_BROKER = "cloud_broker"

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from tools.stack import influxdb, process, state
-from tools.stack.binaries import find_binaries, find_binary
-from tools.stack.components import (
+from gaitlink.tools.stack import influxdb, process, state
+from gaitlink.tools.stack.binaries import find_binaries, find_binary
+from gaitlink.tools.stack.components import (
     CLOUD_BROKER,
     COMPONENTS,
     DEFAULT_PORTS,
@@ -24,9 +24,9 @@ from tools.stack.components import (
     SITE_BROKER,
     Component,
 )
-from tools.stack.errors import ComponentFailed, PortInUse, StackError
-from tools.stack.ports import HOST, free_port, free_ports, port_is_free
-from tools.stack.process import ProcessIdentity
+from gaitlink.tools.stack.errors import ComponentFailed, PortInUse, StackError
+from gaitlink.tools.stack.ports import HOST, free_port, free_ports, port_is_free
+from gaitlink.tools.stack.process import ProcessIdentity
 
 DEFAULT_DATABASE = "gaitlink"
 _HEALTH_POLL_S = 0.05

@@ -15,15 +15,35 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tools.stack.errors import StackError
-from tools.stack.process import ProcessIdentity
+from gaitlink.tools.stack.errors import StackError
+from gaitlink.tools.stack.process import ProcessIdentity
 
 STATE_DIR_ENV = "GAITLINK_STATE_DIR"
 _FORMAT_VERSION = 1
 
 
+def source_checkout() -> Path | None:
+    """The repository root when gaitlink runs from a checkout (editable install), else None."""
+    root = Path(__file__).resolve().parents[2]
+    if (root / "pyproject.toml").is_file() and (root / "gaitlink" / "__init__.py").is_file():
+        return root
+    return None
+
+
 def default_state_dir() -> Path:
-    return Path(os.environ.get(STATE_DIR_ENV) or Path.cwd() / ".gaitlink")
+    """$GAITLINK_STATE_DIR; else .gaitlink/ in a checkout; else the XDG state dir.
+
+    An installed wheel lives in site-packages, which is no place for broker data, and may
+    be read-only: outside a checkout the state follows the XDG base-directory convention
+    ($XDG_STATE_HOME/gaitlink, by default ~/.local/state/gaitlink).
+    """
+    if os.environ.get(STATE_DIR_ENV):
+        return Path(os.environ[STATE_DIR_ENV])
+    checkout = source_checkout()
+    if checkout is not None:
+        return checkout / ".gaitlink"
+    xdg = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(xdg) / "gaitlink"
 
 
 @dataclass

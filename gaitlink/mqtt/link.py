@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.endpoint import Endpoint
+from gaitlink.mqtt.endpoint import Endpoint
 
 log = logging.getLogger(__name__)
 

@@ -1,13 +1,13 @@
-"""gateway.link against a real mosquitto: the publish bookkeeping that acks depend on."""
+"""gaitlink.mqtt.link against a real mosquitto: the publish bookkeeping that acks depend on."""
 
 import threading
 import time
 
 import pytest
 
-from gateway.endpoint import Endpoint
-from gateway.link import Link
-from gateway.relay import Relay
+from gaitlink.gateway.relay import Relay
+from gaitlink.mqtt.endpoint import Endpoint
+from gaitlink.mqtt.link import Link
 
 
 def test_link__qos0_publishes_leave_no_mid_behind(stack):

@@ -1,6 +1,6 @@
 import pytest
 
-from gateway.endpoint import Endpoint
+from gaitlink.mqtt.endpoint import Endpoint
 
 
 @pytest.mark.parametrize(
