@@ -18,8 +18,9 @@ State lives in fixed-size arrays owned by one stream, passed as the tuple
   demand (`_dog_extremum`), only in the few windows the IC and FC searches look at;
 - ``ist`` (int64) and ``fst`` (float64) scalars, indexed by the ``I_*`` / ``F_*`` names.
 
-Outputs of one push: ``out = (ev_ic, ev_fc, rows_f, rows_i, norm, cnt)``: event times,
-cycle rows (float and int columns), normalised cycles and the counters ``K_*``.
+Outputs of one push: ``out = (ev_ic, ev_fc, rows_f, rows_i, norm, cnt, ev_side)``: event
+times, cycle rows (float and int columns), normalised cycles, the counters ``K_*`` and the
+side of each IC (0 unknown or the sensor's own foot, 1 left, 2 right).
 """
 
 import numpy as np
@@ -54,7 +55,9 @@ P_BLOCK = 16  # samples written to the rings per step (the rings hold history + 
 P_ICWIN = 17  # shank: window after the zero crossing holding the IC minimum (0: foot)
 P_ICREF = 18  # lower back: window before the loading peak holding the steepest rise
 P_FCREF = 19  # foot/shank: half-window around the smoothed push-off minimum for the raw one
-N_PAR = 20
+P_SIDEWIN = 20  # lower back: window either side of an IC over which ay is averaged
+P_SIDEGAP = 21  # lower back: start of the after-IC window, samples after the IC
+N_PAR = 22
 
 # Integer state.
 I_N = 0  # samples seen (stream time, gaps included)
@@ -93,7 +96,8 @@ F_PKH = 13  # recent swing-peak heights
 F_STH = F_PKH + N_HIST  # recent intervals between ICs (samples)
 F_DUH = F_STH + N_HIST  # recent cycle durations (s)
 F_SORT = F_DUH + N_HIST  # scratch of `_hist_median` (no allocation per event)
-N_FST = F_SORT + N_HIST
+F_GRAV = F_SORT + N_HIST  # lower back: gravity estimate (x, y, z), slow mean of smoothed acc
+N_FST = F_GRAV + 3
 
 # Output counters.
 K_IC = 0
@@ -248,6 +252,15 @@ def _emit_event(ev, cnt, ki, t, rate):
 
 
 @njit(**JIT_OPTIONS)
+def _emit_ic(out, t, side, rate):
+    ev_ic, _, _, _, _, cnt, ev_side = out
+    i = cnt[K_IC]
+    if i < ev_side.size:
+        ev_side[i] = side
+    _emit_event(ev_ic, cnt, K_IC, t, rate)
+
+
+@njit(**JIT_OPTIONS)
 def _cycle_stats(raw, p0, n_cyc):
     # Per-channel (min, max, sum) of ``n_cyc`` ring rows from row ``p0`` (at most two
     # contiguous stretches). Sample-major with one scalar chain per channel: a loop per
@@ -293,7 +306,7 @@ def _any_set(flags, p0, n):
 @njit(**JIT_OPTIONS)
 def _emit_cycle(start, end, fc, side, forced, par, st, out):
     raw, qual, _, ist, fst = st
-    _, _, rows_f, rows_i, norm, cnt = out
+    _, _, rows_f, rows_i, norm, cnt, _ = out
     r = cnt[K_ROW]
     if r >= rows_f.shape[0]:
         cnt[K_OVERFLOW] = 1
@@ -444,7 +457,7 @@ def _ic_window(par, ist, fst):
 @njit(**JIT_OPTIONS)
 def _close_stride(t_ic, par, st, out):
     raw, _, sig1, ist, fst = st
-    ev_ic, ev_fc, _, _, _, cnt = out
+    _, ev_fc, _, _, _, cnt, _ = out
     ist[I_INSWING] = 0
     rate = par[P_RATE]
     maxcyc = par[P_MAXCYC]
@@ -476,50 +489,101 @@ def _close_stride(t_ic, par, st, out):
     _adapt(par, ist, fst)
     fst[F_IC1] = t_ic
     ist[I_LASTIC] = int(np.floor(t_ic))
-    _emit_event(ev_ic, cnt, K_IC, t_ic, rate)
+    _emit_ic(out, t_ic, 0, rate)
 
 
 @njit(**JIT_OPTIONS)
-def _dog_extremum(raw, w2, lo, hi, sign, scr):
-    # As `_extremum` over the derivative-of-Gaussian of az on [lo, hi], computed here from
-    # the raw ring for just that window: the IC and FC searches are the only readers, and
-    # they look at a few short windows per step, so filtering every sample would be wasted
-    # work (and a ring of state). The values are `_fir`'s over the same raw samples,
-    # rounded to float32 as a signal ring would store them: the same numbers, whatever the
-    # chunking. ``scr``: two scratch arrays of at least a cycle plus the filter margins.
+def _vertical(fst, x, y, z):
+    # Projection of an acceleration on the current gravity estimate: the vertical
+    # component whatever the trunk's mounting tilt (NaN before any estimate).
+    gx = fst[F_GRAV]
+    gy = fst[F_GRAV + 1]
+    gz = fst[F_GRAV + 2]
+    norm = np.sqrt(gx * gx + gy * gy + gz * gz)
+    if not norm > 0.0:
+        return np.nan
+    return (x * gx + y * gy + z * gz) / norm
+
+
+@njit(**JIT_OPTIONS)
+def _dog_extremum(raw, w2, fst, lo, hi, sign, scr):
+    # As `_extremum` over the derivative-of-Gaussian of the vertical acceleration on
+    # [lo, hi], computed here from the raw ring for just that window: the IC and FC
+    # searches are the only readers, and they look at a few short windows per step, so
+    # filtering every sample would be wasted work (and a ring of state). Each axis is
+    # filtered with `_fir`, then projected on the gravity estimate of the moment (it moves
+    # over seconds, the window spans a step), and rounded to float32 as a signal ring
+    # would store it: the same numbers, whatever the chunking. ``scr``: four scratch
+    # arrays of at least a cycle plus the filter margins.
     if hi < lo:
         return np.nan
-    dz, dy = scr
+    ext, dx, dy, dz = scr
     h2 = w2.size // 2
     m = hi - lo + 1
-    _ring_read(raw, 2, lo - h2, m + 2 * h2, 1.0, dz)
-    _fir(dz, w2, m, dy)
+    _ring_read(raw, 0, lo - h2, m + 2 * h2, 1.0, ext)
+    _fir(ext, w2, m, dx)
+    _ring_read(raw, 1, lo - h2, m + 2 * h2, 1.0, ext)
+    _fir(ext, w2, m, dy)
+    _ring_read(raw, 2, lo - h2, m + 2 * h2, 1.0, ext)
+    _fir(ext, w2, m, dz)
+    for i in range(m):
+        dz[i] = np.float32(_vertical(fst, dx[i], dy[i], dz[i]))
     best = -np.inf
     bi = -1
     for i in range(m):
-        v = sign * np.float32(dy[i])
+        v = sign * dz[i]
         if v > best:
             best = v
             bi = i
     if bi < 0:
         return np.nan
     if 0 < bi < m - 1:
-        a = float(np.float32(dy[bi - 1]))
-        b = float(np.float32(dy[bi]))
-        c = float(np.float32(dy[bi + 1]))
-        return (lo + bi) + _vertex(a, b, c)
+        return (lo + bi) + _vertex(dz[bi - 1], dz[bi], dz[bi + 1])
     return float(lo + bi)
 
 
 @njit(**JIT_OPTIONS)
-def _confirm_ic_acc(p, par, w2, scr, st, out):
+def _ring_mean(ring, col, a, b):
+    # Mean of column ``col`` of the ring over samples [a, b] (NaN if empty or any NaN).
+    if b < a:
+        return np.nan
+    cap = ring.shape[0]
+    acc = 0.0
+    p = a % cap
+    for _ in range(a, b + 1):
+        acc += ring[p, col]
+        p = p + 1 if p + 1 < cap else 0
+    return acc / (b - a + 1)
+
+
+@njit(**JIT_OPTIONS)
+def _side_acc(raw, t, k_now, par):
+    # Which foot landed at IC ``t``: the medio-lateral acceleration reverses at each IC
+    # as the weight moves onto the landing foot, from towards that foot's side before
+    # it to towards the other side after it (y points left). Compare the mean ay over
+    # the half-step before the IC with the mean just after it. The windows end at most
+    # at ``k_now`` (data the detector is sure to hold), so chunking cannot change them.
+    win = int(par[P_SIDEWIN])
+    gap = int(par[P_SIDEGAP])
+    i = int(np.floor(t))
+    before = _ring_mean(raw, 1, i - win, i)
+    after = _ring_mean(raw, 1, i + gap, min(i + win, k_now))
+    d = before - after
+    if d > 0.0:
+        return 1
+    if d < 0.0:
+        return 2
+    return 0
+
+
+@njit(**JIT_OPTIONS)
+def _confirm_ic_acc(p, k_now, par, w2, scr, st, out):
     raw, _, _, ist, fst = st
-    ev_ic, ev_fc, _, _, _, cnt = out
-    cap = raw.shape[0]
+    _, ev_fc, _, _, _, cnt, _ = out
     rate = par[P_RATE]
     # The loading peak lags the contact: the IC is the steepest rise before it.
     lo = max(p - int(par[P_ICREF]), ist[I_SEG] + int(par[P_H1]))
-    t = _dog_extremum(raw, w2, lo, p, 1.0, scr)
+    t = _dog_extremum(raw, w2, fst, lo, p, 1.0, scr)
     if t != t:
         t = float(p)
     ic1 = fst[F_IC1]
@@ -530,28 +594,14 @@ def _confirm_ic_acc(p, par, w2, scr, st, out):
         ic2 = np.nan
         ist[I_SIDE1] = 0
         ist[I_SIDE2] = 0
-    side = 0
+    side = _side_acc(raw, t, k_now + int(par[P_H1]), par)
     fc = np.nan
     if ic1 == ic1:
-        # Side: the trunk accelerates towards the foot about to strike (y points left).
-        a = int(np.ceil(ic1))
-        b = int(np.floor(t))
-        acc = 0.0
-        q = a % cap
-        for _ in range(a, b + 1):
-            acc += raw[q, 1]
-            q = q + 1 if q + 1 < cap else 0
-        if acc > 0.0:
-            side = 1
-        elif acc < 0.0:
-            side = 2
-        if ist[I_SIDE1] == 0 and side != 0:
-            ist[I_SIDE1] = 3 - side
         # The final contact after ic1 (the other foot lifting off) lies in the first half
         # of the step: the steepest fall of the vertical acceleration.
         lo = int(np.floor(ic1)) + 1
         hi = int(np.floor(ic1 + 0.5 * (t - ic1)))
-        fc = _dog_extremum(raw, w2, lo, hi, -1.0, scr)
+        fc = _dog_extremum(raw, w2, fst, lo, hi, -1.0, scr)
         if fc == fc:
             _emit_event(ev_fc, cnt, K_FC, fc, rate)
         if t - ic1 <= par[P_MAXCYC]:
@@ -565,21 +615,38 @@ def _confirm_ic_acc(p, par, w2, scr, st, out):
     ist[I_SIDE2] = ist[I_SIDE1]
     ist[I_SIDE1] = side
     ist[I_LASTIC] = p  # the refractory period runs from the detected peak
-    _emit_event(ev_ic, cnt, K_IC, t, rate)
+    _emit_ic(out, t, side, rate)
 
 
 @njit(**JIT_OPTIONS)
-def _detect_acc(k_from, k_to, sig1, par, w2, scr, st, out):
+def _detect_acc(k_from, k_to, sx, sy, sz, par, w2, scr, st, out):
     # Lower back (McCamley): initial contacts are the maxima of the smoothed vertical
     # acceleration (the minima of the CWT of its integral), above an adaptive height over
     # a slow baseline, at least a refractory period apart; a peak is confirmed once no
-    # higher one followed within ``P_CONFIRM`` samples. ``sig1[k - k_from]`` is the
-    # smoothed signal at sample k, straight from the filter: the detector reads each value
+    # higher one followed within ``P_CONFIRM`` samples. ``sx, sy, sz[k - k_from]`` are
+    # the smoothed axes at sample k, straight from the filter; the vertical is their
+    # projection on the gravity estimate (a slow mean of the same smoothed axes, so a
+    # tilted or bending trunk still gives its vertical). The detector reads each value
     # once, in order (the previous two are in ``fst``), so no ring holds it.
     _, _, _, ist, fst = st
+    alpha = par[P_BASE_ALPHA]
     for k in range(k_from, k_to):
+        j = k - k_from
+        ax = sx[j]
+        ay = sy[j]
+        az = sz[j]
+        if np.isfinite(ax) and np.isfinite(ay) and np.isfinite(az):
+            g0 = fst[F_GRAV]
+            if g0 == g0:
+                fst[F_GRAV] = g0 + alpha * (ax - g0)
+                fst[F_GRAV + 1] += alpha * (ay - fst[F_GRAV + 1])
+                fst[F_GRAV + 2] += alpha * (az - fst[F_GRAV + 2])
+            else:
+                fst[F_GRAV] = ax
+                fst[F_GRAV + 1] = ay
+                fst[F_GRAV + 2] = az
         # Rounded to float32 as the foot/shank signal ring (and the reference) store it.
-        y = float(np.float32(sig1[k - k_from]))
+        y = float(np.float32(_vertical(fst, ax, ay, az)))
         ym1 = fst[F_YM1]
         ym2 = fst[F_YM2]
         fst[F_YM2] = ym1
@@ -589,7 +656,7 @@ def _detect_acc(k_from, k_to, sig1, par, w2, scr, st, out):
         pend = ist[I_PEND]
         if pend >= 0 and k - pend > par[P_CONFIRM]:
             ist[I_PEND] = -1
-            _confirm_ic_acc(pend, par, w2, scr, st, out)
+            _confirm_ic_acc(pend, k, par, w2, scr, st, out)
         base = fst[F_BASE]
         if ym2 < ym1 and ym1 >= y and base == base:
             height = ym1 - base
@@ -603,7 +670,7 @@ def _detect_acc(k_from, k_to, sig1, par, w2, scr, st, out):
                 fst[F_PENDH] = height
         if np.isfinite(y):
             if base == base:
-                fst[F_BASE] = base + par[P_BASE_ALPHA] * (y - base)
+                fst[F_BASE] = base + alpha * (y - base)
             else:
                 fst[F_BASE] = y
 
@@ -645,8 +712,9 @@ def _run(
     y,
     scr,
 ):
-    # ext, y: scratch for the filter, at least one block (+ the filter's margins) long;
-    # scr: the lower back's scratch for `_dog_extremum`.
+    # ext, y: scratch for the filter, at least one block (+ the filter's margins) long
+    # (y: three rows, one per acceleration axis for the lower back); scr: the lower
+    # back's scratch for `_dog_extremum`.
     raw, qual, sig1, ist, _ = st
     cap = raw.shape[0]
     n0 = ist[I_N]
@@ -671,15 +739,16 @@ def _run(
     n_out = k_hi - k_lo + 1
     if gyro:
         _ring_read(raw, 4, k_lo - h1, n_out + 2 * h1, -1.0, ext)  # forward swing: -gy > 0
-    else:
-        _ring_read(raw, 2, k_lo - h1, n_out + 2 * h1, 1.0, ext)
-    _fir(ext, w1, n_out, y)
-    ist[I_K1] = k_hi + 1
-    if gyro:
-        _ring_write1(sig1, k_lo, y, n_out)
+        _fir(ext, w1, n_out, y[0])
+        ist[I_K1] = k_hi + 1
+        _ring_write1(sig1, k_lo, y[0], n_out)
         _detect_gyro(ist[I_KD], ist[I_K1], par, st, out)
     else:
-        _detect_acc(k_lo, k_hi + 1, y, par, w2, scr, st, out)
+        for c in range(3):
+            _ring_read(raw, c, k_lo - h1, n_out + 2 * h1, 1.0, ext)
+            _fir(ext, w1, n_out, y[c])
+        ist[I_K1] = k_hi + 1
+        _detect_acc(k_lo, k_hi + 1, y[0], y[1], y[2], par, w2, scr, st, out)
     ist[I_KD] = ist[I_K1]
 
 
@@ -719,17 +788,17 @@ def _push(
 ):
     # Process one block of samples; gaps (sorted offsets into the block, with the number of
     # missing samples) reset the detector before the sample they precede.
-    _, _, _, _, _, cnt = out
+    cnt = out[5]
     cnt[:] = 0
     m = x.shape[0]
     block = int(par[P_BLOCK])
     h1 = int(par[P_H1])
     ext = np.empty(block + 2 * h1)
-    y = np.empty(block)
+    y = np.empty((3, block))
     n_scr = 1
     if int(par[P_METHOD]) == METHOD_ACC:
         n_scr = int(par[P_MAXCYC]) + 2 * int(par[P_H2]) + 2  # longest window + margins
-    scr = (np.empty(n_scr), np.empty(n_scr))
+    scr = (np.empty(n_scr), np.empty(n_scr), np.empty(n_scr), np.empty(n_scr))
     pos = 0
     g = 0
     while pos < m or g < gap_at.size:

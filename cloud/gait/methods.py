@@ -37,6 +37,8 @@ class MethodSettings:
     ic_window_s: float = 0.0  # shank: longest wait for the IC minimum after the crossing
     ic_refine_s: float = 0.0  # lower back: IC search before the loading peak
     fc_refine_s: float = 0.0  # foot/shank: raw-signal search around the smoothed FC
+    side_window_s: float = 0.0  # lower back: ay averaged over this either side of an IC
+    side_gap_s: float = 0.0  # lower back: the after-IC window starts this late
 
 
 _LIMB = {
@@ -71,6 +73,8 @@ SETTINGS = {
         confirm_s=0.18,
         fc_window_s=0.0,
         ic_refine_s=0.15,
+        side_window_s=0.3,  # half a step at 100 steps/min
+        side_gap_s=0.05,  # skip the heel-strike transient
     ),
 }
 
@@ -167,6 +171,8 @@ def make_plan(placement: str, rate_hz: float) -> Plan:
     par[k.P_ICWIN] = math.ceil(s.ic_window_s * rate)
     par[k.P_ICREF] = math.ceil(s.ic_refine_s * rate)
     par[k.P_FCREF] = math.ceil(s.fc_refine_s * rate)
+    par[k.P_SIDEWIN] = round(s.side_window_s * rate)
+    par[k.P_SIDEGAP] = round(s.side_gap_s * rate)
     return Plan(
         placement=placement,
         rate_hz=rate,

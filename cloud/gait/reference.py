@@ -16,17 +16,17 @@ import numpy as np
 from . import _kernels as k
 from .methods import make_plan
 from .stream import GaitResult
-from .table import CYCLE_DTYPE, FEATURE_COLUMNS, REASONS, SIDES
+from .table import CYCLE_DTYPE, FEATURE_COLUMNS, REASONS, SIDE_NAMES, SIDES
 
 
-def _smooth(x: np.ndarray, w: np.ndarray, h_out: int) -> np.ndarray:
+def _smooth(x: np.ndarray, w: np.ndarray, h_out: int, dtype=np.float32) -> np.ndarray:
     """Centred FIR, stored as float32 like the kernels' rings; NaN where undefined.
 
     Output i is the filter centred on sample i, defined for h_out <= i < n - h_out.
     """
     n = x.size
     h = w.size // 2
-    out = np.full(n, np.nan, dtype=np.float32)
+    out = np.full(n, np.nan, dtype=dtype)
     if n > 2 * h_out:
         full = np.convolve(x, w[::-1], mode="valid")  # centred on samples h..n-1-h
         out[h_out : n - h_out] = full[h_out - h : n - h_out - h]
@@ -206,15 +206,37 @@ def _gyro_events(x, par, w1, cycles: _Cycles):
     return ics, fcs
 
 
+def _vertical(g: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """Projection of accelerations ``a`` (..., 3) on the gravity estimate ``g`` (3,)."""
+    norm = math.sqrt(float(g @ g)) if np.all(np.isfinite(g)) else math.nan
+    if not norm > 0.0:
+        return np.full(a.shape[:-1], np.nan)
+    return (a[..., 0] * g[0] + a[..., 1] * g[1] + a[..., 2] * g[2]) / norm
+
+
+def _mean(v: np.ndarray) -> float:
+    return sum(v.tolist()) / v.size if v.size else math.nan  # in order, as the kernels
+
+
+def _side(x: np.ndarray, t: float, k_now: int, par: np.ndarray) -> int:
+    """Left (1) if ay over the half-step before the IC exceeds ay just after it, else 2."""
+    win, gap, i = int(par[k.P_SIDEWIN]), int(par[k.P_SIDEGAP]), math.floor(t)
+    d = _mean(x[i - win : i + 1, 1]) - _mean(x[i + gap : min(i + win, k_now) + 1, 1])
+    return 1 if d > 0 else 2 if d < 0 else 0
+
+
 def _acc_events(x, par, w1, w2, cycles: _Cycles):
-    """Lower back: peaks of the smoothed vertical acceleration over a slow baseline; the IC
-    is the steepest rise before each peak, the FC the steepest fall after the next IC."""
+    """Lower back: peaks of the smoothed vertical acceleration (projected on a slow
+    gravity estimate) over a slow baseline; the IC is the steepest rise before each peak,
+    the FC the steepest fall after the next IC; the side from ay either side of the IC."""
     n = x.shape[0]
     h1 = int(par[k.P_H1])
-    y1 = _smooth(x[:, 2], w1, h1)
-    y2 = _smooth(x[:, 2], w2, h1)  # computed where y1 is, for the same samples
+    acc = np.stack([_smooth(x[:, c], w1, h1, np.float64) for c in range(3)], axis=1)
+    dacc = np.stack([_smooth(x[:, c], w2, h1, np.float64) for c in range(3)], axis=1)
+    alpha = par[k.P_BASE_ALPHA]
+    grav = np.full(3, np.nan)
     maxcyc = par[k.P_MAXCYC]
-    ics, fcs = [], []
+    ics, fcs, sides = [], [], []
     pace = _Pace(par)
     ic1 = ic2 = math.nan
     side1 = side2 = 0
@@ -222,20 +244,23 @@ def _acc_events(x, par, w1, w2, cycles: _Cycles):
     base = math.nan
     pend, pend_val, pend_h = -1, 0.0, 0.0
 
-    def confirm(p):
+    def steepest(lo, hi, sign):
+        # Derivative of the vertical, with the gravity estimate of the moment.
+        d = np.full(n, np.nan, dtype=np.float32)
+        if hi >= lo:
+            d[lo : hi + 1] = _vertical(grav, dacc[lo : hi + 1])
+        return _extremum(d, lo, hi, sign)
+
+    def confirm(p, i):
         nonlocal ic1, ic2, side1, side2, last_idx
-        t = _extremum(y2, max(p - int(par[k.P_ICREF]), h1), p, 1.0)
+        t = steepest(max(p - int(par[k.P_ICREF]), h1), p, 1.0)
         t = float(p) if math.isnan(t) else t
         if not math.isnan(ic1) and t - ic1 > maxcyc:
             ic1 = ic2 = math.nan
             side1 = side2 = 0
-        side, fc = 0, math.nan
+        side, fc = _side(x, t, i + h1, par), math.nan
         if not math.isnan(ic1):
-            lateral = x[math.ceil(ic1) : math.floor(t) + 1, 1].sum()
-            side = 1 if lateral > 0 else 2 if lateral < 0 else 0
-            if side1 == 0 and side != 0:
-                side1 = 3 - side
-            fc = _extremum(y2, math.floor(ic1) + 1, math.floor(ic1 + 0.5 * (t - ic1)), -1.0)
+            fc = steepest(math.floor(ic1) + 1, math.floor(ic1 + 0.5 * (t - ic1)), -1.0)
             if not math.isnan(fc):
                 fcs.append(fc)
         if not math.isnan(ic2) and t - ic2 <= par[k.P_BREAK]:
@@ -245,15 +270,18 @@ def _acc_events(x, par, w1, w2, cycles: _Cycles):
         side2, side1 = side1, side
         last_idx = p
         ics.append(t)
+        sides.append(side)
 
     before = prev = math.nan  # y1 two samples back, one sample back
     for i in range(h1, n - h1):
-        v = float(y1[i])
+        if np.all(np.isfinite(acc[i])):
+            grav = acc[i].copy() if math.isnan(grav[0]) else grav + alpha * (acc[i] - grav)
+        v = float(np.float32(_vertical(grav, acc[i])))
         if i - last_idx > maxcyc:
             pace.forget()
         if pend >= 0 and i - pend > par[k.P_CONFIRM]:
             p, pend = pend, -1
-            confirm(p)
+            confirm(p, i)
         if before < prev and prev >= v and not math.isnan(base):
             height = prev - base
             if (
@@ -263,9 +291,9 @@ def _acc_events(x, par, w1, w2, cycles: _Cycles):
             ):
                 pend, pend_val, pend_h = i - 1, prev, height
         if math.isfinite(v):
-            base = v if math.isnan(base) else base + par[k.P_BASE_ALPHA] * (v - base)
+            base = v if math.isnan(base) else base + alpha * (v - base)
         before, prev = prev, v
-    return ics, fcs
+    return ics, fcs, sides
 
 
 def segment_reference(
@@ -278,12 +306,14 @@ def segment_reference(
     cycles = _Cycles(x, q, plan.par)
     if plan.par[k.P_METHOD] == k.METHOD_GYRO:
         ics, fcs = _gyro_events(x, plan.par, plan.w1, cycles)
+        sides = [0] * len(ics)
     else:
-        ics, fcs = _acc_events(x, plan.par, plan.w1, plan.w2, cycles)
+        ics, fcs, sides = _acc_events(x, plan.par, plan.w1, plan.w2, cycles)
     table, norm = cycles.table()
     return GaitResult(
         initial_contacts=np.array(ics, dtype=np.float64) / plan.rate_hz,
         final_contacts=np.array(fcs, dtype=np.float64) / plan.rate_hz,
         cycles=table,
         normalized=norm,
+        ic_sides=SIDE_NAMES[np.array(sides, dtype=np.int64)],
     )

@@ -7,15 +7,19 @@ method's look-ahead, whatever the block size.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import _kernels as k
 from .methods import make_plan
-from .table import cycles_from_rows, empty_cycles
+from .table import SIDE_NAMES, cycles_from_rows, empty_cycles
 
 __all__ = ["GaitResult", "GaitStream", "LateData", "segment"]
+
+
+_NO_SIDES = np.empty(0, dtype="U5")
+_NO_SIDES.setflags(write=False)
 
 
 class LateData(ValueError):
@@ -33,6 +37,9 @@ class GaitResult:
     final_contacts: np.ndarray  # float64 (n_fc,)
     cycles: np.ndarray  # structured array, dtype CYCLE_DTYPE, one row per cycle
     normalized: np.ndarray  # float64 (n_valid_cycles, 150, 6)
+    # Foot of each initial contact: 'left'/'right' (lower back), '' (foot/shank: the
+    # sensor's own foot, or not known).
+    ic_sides: np.ndarray = field(default_factory=lambda: _NO_SIDES)
 
     @property
     def valid_cycles(self) -> np.ndarray:
@@ -49,6 +56,7 @@ _EMPTY = GaitResult(
     _frozen(np.empty(0)),
     _frozen(empty_cycles()),
     _frozen(np.empty((0, k.N_POINTS, k.N_CH))),
+    _NO_SIDES,
 )
 _NO_GAPS = np.empty(0, dtype=np.int64)
 
@@ -56,7 +64,7 @@ _NO_GAPS = np.empty(0, dtype=np.int64)
 class _Outputs:
     """Output buffers of one kernel call, sized by the most events a block can produce."""
 
-    __slots__ = ("arrays", "cnt", "ev_fc", "ev_ic", "norm", "rows_f", "rows_i")
+    __slots__ = ("arrays", "cnt", "ev_fc", "ev_ic", "ev_side", "norm", "rows_f", "rows_i")
 
     def __init__(self, cap: int) -> None:
         self.ev_ic = np.empty(cap)
@@ -65,7 +73,10 @@ class _Outputs:
         self.rows_i = np.empty((cap, 3), dtype=np.int64)
         self.norm = np.empty((cap, k.N_POINTS, k.N_CH))
         self.cnt = np.zeros(k.N_CNT, dtype=np.int64)
-        self.arrays = (self.ev_ic, self.ev_fc, self.rows_f, self.rows_i, self.norm, self.cnt)
+        self.ev_side = np.zeros(cap, dtype=np.int64)
+        self.arrays = (
+            self.ev_ic, self.ev_fc, self.rows_f, self.rows_i, self.norm, self.cnt, self.ev_side
+        )  # fmt: skip
 
     def result(self) -> GaitResult:
         n_ic, n_fc, n_row, n_norm, overflow = self.cnt
@@ -78,6 +89,7 @@ class _Outputs:
             final_contacts=self.ev_fc[:n_fc],
             cycles=cycles_from_rows(self.rows_f[:n_row], self.rows_i[:n_row]),
             normalized=self.norm[:n_norm],
+            ic_sides=SIDE_NAMES[self.ev_side[:n_ic]],
         )
 
 

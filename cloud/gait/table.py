@@ -27,7 +27,7 @@ _FLOATS = np.dtype(
 )  # fmt: skip
 
 _REASON_ARRAY = np.array(REASONS, dtype="U11")
-_SIDE_ARRAY = np.array(SIDES, dtype="U5")
+SIDE_NAMES = np.array(SIDES, dtype="U5")  # side code (0, 1, 2) -> name
 
 
 def empty_cycles() -> np.ndarray:
@@ -39,5 +39,5 @@ def cycles_from_rows(rows_f: np.ndarray, rows_i: np.ndarray) -> np.ndarray:
     out.view(_FLOATS)["f"] = rows_f
     out["valid"] = rows_i[:, k.R_VALID] != 0
     out["reason"] = _REASON_ARRAY[rows_i[:, k.R_REASON]]
-    out["side"] = _SIDE_ARRAY[rows_i[:, k.R_SIDE]]
+    out["side"] = SIDE_NAMES[rows_i[:, k.R_SIDE]]
     return out
