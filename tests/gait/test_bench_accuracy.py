@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
+
 from gaitlink.tools.bench.accuracy import PLACEMENTS, QUICK
 from gaitlink.tools.cli import main
 from tests.gait.helpers import needs_real_data
@@ -40,7 +42,17 @@ def _is_number(cell: str) -> bool:
 def test_gait_accuracy__quick_markdown(capsys) -> None:
     assert main(["bench", "gait-accuracy", "--quick"]) == 0
     out = capsys.readouterr().out
-    real, synth, pooled, ms = _tables(out)
+    glance, real, synth, pooled, ms = _tables(out)
+    # Pooled and held-out rows for the foot (one subject) and the lower back (two).
+    assert glance[0][:2] == ["dataset", "n ref"] and len(glance) == 1 + 1 + 3
+    assert [r[0].split(":")[0] for r in glance[1:]] == ["foot (gaitmap)"] + 3 * [
+        "lower back (Mobilise-D)"
+    ]
+    assert sum(int(r[1]) for r in glance[3:]) == int(glance[2][1])  # subjects add up
+    for row in glance[1:]:
+        assert all(_is_number(c) for c in row[1:10]), row
+    for row in glance[2:]:
+        assert _is_number(row[11]) and _is_number(row[12]), row  # side, false ICs/min
     n_synth = len(PLACEMENTS) * len(QUICK["rates"]) * len(QUICK["cadences"])
     assert real[0][:3] == ["foot", "event", "span s"] and len(real) == 1 + 4
     assert synth[0][:3] == ["placement", "rate Hz", "cadence /min"] and len(synth) == 1 + n_synth
@@ -57,10 +69,28 @@ def test_gait_accuracy__quick_markdown(capsys) -> None:
         assert all(_is_number(c) for c in (row[3], row[4], row[5], row[6], row[8], row[9])), row
 
 
+def test_gait_accuracy__bland_altman_plots(tmp_path, capsys) -> None:
+    pytest.importorskip("matplotlib")
+    assert main(["bench", "gait-accuracy", "--quick", "--plot", str(tmp_path / "ba")]) == 0
+    out = capsys.readouterr().out
+    for name in ("foot", "lower_back"):
+        path = tmp_path / "ba" / f"bland_altman_{name}.png"
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and str(path) in out
+
+
+def test_gait_accuracy__missing_lowback_data(tmp_path, capsys) -> None:
+    assert main(["bench", "gait-accuracy", "--quick", "--lowback-data", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--lowback-data" in err and err.count("\n") == 1
+
+
 def test_gait_accuracy__quick_json(capsys) -> None:
     assert main(["bench", "gait-accuracy", "--quick", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert {r["foot"] for r in result["real"]} == {"left", "right"}
+    lb = result["glance"]["lower_back"]
+    assert len(lb) == 3 and lb[0]["n_ref"] == lb[1]["n_ref"] + lb[2]["n_ref"]
+    assert all(0.0 <= r["f1_100"] <= 1.0 and math.isfinite(r["mae_ms"]) for r in lb)
     for row in result["real"] + result["synthetic"]:
         for kind in ("ic", "fc"):
             assert all(math.isfinite(row[kind][k]) for k in ("precision", "recall", "f1"))

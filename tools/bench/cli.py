@@ -33,6 +33,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="folder with imu_sample.csv etc. (default: ../shared/data/gaitmap-foot "
         "relative to the repository root)",
     )
+    accuracy.add_argument(
+        "--lowback-data",
+        type=Path,
+        help="folder with the lower-back recordings (<trial>_imu.csv, _initial_contacts.csv, "
+        "_walking_bouts.csv; default: ../shared/data/mobilised-lowback)",
+    )
+    accuracy.add_argument(
+        "--plot", type=Path, metavar="DIR", help="write a Bland–Altman plot per real dataset here"
+    )
     accuracy.add_argument("--quick", action="store_true", help="a small synthetic grid")
     accuracy.add_argument("--json", action="store_true", help="print JSON instead")
     accuracy.set_defaults(func=_accuracy)
@@ -78,7 +87,23 @@ def _accuracy(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    result = accuracy.run(data_dir, quick=args.quick)
+    from gaitlink.tools.bench import realdata
+
+    lowback_dir = args.lowback_data or realdata.default_lowback_dir()
+    if not any(lowback_dir.glob("*_imu.csv")):
+        print(
+            f"gaitlink bench: {lowback_dir} holds no <trial>_imu.csv; pass --lowback-data DIR",
+            file=sys.stderr,
+        )
+        return 2
+    if args.plot is not None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            print("gaitlink bench: --plot needs matplotlib: pip install 'gaitlink[plot]'",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+    result = accuracy.run(data_dir, quick=args.quick, lowback_dir=lowback_dir, plot_dir=args.plot)
     if args.json:
         print(json.dumps(accuracy.to_json(result), indent=2))
     else:
