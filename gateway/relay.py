@@ -1,16 +1,19 @@
-"""The relay between the site broker and the cloud broker.
+"""The relay between the site broker and the cloud broker, through the durable spool.
 
-Uplink (device data) and downlink (config, OTA) are both QoS 1 and acknowledged hop by
-hop: a message is acked to the broker it came from only after the broker it goes to has
-acked it. Until then the source broker keeps it in the relay's persistent session, so a
-gateway crash or restart loses nothing.
+Uplink (device data): a site message is written to the spool (gateway/spool.py) and acked
+to the site broker only once the spool's commit has fsynced it; it is deleted from the
+spool only after the cloud broker's PUBACK. So the site broker's queue for the relay's
+session holds only what is in flight, and an outage of hours is held on the Pi's disk.
 
-During a cloud outage the store is the site broker's queue for the relay's session, which
-is bounded by mosquitto's `max_queued_messages`; past it mosquitto drops messages and logs
-"Outgoing messages are being dropped". The relay cannot see those drops (mosquitto 2.0
-does not count them in $SYS), but they are not silent: every IMU frame carries a seq, and
-the ingest counts and records each gap (ingest_quality, kind=gap). A disk spool on the
-gateway, acked to the site once written, is the next step.
+One thread, the spool thread, owns the spool. Each turn of its loop takes everything the
+paho threads handed over since the last turn (new site messages, cloud PUBACKs), writes
+it in one transaction, commits (one fsync for the whole group), acks the site, and then
+tops up the cloud window: up to `window` spooled messages published and not yet acked,
+oldest first, so per-device order is arrival order. While the cloud is away the window
+fills and stops; the spool grows within its bounds.
+
+Downlink (config, OTA: few, small, retained) is relayed hop by hop without the spool: acked
+to the cloud broker after the site broker acked it.
 """
 
 from __future__ import annotations
@@ -19,25 +22,37 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from gaitlink.gateway.topics import DOWNLINK_FILTERS, TIME_TOPIC, UPLINK_FILTERS, is_retained
+from gaitlink.gateway.presence import Presence
+from gaitlink.gateway.spool import Spool
+from gaitlink.gateway.timesync import ntp_synchronized
+from gaitlink.gateway.topics import (
+    DOWNLINK_FILTERS,
+    TIME_TOPIC,
+    UPLINK_FILTERS,
+    gateway_status_topic,
+    is_retained,
+)
 from gaitlink.mqtt.endpoint import Endpoint
-from gaitlink.mqtt.link import Link, Message
+from gaitlink.mqtt.link import Link, Message, Will
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
 class RelayCounters:
-    uplink_received: int = 0
-    uplink_delivered: int = 0
+    uplink_received: int = 0  # spooled and acked to the site
+    uplink_delivered: int = 0  # acked by the cloud
+    uplink_republished: int = 0  # sent again from the spool after a restart
     downlink_received: int = 0
     downlink_delivered: int = 0
-    # A message the source broker delivered again while its first copy was still on the
-    # way: acked with the first, not published twice.
+    # A downlink message the cloud delivered again while its first copy was on the way:
+    # acked with the first, not published twice.
     redeliveries_merged: int = 0
     time_beacons: int = 0
+    status_published: int = 0
 
 
 class Relay:
@@ -45,20 +60,39 @@ class Relay:
         self,
         site: Endpoint,
         cloud: Endpoint,
+        spool: Spool,
         *,
         gateway_id: str = "gateway",
         time_beacon_s: float | None = 1.0,
+        status_every_s: float = 10.0,
+        window: int = 2000,
+        presence_timeout_s: float = 30.0,
+        connect_timeout_s: float = 10.0,
+        drain_on_stop_s: float = 2.0,
     ) -> None:
         if (site.host, site.port) == (cloud.host, cloud.port):
             raise ValueError(
                 f"site and cloud broker are the same ({site}): the relay would feed its own "
                 "subscriptions forever. Give --cloud the cloud broker's address."
             )
+        self.gateway_id = gateway_id
+        self.spool = spool
+        self.presence = Presence(timeout_s=presence_timeout_s)
         self.counters = RelayCounters()
-        self._count_lock = threading.Lock()
-        # (topic, payload) -> source messages waiting for the target's ack. Bounded by the
-        # source broker's in-flight window: it sends no more unacked messages than that.
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        # Handed over by the paho threads, taken by the spool thread at each turn.
+        self._incoming: list[Message] = []
+        self._acked: list[int] = []
+        # Spool ids published to the cloud and not yet acked, and the highest one sent.
+        self._in_flight: set[int] = set()
+        self._cursor = 0
+        self._window = window
+        # Ids below this were in the spool at start: sending them again may duplicate.
+        self._restart_horizon = spool.last_id()
+        # Downlink: (topic, payload) -> cloud messages waiting for the site's ack.
         self._pending: dict[tuple[str, bytes], list[Message]] = {}
+        self.status_topic = gateway_status_topic(gateway_id)
         self.site = Link(
             site,
             f"gaitlink-gw-{gateway_id}-site",
@@ -70,82 +104,226 @@ class Relay:
             f"gaitlink-gw-{gateway_id}-cloud",
             subscriptions=DOWNLINK_FILTERS,
             on_message=self._downlink,
+            will=Will(self.status_topic, json.dumps({"state": "offline"}).encode()),
+            max_inflight=min(window, 1000),
         )
         self._time_beacon_s = time_beacon_s
+        self._status_every_s = status_every_s
+        self._connect_timeout_s = connect_timeout_s
+        self._drain_on_stop_s = drain_on_stop_s
         self._stop = threading.Event()
-        self._beacon: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self.cloud_down_since: float | None = None
+        self.started_at = time.time()
 
-    def start(self, timeout_s: float = 10.0) -> None:
+    # -- lifecycle -------------------------------------------------------------------
+    def start(self) -> None:
         # Cloud first: uplink messages arrive as soon as the site session resumes.
-        self.cloud.start(timeout_s)
+        self.cloud.start(self._connect_timeout_s)
         try:
-            self.site.start(timeout_s)
+            self.site.start(self._connect_timeout_s)
         except Exception:
             self.cloud.stop()
             raise
+        self._spawn("spool", self._spool_loop)
+        self._spawn("status", self._status_loop)
         if self._time_beacon_s:
-            self._beacon = threading.Thread(target=self._beacon_loop, name="beacon", daemon=True)
-            self._beacon.start()
+            self._spawn("beacon", self._beacon_loop)
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._beacon is not None:
-            self._beacon.join()
+        # The site first: what it sends from now on stays in its queue for the next run.
         self.site.stop()
+        self._stop.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join()
+        self.cloud.publish(self.status_topic, self._status_payload("offline"), retain=True)
         self.cloud.stop()
+        self.spool.close()
 
-    def snapshot(self) -> dict[str, int]:
-        with self._count_lock:
-            stats = asdict(self.counters)
-            stats["pending_forwards"] = len(self._pending)
-        stats["awaiting_cloud_ack"] = self.cloud.awaiting_ack
-        stats["awaiting_site_ack"] = self.site.awaiting_ack
-        return stats
+    # -- paho threads: hand over and wake the spool thread ---------------------------
+    def _uplink(self, message: Message) -> None:
+        with self._lock:
+            self._incoming.append(message)
+        self._wake.set()
 
-    def _count(self, name: str, by: int = 1) -> None:
-        with self._count_lock:
-            setattr(self.counters, name, getattr(self.counters, name) + by)
+    def _cloud_acked(self, spool_id: int) -> None:
+        with self._lock:
+            self._acked.append(spool_id)
+        self._wake.set()
 
-    def _forward(self, message: Message, source: Link, target: Link, direction: str) -> None:
-        self._count(f"{direction}_received")
+    # -- the spool thread ------------------------------------------------------------
+    def _spool_loop(self) -> None:
+        next_housekeeping = 0.0
+        drain_until: float | None = None
+        while True:
+            self._wake.wait(0.2)
+            self._wake.clear()
+            stopping = self._stop.is_set()
+            with self._lock:
+                incoming, self._incoming = self._incoming, []
+                acked, self._acked = self._acked, []
+            if stopping:
+                # The site link is closed: these can no longer be acked, so the site
+                # broker sends them again to the next run; spooling them now would only
+                # make duplicates.
+                incoming = []
+            now = time.time()
+            housekeeping = now >= next_housekeeping
+            try:
+                self._turn(incoming, acked, now, housekeeping)
+            except Exception:
+                # Nothing was acked to the site for this turn: the site broker keeps it and
+                # sends it again after the next reconnect. Going on keeps the link alive.
+                log.exception("spool turn failed; %d site messages stay unacked", len(incoming))
+            if housekeeping:
+                next_housekeeping = now + 1.0
+            if stopping:
+                # Wait a moment for the cloud's acks, so that what it has is not sent again.
+                drain_until = drain_until or now + self._drain_on_stop_s
+                if not self._in_flight or now >= drain_until:
+                    return
+
+    def _turn(self, incoming: list[Message], acked: list[int], now: float, housekeeping: bool):
+        spool = self.spool
+        if incoming:
+            spool.add(((m.topic, m.payload) for m in incoming), now)
+            self.presence.saw(incoming, now)
+        if acked:
+            spool.remove(acked)
+            self._in_flight.difference_update(acked)
+        if housekeeping:
+            spool.housekeeping(now)
+        spool.commit()
+        # Durable now: the site broker may forget them.
+        for message in incoming:
+            self.site.ack(message)
+        with self._lock:
+            self.counters.uplink_received += len(incoming)
+            self.counters.uplink_delivered += len(acked)
+        if not self._stop.is_set():
+            self._top_up_window()
+
+    def _top_up_window(self) -> None:
+        room = self._window - len(self._in_flight)
+        # Nothing new for paho while the cloud is away: it would only hold it in memory,
+        # where the spool's bounds cannot see it.
+        if room <= 0 or not self.cloud.connected:
+            return
+        republished = 0
+        for stored in self.spool.after(self._cursor, room):
+            spool_id = stored.id
+            self._in_flight.add(spool_id)
+            self._cursor = spool_id
+            if spool_id <= self._restart_horizon:
+                republished += 1
+            self.cloud.publish(
+                stored.topic,
+                stored.payload,
+                qos=1,
+                retain=is_retained(stored.topic),
+                on_acked=lambda spool_id=spool_id: self._cloud_acked(spool_id),
+            )
+        self.spool.in_flight_through = self._cursor
+        if republished:
+            with self._lock:
+                self.counters.uplink_republished += republished
+
+    # -- downlink --------------------------------------------------------------------
+    def _downlink(self, message: Message) -> None:
         key = (message.topic, message.payload)
-        with self._count_lock:
+        with self._lock:
+            self.counters.downlink_received += 1
             waiting = self._pending.get(key)
             if waiting is not None:
-                # The source reconnected and redelivered it; the first copy's ack covers it.
+                # The cloud reconnected and redelivered it; the first copy's ack covers it.
                 waiting.append(message)
                 self.counters.redeliveries_merged += 1
                 return
             self._pending[key] = [message]
 
         def delivered() -> None:
-            with self._count_lock:
+            with self._lock:
                 messages = self._pending.pop(key, [])
-            self._count(f"{direction}_delivered")
+                self.counters.downlink_delivered += 1
             for m in messages:
-                source.ack(m)
+                self.cloud.ack(m)
 
-        target.publish(
-            message.topic,
-            message.payload,
-            qos=1,
-            retain=is_retained(message.topic),
+        self.site.publish(
+            message.topic, message.payload, qos=1, retain=is_retained(message.topic),
             on_acked=delivered,
-        )
+        )  # fmt: skip
 
-    def _uplink(self, message: Message) -> None:
-        self._forward(message, self.site, self.cloud, "uplink")
-
-    def _downlink(self, message: Message) -> None:
-        self._forward(message, self.cloud, self.site, "downlink")
-
+    # -- beacon and status -----------------------------------------------------------
     def _beacon_loop(self) -> None:
         while not self._stop.wait(self._time_beacon_s):
-            payload = json.dumps({"t_us": time.time_ns() // 1000, "source": "gateway"})
+            payload = {
+                "t_us": time.time_ns() // 1000,
+                "source": "gateway",
+                "ntp_synced": ntp_synchronized(),
+            }
             try:
-                self.site.publish(TIME_TOPIC, payload.encode(), qos=0)
+                self.site.publish(TIME_TOPIC, json.dumps(payload).encode(), qos=0)
             except Exception:
                 # One failed beacon must not end the beacons: devices resync on the next.
                 log.exception("time beacon not sent")
                 continue
-            self._count("time_beacons")
+            with self._lock:
+                self.counters.time_beacons += 1
+
+    def _status_payload(self, state: str) -> bytes:
+        snapshot = self.snapshot()
+        return json.dumps(
+            {
+                "gateway_id": self.gateway_id,
+                "state": state,
+                "t_us": time.time_ns() // 1000,
+                "spool_messages": snapshot["spool_messages"],
+                "spool_bytes": snapshot["spool_bytes"],
+                "spool_oldest_age_s": round(snapshot["spool_oldest_age_s"], 3),
+                "ntp_synced": ntp_synchronized(),
+                "devices": self.presence.report(time.time()),
+            },
+            separators=(",", ":"),
+        ).encode()
+
+    def _status_loop(self) -> None:
+        while True:
+            self._track_cloud_link()
+            try:
+                self.cloud.publish(self.status_topic, self._status_payload("online"), retain=True)
+                with self._lock:
+                    self.counters.status_published += 1
+            except Exception:
+                log.exception("gateway status not published")
+            if self._stop.wait(self._status_every_s):
+                return
+
+    def _track_cloud_link(self) -> None:
+        if self.cloud.connected:
+            self.cloud_down_since = None
+        elif self.cloud_down_since is None:
+            self.cloud_down_since = time.time()
+
+    # -- reporting -------------------------------------------------------------------
+    def snapshot(self) -> dict:
+        with self._lock:
+            stats = asdict(self.counters)
+            stats["pending_forwards"] = len(self._pending) + len(self._incoming)
+        spool = self.spool
+        stats["in_flight_to_cloud"] = len(self._in_flight)
+        stats["spool_messages"] = spool.messages
+        stats["spool_bytes"] = spool.bytes
+        stats["spool_oldest_age_s"] = spool.oldest_age_s()
+        stats["spool_dropped"] = sum(dict(spool.dropped).values())
+        stats["spool_commits"] = spool.commits
+        stats["site_connected"] = self.site.connected
+        stats["cloud_connected"] = self.cloud.connected
+        stats["site_reconnects"] = max(0, self.site.connects - 1)
+        stats["cloud_reconnects"] = max(0, self.cloud.connects - 1)
+        return stats

@@ -28,3 +28,9 @@ _RETAINED_SUFFIXES = ("/status", "/config/desired", "/config/reported", "/ota")
 
 def is_retained(topic: str) -> bool:
     return topic.endswith(_RETAINED_SUFFIXES)
+
+
+def gateway_status_topic(gateway_id: str) -> str:
+    # Under `_gateway/`, which is not a device id (docs/protocol.md §1: ids start with a
+    # letter or digit), so the ingest's `gaitlink/v1/+/status` never matches it.
+    return f"{PREFIX}_gateway/{gateway_id}/status"

@@ -101,14 +101,19 @@ def session_suffix(state_dir: Path) -> str:
     return hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:10]
 
 
-def gateway(site_url: str, cloud_url: str, state_dir: Path) -> Service:
+def gateway(site_url: str, cloud_url: str, state_dir: Path, extra: tuple[str, ...] = ()) -> Service:
     log_path = state_dir / "gateway.log"
 
     def ready(service: Service) -> bool:
         return "gateway ready" in service.log_since_start()
 
     gateway_id = f"gw-{session_suffix(state_dir)}"
-    argv = _gaitlink("gateway", "run", "--site", site_url, "--cloud", cloud_url, "--id", gateway_id)
+    # The spool follows the state dir like the sessions do; /health and /metrics on a free
+    # port (the gateway logs which), so gateways side by side never collide.
+    argv = _gaitlink(
+        "gateway", "run", "--site", site_url, "--cloud", cloud_url, "--id", gateway_id,
+        "--spool-dir", str(state_dir / "gateway-spool"), "--http", "127.0.0.1:0", *extra,
+    )  # fmt: skip
     return Service("gateway", argv, log_path, ready)
 
 

@@ -1,6 +1,7 @@
-"""A site broker whose queue overflows during a cloud outage drops frames. The relay cannot
-prevent that in this version (no gateway spool yet), but the loss must be counted and
-reported, to the frame: the ingest sees the seq gap."""
+"""A site broker whose queue for the gateway is tiny (8 messages) drops frames when a burst
+comes faster than the gateway's spool commits ack them. The gateway cannot see that loss
+(it happens before it), but it must be counted and reported, to the frame: the ingest sees
+the seq gap. (A long cloud outage itself loses nothing: test_gateway_spool_faults.py.)"""
 
 import numpy as np
 

@@ -28,11 +28,11 @@ def test_gateway_cli__bad_address_names_the_flag():
     assert result.returncode == 2 and "--site" in result.stderr
 
 
-def test_gateway_cli__runs_for_a_bounded_time_and_reports(stack):
+def test_gateway_cli__runs_for_a_bounded_time_and_reports(stack, tmp_path):
     # An id of its own: a shared broker keeps each session's queue for its next run.
     result = _gateway(
         "--site", stack.site_url, "--cloud", stack.cloud_url, "--duration", "2.5",
-        "--id", f"cli-{uuid.uuid4().hex[:8]}",
+        "--id", f"cli-{uuid.uuid4().hex[:8]}", "--spool-dir", str(tmp_path), "--http", "",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     counters = json.loads(result.stdout.strip().splitlines()[-1])["gateway"]
@@ -40,4 +40,4 @@ def test_gateway_cli__runs_for_a_bounded_time_and_reports(stack):
     # it delivered before it exited.
     assert counters["time_beacons"] >= 1
     assert counters["uplink_delivered"] == counters["uplink_received"]
-    assert counters["pending_forwards"] == 0
+    assert counters["pending_forwards"] == 0 and counters["spool_messages"] == 0

@@ -3,9 +3,6 @@
 import threading
 import time
 
-import pytest
-
-from gaitlink.gateway.relay import Relay
 from gaitlink.mqtt.endpoint import Endpoint
 from gaitlink.mqtt.link import Link
 
@@ -26,7 +23,3 @@ def test_link__qos0_publishes_leave_no_mid_behind(stack):
     finally:
         link.stop()
 
-
-def test_relay__refuses_the_same_broker_on_both_sides():
-    with pytest.raises(ValueError, match="same"):
-        Relay(Endpoint("127.0.0.1", 1883), Endpoint("127.0.0.1", 1883))

@@ -134,7 +134,12 @@ def test_installed_wheel__device_runs_its_shipped_firmware(installed: Path, tmp_
 
 
 # import name -> distribution, for the third-party packages the rooms import.
-_DISTRIBUTION = {"paho": "paho-mqtt", "yaml": "pyyaml"}
+_DISTRIBUTION = {
+    "paho": "paho-mqtt",
+    "yaml": "pyyaml",
+    "pydantic_settings": "pydantic-settings",
+    "prometheus_client": "prometheus-client",
+}
 
 
 def _module_level_imports(folder: Path) -> set[str]:
