@@ -56,7 +56,7 @@ def open_board(cfg):
         return Esp32Board(cfg["board"])
     from sim.board import SimBoard
 
-    return SimBoard(cfg["seed"], cfg["imu_addr"], cfg["env_addr"])
+    return SimBoard(cfg["seed"], cfg["imu_addr"], cfg["env_addr"], cfg["sim"] or {})
 
 
 async def connect_network(hw, cfg):

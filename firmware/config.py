@@ -21,7 +21,7 @@ DEFAULTS = {
     "env_addr": 0x76,
     "env_period_s": 10,
     "status_period_s": 60,
-    "ring_bytes": 12288,  # frame ring budget: capacity = ring_bytes // frame size (19 x 644 B)
+    "ring_bytes": 10240,  # frame ring budget: capacity = ring_bytes // frame size (15 x 644 B)
     "max_inflight": 4,  # unacked QoS 1 frames on the wire
     "reconnect_min_ms": 250,
     "reconnect_max_ms": 8000,
@@ -33,6 +33,7 @@ DEFAULTS = {
     "max_samples": 0,
     "flush_timeout_s": 20,
     "seed": 1,  # simulated board only
+    "sim": None,  # simulated board only: simulator options, see hardware/README.md
 }
 
 # field: (type, min, max); None where the field has its own check below
@@ -130,9 +131,9 @@ def validate(cfg):
             _bad("location.latitude", "number in [-90, 90] required")
         if not _is_num(lon) or not -180 <= lon <= 180:
             _bad("location.longitude", "number in [-180, 180] required")
-    b = cfg["board"]
-    if b is not None and not isinstance(b, dict):
-        _bad("board", "object required")
+    for k in ("board", "sim"):
+        if cfg[k] is not None and not isinstance(cfg[k], dict):
+            _bad(k, "object required")
     return cfg
 
 

@@ -19,6 +19,7 @@ DISCONNECT = const(0xE0)
 _ECONNRESET = const(104)
 _ETIMEDOUT = const(110)
 _ECONNREFUSED = const(111)
+_RX_MAX = const(128)
 
 
 class MQTTRefused(OSError):
@@ -56,6 +57,12 @@ class MQTTProtocol:
         self._hdr = bytearray(8 + 64)  # fixed header + topic + packet id of a PUBLISH
         self._hdr_mv = memoryview(self._hdr)
         self._ack = bytearray(4)
+        # receive buffer: PUBACKs (the common packet) and small PUBLISHes (time beacons)
+        # are read into it without allocating; a bigger packet gets its own buffer
+        self._rx = bytearray(_RX_MAX)
+        self._rx_mv = memoryview(self._rx)
+        self._rx_head = self._rx_mv[:1]
+        self._rx_body2 = self._rx_mv[:2]
 
     async def connect(self, host, port, will=None, clean=True):
         # will: (topic, message, qos, retain). Returns the CONNACK session-present flag.
@@ -170,28 +177,51 @@ class MQTTProtocol:
         finally:
             self.close()
 
+    async def _read_into(self, mv):
+        # fills mv (a memoryview) from the stream; readexactly() would allocate per call
+        r = self._r
+        if r is None:
+            raise OSError(_ECONNRESET)
+        got = 0
+        n = len(mv)
+        while got < n:
+            k = await r.readinto(mv[got:] if got else mv)
+            if not k:
+                raise OSError(_ECONNRESET)
+            got += k
+
     async def read_packet(self):
         # next packet from the broker: (type, packet_id, topic, payload); topic and payload
-        # are None except for PUBLISH
-        b = await self._read(1)
-        ptype = b[0] & 0xF0
+        # are None except for PUBLISH (then bytes of their own)
+        head = self._rx_head
+        await self._read_into(head)
+        first = self._rx[0]
+        ptype = first & 0xF0
         n = 0
         shift = 0
         while True:
-            d = (await self._read(1))[0]
+            await self._read_into(head)
+            d = self._rx[0]
             n |= (d & 0x7F) << shift
             shift += 7
             if not d & 0x80:
                 break
-        body = await self._read(n) if n else b""
+        if n == 2:
+            body = self._rx_body2
+        elif n <= _RX_MAX:
+            body = self._rx_mv[:n]
+        else:
+            body = memoryview(bytearray(n))
+        if n:
+            await self._read_into(body)
         if ptype == PUBLISH:
             tl = (body[0] << 8) | body[1]
-            topic = body[2 : 2 + tl]
+            topic = bytes(body[2 : 2 + tl])
             p = 2 + tl
             pid = 0
-            if b[0] & 0x06:
+            if first & 0x06:
                 pid = (body[p] << 8) | body[p + 1]
                 p += 2
-            return ptype, pid, topic, body[p:]
+            return ptype, pid, topic, bytes(body[p:])
         pid = (body[0] << 8) | body[1] if n >= 2 else 0
         return ptype, pid, None, None

@@ -36,6 +36,12 @@ def default_device_dir() -> Path:
 class DeviceError(RuntimeError):
     """The simulated device failed, timed out or printed no summary."""
 
+    def reason(self) -> str:
+        """One line: the firmware's own error (e.g. `rate_hz: ...`) if it printed one."""
+        lines = str(self).splitlines()
+        errors = [line for line in lines if line.startswith(("ValueError: ", "OSError: "))]
+        return errors[-1].split(": ", 1)[1] if errors else lines[0]
+
 
 def find_tool(name: str) -> str:
     """`name` next to the running interpreter (the venv), else on PATH."""
@@ -213,23 +219,40 @@ def _run(args: argparse.Namespace) -> int:
         print(f"gaitlink device: {exc}", file=sys.stderr)
         return 2
     max_samples = int(args.seconds * args.rate) if args.seconds else None
-    dev = start_device(
-        args.id,
-        broker.host,
-        broker.port,
-        seed=args.seed,
-        rate_hz=args.rate,
-        max_samples=max_samples,
-        samples_per_frame=args.samples_per_frame,
-        heap=args.heap,
-        state_dir=args.state_dir,
-    )
-    with dev:
-        if max_samples is None:
-            return dev.proc.wait()
-        summary = dev.wait(timeout=args.seconds + 60)
+    try:
+        dev = start_device(
+            args.id,
+            broker.host,
+            broker.port,
+            seed=args.seed,
+            rate_hz=args.rate,
+            max_samples=max_samples,
+            samples_per_frame=args.samples_per_frame,
+            heap=args.heap,
+            state_dir=args.state_dir,
+        )
+        with dev:
+            if max_samples is None:
+                return dev.proc.wait()
+            summary = dev.wait(timeout=args.seconds + 60)
+    except DeviceError as exc:
+        # the firmware validates its config; name the option to change, not a traceback
+        field = exc.reason().split(":", 1)[0]
+        hint = _OPTION_OF_FIELD.get(field)
+        fix = f"; change {hint}" if hint else " (the device's stderr.log has the details)"
+        print(f"gaitlink device: {exc.reason()}{fix}", file=sys.stderr)
+        return 2
     print(json.dumps(summary, indent=2))
     return 0
+
+
+# device.json fields the `device run` options set
+_OPTION_OF_FIELD = {
+    "device_id": "--id",
+    "rate_hz": "--rate",
+    "samples_per_frame": "--samples-per-frame",
+    "seed": "--seed",
+}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

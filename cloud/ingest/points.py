@@ -34,11 +34,13 @@ def env_line(message: EnvTelemetry) -> str:
             fields[name] = float(reading.value)
         fields[f"{name}_quality"] = reading.quality
     status = message.device_status
-    fields["battery"] = float(status.battery_level)
+    if status.battery_level is not None:
+        fields["battery"] = float(status.battery_level)
     # A field, not a tag: tags cannot hold every string a device may send (a trailing
     # backslash breaks line protocol), and a new firmware must not start a new series.
     fields["firmware"] = status.firmware_version
-    fields["rssi"] = float(status.signal_strength)
+    if status.signal_strength is not None:
+        fields["rssi"] = float(status.signal_strength)
     if message.location is not None:
         fields["latitude"] = message.location.latitude
         fields["longitude"] = message.location.longitude

@@ -77,8 +77,9 @@ class SensorData(_Message):
 
 
 class DeviceStatusBlock(_Message):
-    battery_level: float = Field(ge=0, le=100)
-    signal_strength: float = Field(le=0)
+    # optional: a board without a battery divider or an RSSI reading leaves them out
+    battery_level: float | None = Field(default=None, ge=0, le=100)
+    signal_strength: float | None = Field(default=None, le=0)
     firmware_version: str = Field(min_length=1, max_length=32)
 
 

@@ -28,16 +28,19 @@ class BME280:
         self.addr = addr
         self._b1 = bytearray(1)
         self._data = bytearray(8)
-        chip = self.i2c.readfrom_mem(addr, _REG_ID, 1)[0]
+        chip = self._read8(_REG_ID)
         if chip != _CHIP_ID:
             raise OSError("BME280 not found at 0x%02x (id 0x%02x)" % (addr, chip))
         self._write8(_REG_RESET, 0xB6)
         time.sleep_ms(3)
-        c = self.i2c.readfrom_mem(addr, _REG_CALIB00, 26)
+        # calibration: read once into buffers that are dropped after unpacking
+        c = bytearray(26)
+        self.i2c.readfrom_mem_into(addr, _REG_CALIB00, c)
         self.t = struct.unpack_from("<Hhh", c, 0)
         self.p = struct.unpack_from("<Hhhhhhhhh", c, 6)
         self.h1 = c[25]
-        e = self.i2c.readfrom_mem(addr, _REG_CALIB26, 7)
+        e = bytearray(7)
+        self.i2c.readfrom_mem_into(addr, _REG_CALIB26, e)
         self.h2, self.h3 = struct.unpack_from("<hB", e, 0)
         h4 = (e[3] << 4) | (e[4] & 0x0F)
         h5 = (e[5] << 4) | (e[4] >> 4)
@@ -47,6 +50,10 @@ class BME280:
         self._write8(_REG_CTRL_HUM, _OSRS_H)  # takes effect with the next ctrl_meas write
         self._write8(_REG_CONFIG, 0)
 
+    def _read8(self, reg):
+        self.i2c.readfrom_mem_into(self.addr, reg, self._b1)
+        return self._b1[0]
+
     def _write8(self, reg, value):
         self._b1[0] = value
         self.i2c.writeto_mem(self.addr, reg, self._b1)
@@ -55,7 +62,7 @@ class BME280:
         self._write8(_REG_CTRL_MEAS, _CTRL_MEAS_FORCED)
 
     def busy(self):
-        return bool(self.i2c.readfrom_mem(self.addr, _REG_STATUS, 1)[0] & 0x08)
+        return bool(self._read8(_REG_STATUS) & 0x08)
 
     def read(self):
         # (degC, %RH, hPa) of the last measurement

@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gaitlink.cloud.ingest.points import env_line
 from gaitlink.cloud.protocol.messages import DeviceStatus, EnvTelemetry, MessageError, parse
 
 ENV = {
@@ -46,6 +47,16 @@ def test_env__valid_without_optional_parts():
         EnvTelemetry, _env(location=KeyError, sensor_data__humidity=KeyError), device="gl-0001"
     )
     assert message.location is None and message.sensor_data.humidity is None
+
+
+def test_env__valid_without_battery_and_rssi():
+    # a board without a battery divider or Wi-Fi RSSI leaves both out (protocol 3.1)
+    payload = _env(device_status__battery_level=KeyError, device_status__signal_strength=KeyError)
+    message = parse(EnvTelemetry, payload, device="gl-0001")
+    assert message.device_status.battery_level is None
+    assert message.device_status.signal_strength is None
+    line = env_line(message)
+    assert "battery=" not in line and "rssi=" not in line and "temperature=22.41" in line
 
 
 def test_env__unknown_keys_are_ignored():

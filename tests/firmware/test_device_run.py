@@ -211,3 +211,31 @@ def test_device_run__full_ring_drops_the_oldest(mosquitto, tmp_path):
     assert summary["samples"] == 500 and summary["acked"] == held
     assert summary["dropped"] > 0 and held == 3  # 2048 // 644 slots
     assert [f["seq"] for f in frames] == list(range(summary["dropped"], summary["frames"]))
+
+
+def test_device_run__env_without_battery_and_wifi_is_valid(mosquitto, tmp_path):
+    # a board without a battery divider and without an RSSI reading leaves both out of its
+    # env message (protocol 3.1); the cloud must accept it rather than dead-letter it
+    from gaitlink.cloud.protocol.messages import EnvTelemetry, parse
+
+    device = "gl-e2e-5"
+    with Subscriber(mosquitto.port) as sub:
+        dev = start_device(
+            device,
+            "127.0.0.1",
+            mosquitto.port,
+            seed=3,
+            max_samples=150,
+            state_dir=tmp_path / "devices",
+            extra={"env_period_s": 1, "sim": {"battery": False, "wifi": False}},
+        )
+        with dev:
+            dev.wait(timeout=60)
+        assert sub.wait_for(lambda: sub.on(f"/{device}/env"), 10)
+        env = [p for _t, p, _r in sub.on(f"/{device}/env")]
+    for payload in env:
+        status = json.loads(payload)["device_status"]
+        assert "battery_level" not in status and "signal_strength" not in status
+        message = parse(EnvTelemetry, payload, device=device)
+        assert message.device_status.firmware_version == "0.1.0"
+        assert message.sensor_data.temperature.quality == "good"

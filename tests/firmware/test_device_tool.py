@@ -28,6 +28,18 @@ def test_cli_device_run__prints_the_summary(mosquitto, tmp_path):
     assert written["rate_hz"] == 50 and written["max_samples"] == 50
 
 
+def test_cli_device_run__bad_rate_is_one_line(tmp_path):
+    res = subprocess.run(
+        [sys.executable, "-m", "gaitlink.tools.cli", "device", "run", "--id", "gl-cli-2",
+         "--broker", "127.0.0.1:1", "--rate", "400", "--state-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert res.returncode == 2 and res.stdout == ""
+    assert res.stderr.splitlines() == [
+        "gaitlink device: rate_hz: a divisor of 1000 in [4, 1000] required; change --rate"
+    ]
+
+
 def test_start_device__bad_config_reports_the_field(tmp_path):
     dev = start_device(
         "gl-bad", "127.0.0.1", 1, seed=1, rate_hz=30, max_samples=10, state_dir=tmp_path
