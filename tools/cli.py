@@ -19,6 +19,7 @@ SUBCOMMANDS: tuple[tuple[str, str, str], ...] = (
     ("device", "gaitlink.tools.device", "dev"),
     ("gateway", "gaitlink.gateway.cli", "gateway"),
     ("ingest", "gaitlink.cloud.ingest.cli", "cloud"),
+    ("apikey", "gaitlink.cloud.api.apikey_cli", "cloud"),
     ("gait", "gaitlink.cloud.gait.cli", "cloud"),
     ("bench", "gaitlink.tools.bench.cli", "dev"),
 )
