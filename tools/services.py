@@ -7,7 +7,6 @@ The demo and the end-to-end and fault tests use this, so what they exercise is t
 from __future__ import annotations
 
 import hashlib
-import json
 import signal
 import subprocess
 import sys
@@ -140,13 +139,38 @@ def ingest(
         "ingest", "run", "--mqtt", cloud_url, "--influx-url", influx_url, "--database", database,
         "--http", f"127.0.0.1:{http_port}", "--dead-letters", str(state_dir / "dead-letters.jsonl"),
         "--placement", placement, "--client-id", f"gaitlink-ingest-{session_suffix(state_dir)}",
-        *extra,
+        "--api-keys", str(api_keys_file(state_dir)), *extra,
     )  # fmt: skip
     # The first start on a machine compiles the numba gait kernels (tens of seconds on a
     # small machine); later starts load them from numba's cache in well under a second.
     return Service("ingest", argv, state_dir / "ingest.log", ready, start_timeout_s=300.0)
 
 
+def api_keys_file(state_dir: Path) -> Path:
+    """The ingest's API key hashes for this state dir (`gaitlink apikey --keys`)."""
+    return state_dir / "api-keys.json"
+
+
 def ingest_metrics(http_port: int) -> dict:
+    """The ingest's counters from /metrics, read with prometheus-client's own parser.
+
+    `gaitlink_ingest_<name>_total` becomes `name`; a counter labelled by `reason` also
+    becomes `<name>_by_reason`, a dict, with `name` its sum.
+    """
+    from prometheus_client.parser import text_string_to_metric_families
+
     with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=5) as resp:
-        return json.loads(resp.read())
+        text = resp.read().decode()
+    counters: dict = {}
+    for family in text_string_to_metric_families(text):
+        if family.type != "counter" or not family.name.startswith("gaitlink_ingest_"):
+            continue
+        name = family.name.removeprefix("gaitlink_ingest_")
+        totals = [s for s in family.samples if s.name.endswith("_total")]
+        if any("reason" in s.labels for s in totals):
+            by_reason = {s.labels["reason"]: int(s.value) for s in totals}
+            counters[f"{name}_by_reason"] = by_reason
+            counters[name] = sum(by_reason.values())
+        else:  # a labelled family with no samples yet counts nothing
+            counters[name] = int(totals[0].value) if totals else 0
+    return counters

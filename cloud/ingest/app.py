@@ -1,7 +1,8 @@
 """The ingest service as an aiohttp application: `create_app(settings)`.
 
 Every resource is opened and closed in a cleanup_ctx generator, in dependency order:
-InfluxDB session, worker thread, pipeline, MQTT consumer and the batch loop.
+InfluxDB session, worker thread, pipeline, live stream and metrics, MQTT consumer and the
+batch loop. The API's key file is read at start-up, so a bad one stops the service at once.
 """
 
 from __future__ import annotations
@@ -18,11 +19,36 @@ from concurrent.futures import ThreadPoolExecutor
 import aiohttp
 from aiohttp import web
 
+from gaitlink.cloud.api.alerts import watch_alerts
+from gaitlink.cloud.api.keystore import KeyFile, KeyRing
+from gaitlink.cloud.api.metrics import (
+    IngestMetrics,
+    cycles_metric,
+    queue_metrics,
+    snapshot_metrics,
+    stall_metric,
+)
+from gaitlink.cloud.api.middleware import errors_and_request_id
+from gaitlink.cloud.api.queries import Readings
+from gaitlink.cloud.api.stream import StreamHub
+from gaitlink.cloud.api.writes import ObservedWriter
 from gaitlink.cloud.influx.client import InfluxV1
 from gaitlink.cloud.ingest.consumer import Consumer
 from gaitlink.cloud.ingest.deadletter import DeadLetterStore
 from gaitlink.cloud.ingest.devices import DeviceBook
-from gaitlink.cloud.ingest.keys import CONSUMER, INFLUX, PIPELINE, RUNNER, SETTINGS
+from gaitlink.cloud.ingest.keys import (
+    CONSUMER,
+    EXECUTOR,
+    HUB,
+    INFLUX,
+    KEYRING,
+    METRICS,
+    PIPELINE,
+    READINGS,
+    RUNNER,
+    SETTINGS,
+    WRITER,
+)
 from gaitlink.cloud.ingest.pipeline import Pipeline
 from gaitlink.cloud.ingest.routes import setup_routes
 from gaitlink.cloud.ingest.settings import IngestSettings
@@ -33,10 +59,11 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: IngestSettings) -> web.Application:
-    app = web.Application()
+    app = web.Application(middlewares=[errors_and_request_id])
     app[SETTINGS] = settings
-    app.cleanup_ctx.extend([_influx, _pipeline, _consumer])
-    setup_routes(app)
+    app[KEYRING] = KeyRing(KeyFile(settings.api_keys_file))
+    app.cleanup_ctx.extend([_influx, _executor, _pipeline, _observers, _consumer])
+    setup_routes(app, settings)
     return app
 
 
@@ -47,6 +74,14 @@ async def _influx(app: web.Application) -> AsyncIterator[None]:
             # Not fatal: writes retry until InfluxDB is back, and the broker keeps the data.
             log.warning("InfluxDB at %s does not answer /ping yet", app[SETTINGS].influx_url)
         app[INFLUX] = influx
+        app[READINGS] = Readings(influx)
+        yield
+
+
+async def _executor(app: web.Application) -> AsyncIterator[None]:
+    # One worker: per-device state (sequence, gait) sees its messages in order, on one thread.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest") as executor:
+        app[EXECUTOR] = executor
         yield
 
 
@@ -71,6 +106,24 @@ async def _pipeline(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+async def _observers(app: web.Application) -> AsyncIterator[None]:
+    """The live stream and /metrics: both observe the pipeline's writes and counters."""
+    settings = app[SETTINGS]
+    hub = StreamHub(queue_max=settings.stream_queue_max, max_clients=settings.stream_max_clients)
+    metrics = IngestMetrics()
+    writer = ObservedWriter(app[INFLUX].write, hub, metrics)
+    app[HUB], app[METRICS], app[WRITER] = hub, metrics, writer
+    pipeline = app[PIPELINE]
+    metrics.add_source(lambda: snapshot_metrics(pipeline.snapshot()))
+    metrics.add_source(lambda: iter([stall_metric(pipeline.influx_stalled)]))
+    metrics.add_source(lambda: iter([cycles_metric(writer.cycles_by_placement)]))
+    watch = asyncio.create_task(watch_alerts(pipeline, hub))
+    yield
+    watch.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watch
+
+
 async def _consumer(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     endpoint = Endpoint(
@@ -84,17 +137,16 @@ async def _consumer(app: web.Application) -> AsyncIterator[None]:
         max_batch=settings.batch_max_messages,
     )
     app[CONSUMER] = consumer
-    # One worker: per-device state (sequence, gait) sees its messages in order, on one thread.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest") as executor:
-        await consumer.start()
-        task = asyncio.create_task(_run(app[PIPELINE], consumer, app[INFLUX], executor))
-        task.add_done_callback(_stop_if_failed)
-        app[RUNNER] = task
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await consumer.stop()
+    app[METRICS].add_source(lambda: queue_metrics(consumer.backlog, consumer.queue_full, app[HUB]))
+    await consumer.start()
+    task = asyncio.create_task(_run(app[PIPELINE], consumer, app[WRITER], app[EXECUTOR]))
+    task.add_done_callback(_stop_if_failed)
+    app[RUNNER] = task
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await consumer.stop()
 
 
 def _stop_if_failed(task: asyncio.Task) -> None:
@@ -110,7 +162,7 @@ def _stop_if_failed(task: asyncio.Task) -> None:
 
 
 async def _run(
-    pipeline: Pipeline, consumer: Consumer, influx: InfluxV1, executor: ThreadPoolExecutor
+    pipeline: Pipeline, consumer: Consumer, write: ObservedWriter, executor: ThreadPoolExecutor
 ) -> None:
     loop = asyncio.get_running_loop()
     while True:
@@ -126,5 +178,5 @@ async def _run(
                 pipeline.dead_letter(message, "ingest_error", repr(exc))
             consumer.ack(batch)
             continue
-        await pipeline.deliver(transformed, influx.write)
+        await pipeline.deliver(transformed, write)
         consumer.ack(batch)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from urllib.parse import urlsplit
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,9 +34,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "secrets are read from the environment, never from the command line, which "
         "every user of the machine can read",
     )
-    run.add_argument("--http", default="127.0.0.1:8080", help="health/metrics address")
+    run.add_argument(
+        "--http",
+        default="127.0.0.1:8080",
+        help="address of the HTTP API, host:port or host (port 8080); default 127.0.0.1:8080",
+    )
     run.add_argument(
         "--dead-letters", default=".gaitlink/dead-letters.jsonl", help="dead-letter file"
+    )
+    run.add_argument(
+        "--api-keys",
+        default=os.environ.get("GAITLINK_API_KEYS", ".gaitlink/api-keys.json"),
+        help="API key hashes made by `gaitlink apikey` (default $GAITLINK_API_KEYS or "
+        ".gaitlink/api-keys.json)",
+    )
+    run.add_argument(
+        "--metrics-need-key", action="store_true", help="serve /metrics to admin keys only"
+    )
+    run.add_argument(
+        "--stream-queue",
+        type=int,
+        default=256,
+        help="messages held per WebSocket client before the oldest are dropped",
     )
     run.add_argument("--devices", default=None, help="JSON file: device id -> profile")
     run.add_argument(
@@ -55,6 +75,7 @@ def _run(args: argparse.Namespace) -> int:
     from aiohttp import web
     from pydantic import ValidationError
 
+    from gaitlink.cloud.api.keystore import KeyFileError
     from gaitlink.cloud.ingest.app import create_app
     from gaitlink.cloud.ingest.devices import DeviceProfile
     from gaitlink.cloud.ingest.settings import IngestSettings
@@ -64,7 +85,7 @@ def _run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s ingest %(levelname)s %(message)s")
     try:
         mqtt = Endpoint.parse(args.mqtt, what="--mqtt")
-        http = Endpoint.parse(args.http, what="--http")
+        http_host, http_port = http_address(args.http)
         settings = IngestSettings(
             mqtt_host=mqtt.host,
             mqtt_port=mqtt.port,
@@ -76,11 +97,14 @@ def _run(args: argparse.Namespace) -> int:
             influx_username=args.influx_user,
             influx_password=os.environ.get("GAITLINK_INFLUX_PASSWORD"),
             influx_token=os.environ.get(args.influx_token_env),
-            http_host=http.host,
-            http_port=http.port,
+            http_host=http_host,
+            http_port=http_port,
             dead_letter_path=Path(args.dead_letters),
             devices_file=Path(args.devices) if args.devices else None,
             default_profile=DeviceProfile(placement=args.placement),
+            api_keys_file=Path(args.api_keys),
+            metrics_require_key=args.metrics_need_key,
+            stream_queue_max=args.stream_queue,
         )
     except (ValueError, ValidationError) as exc:
         print(f"gaitlink ingest: {exc}", file=sys.stderr)
@@ -92,8 +116,23 @@ def _run(args: argparse.Namespace) -> int:
             port=settings.http_port,
             print=lambda text: print(text, flush=True),
         )
-    except (LinkError, OSError) as exc:
+    except (LinkError, OSError, KeyFileError) as exc:
         # The broker or the HTTP port is not there: one line, not a traceback.
         print(f"gaitlink ingest: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def http_address(text: str) -> tuple[str, int]:
+    """`host:port`, `host` (port 8080) or `http://host:port` -> (host, port); ValueError."""
+    raw = text if "://" in text else f"http://{text}"
+    parts = urlsplit(raw)
+    if parts.scheme != "http" or not parts.hostname or parts.path not in ("", "/"):
+        raise ValueError(f"--http address {text!r}: expected host:port, e.g. 127.0.0.1:8080")
+    if parts.username or parts.password:
+        raise ValueError(f"--http address {text!r}: the listen address takes no user or password")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"--http address {text!r}: port must be 0-65535") from None
+    return parts.hostname, 8080 if port is None else port

@@ -1,12 +1,86 @@
-"""URL table of the ingest service; views live in views.py."""
+"""URL table of the ingest service; views live in views.py and cloud/api/views.py.
+
+Every route is a `Route` (cloud/api/endpoint.py): the table below is both what aiohttp
+serves and what /v1/openapi.json documents. Every /v1 route needs an API key.
+"""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from gaitlink.cloud.api import views as api
+from gaitlink.cloud.api.endpoint import ADMIN, ANY_KEY, INGEST, Route, register
+from gaitlink.cloud.api.models import (
+    CyclePage,
+    DataPage,
+    DataQuery,
+    Device,
+    DeviceList,
+    DeviceState,
+    EventPage,
+    Health,
+    IngestAccepted,
+    LatestSample,
+    RangeQuery,
+    Stats,
+)
 from gaitlink.cloud.ingest import views
+from gaitlink.cloud.ingest.settings import IngestSettings
+from gaitlink.cloud.protocol.messages import EnvTelemetry
+
+DEVICE = "/v1/devices/{device}"
 
 
-def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/health", views.health)
-    app.router.add_get("/metrics", views.metrics)
+def service_routes(settings: IngestSettings) -> list[Route]:
+    return [
+        Route("GET", "/health", views.health, "Whether the ingest moves data",
+              roles=None, response=Health, errors=(503,), same_body_statuses=(503,)),
+        Route("GET", "/metrics", views.metrics, "Prometheus metrics (text format)",
+              roles=ADMIN if settings.metrics_require_key else None,
+              content_type="text/plain"),
+        Route("GET", "/v1/openapi.json", views.openapi, "This document (OpenAPI 3.1)",
+              roles=ANY_KEY),
+        Route("GET", "/v1/stats", api.stats, "The ingest's counters as JSON",
+              roles=ADMIN, response=Stats),
+        # -- data in ------------------------------------------------------------------
+        Route("POST", "/v1/data/ingest", api.ingest_env,
+              "Environmental telemetry (protocol §3.1) from a device posting over HTTPS",
+              roles=INGEST, body=EnvTelemetry, response=IngestAccepted, errors=(403, 422, 503)),
+        # -- devices and their data ---------------------------------------------------
+        Route("GET", "/v1/devices", api.list_devices, "Devices with data in InfluxDB",
+              response=DeviceList, errors=(503,)),
+        Route("GET", DEVICE, api.get_device, "One device", response=Device, errors=(404, 503)),
+        Route("GET", f"{DEVICE}/status", api.device_status,
+              "Online/offline, last seen, boot, firmware and the device's counters",
+              response=DeviceState, errors=(404, 503)),
+        Route("GET", f"{DEVICE}/data", api.device_data,
+              "IMU samples, raw or aggregated, a page at a time (keyset cursor on time)",
+              query=DataQuery, response=DataPage, errors=(503,)),
+        Route("GET", f"{DEVICE}/data/latest", api.device_latest, "The newest IMU sample",
+              response=LatestSample, errors=(404, 503)),
+        Route("GET", f"{DEVICE}/cycles", api.device_cycles, "gait_cycle rows in a time range",
+              query=RangeQuery, response=CyclePage, errors=(503,)),
+        Route("GET", f"{DEVICE}/events", api.device_events, "gait_event rows in a time range",
+              query=RangeQuery, response=EventPage, errors=(503,)),
+        # -- device configuration and firmware (the device-management issue) -----------
+        # Routes such as PUT {DEVICE}/config and POST {DEVICE}/firmware go here, as
+        # Route(...) entries with roles=ADMIN: they are then served, key-checked and
+        # documented in /v1/openapi.json like every other route.
+        # -- live ---------------------------------------------------------------------
+        Route("GET", "/v1/stream", api.live_stream,
+              "WebSocket: live samples, gait, status and alerts (docs/api.md)",
+              errors=(503,), description=STREAM_DESCRIPTION),
+    ]  # fmt: skip
+
+
+STREAM_DESCRIPTION = (
+    "Upgrade to a WebSocket, then send "
+    '`{"op": "subscribe", "channel": "device.ID.data", "rate_hz": 10}`. Channels: '
+    "`device.ID.data` (decimated, at most 50 Hz), `device.ID.gait`, `device.ID.status`, "
+    "`alerts`. Each client has a bounded queue: when it reads too slowly the oldest "
+    'messages are dropped and it receives `{"type": "dropped", "count": n, "total": N}`.'
+)
+
+
+def setup_routes(app: web.Application, settings: IngestSettings) -> None:
+    register(app, service_routes(settings))

@@ -37,6 +37,18 @@ class IngestSettings(BaseModel):
     batch_max_messages: int = Field(500, ge=1)
     # Bound of the hand-off queue from the MQTT thread; see consumer.py for why it holds.
     queue_max_messages: int = Field(10_000, ge=1)
+    # -- HTTP API (docs/api.md) --
+    # Hashes of the API keys (`gaitlink apikey`); without the file every /v1 route says 401.
+    api_keys_file: Path = Path(".gaitlink/api-keys.json")
+    # /metrics is open by default (a scraper on a private network); true: admin key only.
+    metrics_require_key: bool = False
+    # A device is offline when nothing came from it for this long.
+    offline_after_s: float = Field(60.0, gt=0)
+    # How long POST /v1/data/ingest waits for InfluxDB before answering 503.
+    http_write_timeout_s: float = Field(10.0, gt=0)
+    # Per WebSocket client: messages held for it; past that the oldest are dropped.
+    stream_queue_max: int = Field(256, ge=1)
+    stream_max_clients: int = Field(64, ge=1)
 
     def influx(self) -> InfluxSettings:
         return InfluxSettings(

@@ -1,13 +1,16 @@
-"""Thin HTTP views of the ingest service."""
+"""Thin views of the service itself: health, metrics, the OpenAPI document."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from gaitlink.cloud.ingest.keys import CONSUMER, PIPELINE, RUNNER
+from gaitlink.cloud.api.metrics import CONTENT_TYPE
+from gaitlink.cloud.api.models import Health
+from gaitlink.cloud.api.openapi import document
+from gaitlink.cloud.ingest.keys import CONSUMER, METRICS, PIPELINE, RUNNER, SETTINGS
 
 
-async def health(request: web.Request) -> web.Response:
+async def health(request: web.Request, key: None) -> Health | web.Response:
     """200 when the ingest moves data; 503, with the reasons, when it does not."""
     problems = []
     if not request.app[CONSUMER].link.connected:
@@ -17,12 +20,20 @@ async def health(request: web.Request) -> web.Response:
     stalled = request.app[PIPELINE].influx_stalled
     if stalled:
         problems.append(f"InfluxDB refuses writes: {stalled}")
-    body = {"status": "degraded" if problems else "ok", "problems": problems}
-    return web.json_response(body, status=503 if problems else 200)
+    body = Health(status="degraded" if problems else "ok", problems=problems)
+    if problems:
+        # The same body, with 503 for load balancers and probes.
+        return web.json_response(text=body.model_dump_json(), status=503)
+    return body
 
 
-async def metrics(request: web.Request) -> web.Response:
-    consumer = request.app[CONSUMER]
-    stats = request.app[PIPELINE].snapshot()
-    stats.update(backlog=consumer.backlog, queue_full=consumer.queue_full)
-    return web.json_response(stats)
+async def metrics(request: web.Request, key: object) -> web.Response:
+    response = web.Response(body=request.app[METRICS].render())
+    response.headers["Content-Type"] = CONTENT_TYPE
+    return response
+
+
+async def openapi(request: web.Request, key: object) -> web.Response:
+    from gaitlink.cloud.ingest.routes import service_routes
+
+    return web.json_response(document(service_routes(request.app[SETTINGS])))

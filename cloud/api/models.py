@@ -1,0 +1,124 @@
+"""Every body the API takes or returns, as pydantic models: the views and the OpenAPI
+document are both generated from these, so they cannot disagree."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+IMU_CHANNELS = ("ax", "ay", "az", "gx", "gy", "gz", "q")
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Query(BaseModel):
+    # Unknown query parameters are an error, so a typo (`limt=`) is not silently ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ErrorBody(_Body):
+    error: str = Field(description="stable machine-readable code, e.g. `device_not_found`")
+    detail: str = Field(description="what was wrong and what to do")
+
+
+class Health(_Body):
+    status: Literal["ok", "degraded"]
+    problems: list[str]
+
+
+class DeviceSummary(_Body):
+    id: str
+    placement: str
+    axis_map: str
+
+
+class DeviceList(_Body):
+    devices: list[DeviceSummary]
+
+
+class Device(DeviceSummary):
+    measurements: list[str] = Field(description="InfluxDB measurements holding its data")
+
+
+class DeviceState(_Body):
+    id: str
+    online: bool = Field(description="seen within `offline_after_s` and not reported offline")
+    state: str | None = Field(description="last reported state: online, offline, rebooting")
+    last_seen_us: int | None = Field(description="newest imu, env or status time, epoch µs")
+    boot_id: int | None
+    firmware_version: str | None
+    config_version: int | None
+    counters: dict[str, float] = Field(
+        description="the device's own counters from its last status report "
+        "(frames_sent, frames_dropped, range_violations, uptime_s, free_heap)"
+    )
+
+
+class _Range(_Query):
+    start: datetime | None = Field(None, description="inclusive; default one hour before end")
+    end: datetime | None = Field(None, description="exclusive; default now")
+    limit: int = Field(1000, ge=1, le=10_000, description="rows per page")
+    cursor: str | None = Field(
+        None, description="`next_cursor` of the previous page; replaces start and end"
+    )
+
+
+class DataQuery(_Range):
+    channels: str = Field(
+        "ax,ay,az,gx,gy,gz,q", description=f"comma-separated subset of {','.join(IMU_CHANNELS)}"
+    )
+    aggregation: Literal["raw", "mean", "min", "max"] = "raw"
+    interval: Literal["1s", "1m", "1h"] | None = Field(
+        None, description="bucket of an aggregation (required unless aggregation=raw)"
+    )
+
+
+class RangeQuery(_Range):
+    pass
+
+
+class _Page(_Body):
+    device: str
+    truncated: bool = Field(description="more rows match than `limit`; fetch `next_cursor`")
+    next_cursor: str | None
+
+
+class DataPage(_Page):
+    aggregation: str
+    interval: str | None
+    channels: list[str]
+    rows: list[dict[str, float | int | None]] = Field(
+        description="`time_us` (epoch µs; bucket start when aggregated) and one key per channel"
+    )
+
+
+class LatestSample(_Body):
+    device: str
+    time_us: int
+    values: dict[str, float | int]
+
+
+class CyclePage(_Page):
+    rows: list[dict[str, float | int | bool | str]] = Field(
+        description="gait_cycle rows of docs/schema.md, with `time_us` (the opening IC)"
+    )
+
+
+class EventPage(_Page):
+    rows: list[dict[str, float | int | str]] = Field(
+        description="gait_event rows: `time_us`, `kind` (IC/FC), `placement`, `delay_ms`"
+    )
+
+
+class IngestAccepted(_Body):
+    device_id: str
+    points: int = Field(description="points written to InfluxDB")
+
+
+class Stats(BaseModel):
+    # The ingest's counters as they are; their names are documented in docs/api.md.
+    model_config = ConfigDict(extra="allow", frozen=True)

@@ -1,0 +1,153 @@
+"""Thin views of /v1: each takes typed input from endpoint.py and returns a model."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from aiohttp import web
+
+from gaitlink.cloud.api import stream
+from gaitlink.cloud.api.errors import ApiError, Forbidden, StoreUnavailable
+from gaitlink.cloud.api.keystore import ApiKey
+from gaitlink.cloud.api.models import (
+    CyclePage,
+    DataPage,
+    DataQuery,
+    Device,
+    DeviceList,
+    DeviceState,
+    DeviceSummary,
+    EventPage,
+    IngestAccepted,
+    LatestSample,
+    RangeQuery,
+    Stats,
+)
+from gaitlink.cloud.ingest.keys import (
+    CONSUMER,
+    EXECUTOR,
+    HUB,
+    PIPELINE,
+    READINGS,
+    SETTINGS,
+    WRITER,
+)
+from gaitlink.cloud.protocol.messages import EnvTelemetry
+from gaitlink.cloud.protocol.topics import PREFIX
+from gaitlink.mqtt.link import Message
+
+
+def _summary(request: web.Request, device: str) -> dict:
+    profile = request.app[PIPELINE].devices.profile(device)
+    return {"id": device, "placement": profile.placement, "axis_map": profile.axis_map}
+
+
+async def list_devices(request: web.Request, key: ApiKey) -> DeviceList:
+    ids = await request.app[READINGS].device_ids()
+    return DeviceList(devices=[DeviceSummary(**_summary(request, d)) for d in sorted(ids)])
+
+
+async def get_device(request: web.Request, key: ApiKey, device: str) -> Device:
+    measurements = await request.app[READINGS].measurements_of(device)
+    return Device(**_summary(request, device), measurements=measurements)
+
+
+async def device_status(request: web.Request, key: ApiKey, device: str) -> DeviceState:
+    state = await request.app[READINGS].state(device)
+    last_seen = state["last_seen_us"]
+    recent = last_seen is not None and (
+        time.time_ns() // 1000 - last_seen <= request.app[SETTINGS].offline_after_s * 1e6
+    )
+    return DeviceState(id=device, online=recent and state["state"] != "offline", **state)
+
+
+async def device_data(request: web.Request, key: ApiKey, device: str, query: DataQuery) -> DataPage:
+    rows, cursor = await request.app[READINGS].samples(device, query)
+    channels = [c for c in (rows[0] if rows else {}) if c != "time_us"]
+    return DataPage(
+        device=device,
+        aggregation=query.aggregation,
+        interval=query.interval,
+        channels=channels,
+        rows=rows,
+        truncated=cursor is not None,
+        next_cursor=cursor,
+    )
+
+
+async def device_latest(request: web.Request, key: ApiKey, device: str) -> LatestSample:
+    row = await request.app[READINGS].latest(device)
+    time_us = row.pop("time_us")
+    values = {k: v for k, v in row.items() if v is not None}
+    return LatestSample(device=device, time_us=time_us, values=values)
+
+
+async def device_cycles(
+    request: web.Request, key: ApiKey, device: str, query: RangeQuery
+) -> CyclePage:
+    rows, cursor = await request.app[READINGS].rows("gait_cycle", device, query)
+    return CyclePage(device=device, rows=rows, truncated=cursor is not None, next_cursor=cursor)
+
+
+async def device_events(
+    request: web.Request, key: ApiKey, device: str, query: RangeQuery
+) -> EventPage:
+    rows, cursor = await request.app[READINGS].rows("gait_event", device, query)
+    return EventPage(device=device, rows=rows, truncated=cursor is not None, next_cursor=cursor)
+
+
+async def ingest_env(request: web.Request, key: ApiKey, body: EnvTelemetry) -> IngestAccepted:
+    """Environmental telemetry over HTTPS: the MQTT path's pipeline, validation and writer."""
+    if key.role == "device" and body.device_id != key.device:
+        raise Forbidden(f"this key speaks for device {key.device!r}, not {body.device_id!r}")
+    app = request.app
+    message = Message(
+        topic=f"{PREFIX}{body.device_id}/env",
+        payload=body.model_dump_json().encode(),
+        qos=1,
+        retain=False,
+        mid=0,
+    )
+    pipeline = app[PIPELINE]
+    loop = asyncio.get_running_loop()
+    transformed = await loop.run_in_executor(app[EXECUTOR], pipeline.transform, [message])
+    points = len(transformed.lines)
+    if points == 0:
+        raise ApiError(
+            "the ingest refused the message; its reason is in the dead-letter store",
+            status=422,
+            code="rejected",
+        )
+    try:
+        # deliver retries while InfluxDB is down; an HTTP client should rather retry itself.
+        async with asyncio.timeout(app[SETTINGS].http_write_timeout_s):
+            await pipeline.deliver(transformed, app[WRITER])
+    except TimeoutError:
+        raise StoreUnavailable("InfluxDB does not accept writes now; retry later") from None
+    return IngestAccepted(device_id=body.device_id, points=points)
+
+
+async def live_stream(request: web.Request, key: ApiKey) -> web.WebSocketResponse:
+    hub = request.app[HUB]
+    if len(hub.clients) >= hub.max_clients:
+        raise ApiError(f"at most {hub.max_clients} stream clients", status=503, code="busy")
+    return await stream.serve(request, hub)
+
+
+async def stats(request: web.Request, key: ApiKey) -> Stats:
+    consumer = request.app[CONSUMER]
+    hub = request.app[HUB]
+    snapshot = request.app[PIPELINE].snapshot()
+    snapshot.update(
+        backlog=consumer.backlog,
+        queue_full=consumer.queue_full,
+        stream={
+            "clients": len(hub.clients),
+            "queued": hub.queued_total,
+            "sent": hub.sent_total,
+            "dropped": hub.dropped_total,
+        },
+        gait_cycles_by_placement=dict(request.app[WRITER].cycles_by_placement),
+    )
+    return Stats(**snapshot)
