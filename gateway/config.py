@@ -27,6 +27,14 @@ from pydantic_settings import (
 DEFAULT_CONFIG = Path("/etc/gaitlink/gateway.toml")
 CONFIG_ENV = "GAITLINK_GATEWAY_CONFIG"
 ENV_PREFIX = "GAITLINK_GATEWAY_"
+_MQTT = "127.0.0.1:1883"
+# What a value may be, for errors whose own message does not say.
+_ALLOWED = {
+    "byte_size": "a size such as 512MiB, 2GiB or a number of bytes",
+    "float_parsing": "a number",
+    "int_parsing": "a whole number",
+    "bool_parsing": "true or false",
+}
 
 
 class ConfigError(ValueError):
@@ -48,12 +56,21 @@ class _Section(BaseModel):
 
 
 class BrokerSettings(_Section):
-    url: str
+    url: str = "127.0.0.1:1883"
     username: str | None = None
     # A private file holding the password (mode 0600), or the environment variable
     # GAITLINK_GATEWAY_<SITE|CLOUD>__PASSWORD. Never a flag.
     password_file: Path | None = None
     password: SecretStr | None = None
+
+
+# Defaults follow what `gaitlink stack up` exports, else the standard MQTT port.
+class SiteBroker(BrokerSettings):
+    url: str = Field(default_factory=lambda: os.environ.get("GAITLINK_SITE_MQTT_URL", _MQTT))
+
+
+class CloudBroker(BrokerSettings):
+    url: str = Field(default_factory=lambda: os.environ.get("GAITLINK_CLOUD_MQTT_URL", _MQTT))
 
 
 class SpoolSettings(_Section):
@@ -83,17 +100,8 @@ class GatewaySettings(BaseSettings):
     )
 
     id: str = Field(default="gateway", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-    # Defaults follow what `gaitlink stack up` exports, else the standard MQTT port.
-    site: BrokerSettings = Field(
-        default_factory=lambda: BrokerSettings(
-            url=os.environ.get("GAITLINK_SITE_MQTT_URL", "127.0.0.1:1883")
-        )
-    )
-    cloud: BrokerSettings = Field(
-        default_factory=lambda: BrokerSettings(
-            url=os.environ.get("GAITLINK_CLOUD_MQTT_URL", "127.0.0.1:1883")
-        )
-    )
+    site: SiteBroker = Field(default_factory=SiteBroker)
+    cloud: CloudBroker = Field(default_factory=CloudBroker)
     spool: SpoolSettings = Field(default_factory=SpoolSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     time_beacon_s: float = Field(default=1.0, gt=0)
@@ -166,5 +174,7 @@ def describe(exc: ValidationError, toml_file: Path | None) -> str:
             lines.append(f"  {field}: required, not given")
             continue
         shown = "(secret)" if "password" in field else repr(value)
-        lines.append(f"  {field} = {shown}: {error['msg']}")
+        allowed = _ALLOWED.get(error["type"])
+        hint = f" (allowed: {allowed})" if allowed else ""
+        lines.append(f"  {field} = {shown}: {error['msg']}{hint}")
     return "\n".join(lines)
