@@ -22,4 +22,3 @@ def test_link__qos0_publishes_leave_no_mid_behind(stack):
         assert link._early == set() and link._awaiting_qos0 == set() and link.awaiting_ack == 0
     finally:
         link.stop()
-
