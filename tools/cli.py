@@ -20,6 +20,7 @@ SUBCOMMANDS: tuple[tuple[str, str, str], ...] = (
     ("gateway", "gaitlink.gateway.cli", "gateway"),
     ("ingest", "gaitlink.cloud.ingest.cli", "cloud"),
     ("apikey", "gaitlink.cloud.api.apikey_cli", "cloud"),
+    ("deadletter", "gaitlink.cloud.ingest.deadletter_cli", "cloud"),
     ("gait", "gaitlink.cloud.gait.cli", "cloud"),
     ("bench", "gaitlink.tools.bench.cli", "dev"),
 )

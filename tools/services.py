@@ -137,7 +137,7 @@ def ingest(
 
     argv = _gaitlink(
         "ingest", "run", "--mqtt", cloud_url, "--influx-url", influx_url, "--database", database,
-        "--http", f"127.0.0.1:{http_port}", "--dead-letters", str(state_dir / "dead-letters.jsonl"),
+        "--http", f"127.0.0.1:{http_port}", "--dead-letters", str(state_dir / "dead-letters"),
         "--placement", placement, "--client-id", f"gaitlink-ingest-{session_suffix(state_dir)}",
         "--api-keys", str(api_keys_file(state_dir)), *extra,
     )  # fmt: skip

@@ -89,7 +89,10 @@ async def _pipeline(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     devices = DeviceBook.load(settings.devices_file, settings.default_profile)
     dead_letters = DeadLetterStore(
-        settings.dead_letter_path, max_bytes=settings.dead_letter_max_bytes
+        settings.dead_letter_path,
+        max_bytes=settings.dead_letter_max_bytes,
+        max_bytes_per_source=settings.dead_letter_max_bytes_per_device,
+        payload_max_bytes=settings.dead_letter_payload_max_bytes,
     )
     gait = None
     if settings.gait:
@@ -102,7 +105,14 @@ async def _pipeline(app: web.Application) -> AsyncIterator[None]:
         await asyncio.to_thread(warmup)
         log.info("gait kernels ready in %.1f s", time.perf_counter() - started)
         gait = GaitStage()
-    app[PIPELINE] = Pipeline(devices, dead_letters, gait)
+    app[PIPELINE] = Pipeline(
+        devices,
+        dead_letters,
+        gait,
+        time_limits=settings.time_limits(),
+        seq_horizon_s=settings.seq_horizon_s,
+        seq_t0_tolerance_s=settings.seq_t0_tolerance_s,
+    )
     yield
 
 
@@ -166,17 +176,16 @@ async def _run(
 ) -> None:
     loop = asyncio.get_running_loop()
     while True:
-        batch = await consumer.next_batch()
-        try:
-            transformed = await loop.run_in_executor(executor, pipeline.transform, batch)
-        except Exception as exc:
-            # A bug in our own code must not stall the stream behind it: keep every payload
-            # as a dead letter (replayable once fixed) and move on. If even the dead-letter
-            # store fails, that propagates and stops the service (see _stop_if_failed).
-            log.exception("transform failed on a batch of %d messages", len(batch))
-            for message in batch:
-                pipeline.dead_letter(message, "ingest_error", repr(exc))
-            consumer.ack(batch)
+        # Messages an internal error kept back go first once their retry time has come;
+        # the wait for new ones ends in time for the next retry.
+        retries = pipeline.due_retries()
+        timeout = 0.0 if retries else pipeline.next_retry_in()
+        batch = retries + await consumer.next_batch(timeout)
+        if not batch:
             continue
+        # transform handles every message on its own and keeps back (never acks) those it
+        # failed on; if the dead-letter store itself fails, that propagates and stops the
+        # service (see _stop_if_failed), with the batch unacked in the broker.
+        transformed = await loop.run_in_executor(executor, pipeline.transform, batch)
         await pipeline.deliver(transformed, write)
-        consumer.ack(batch)
+        consumer.ack(transformed.done)

@@ -40,7 +40,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="address of the HTTP API, host:port or host (port 8080); default 127.0.0.1:8080",
     )
     run.add_argument(
-        "--dead-letters", default=".gaitlink/dead-letters.jsonl", help="dead-letter file"
+        "--dead-letters",
+        default=".gaitlink/dead-letters",
+        help="dead-letter store directory (see `gaitlink deadletter`)",
+    )
+    run.add_argument(
+        "--max-future-s",
+        type=float,
+        default=300.0,
+        help="data ending further ahead of this machine's clock is a dead letter (default 300)",
+    )
+    run.add_argument(
+        "--not-before",
+        default="2020-01-01",
+        help="data from before this date (UTC), or before a device's provisioning date, is "
+        "a dead letter (default 2020-01-01)",
+    )
+    run.add_argument(
+        "--seq-horizon-s",
+        type=float,
+        default=600.0,
+        help="a frame seq further ahead than this much of the device's time does not move "
+        "its dedup window; it is written and reported as a seq_jump (default 600)",
     )
     run.add_argument(
         "--api-keys",
@@ -100,6 +121,9 @@ def _run(args: argparse.Namespace) -> int:
             http_host=http_host,
             http_port=http_port,
             dead_letter_path=Path(args.dead_letters),
+            max_future_s=args.max_future_s,
+            not_before=_utc_date(args.not_before),
+            seq_horizon_s=args.seq_horizon_s,
             devices_file=Path(args.devices) if args.devices else None,
             default_profile=DeviceProfile(placement=args.placement),
             api_keys_file=Path(args.api_keys),
@@ -136,3 +160,12 @@ def http_address(text: str) -> tuple[str, int]:
     except ValueError:
         raise ValueError(f"--http address {text!r}: port must be 0-65535") from None
     return parts.hostname, 8080 if port is None else port
+
+
+def _utc_date(text: str):
+    from datetime import UTC, datetime
+
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise ValueError(f"--not-before {text!r}: expected a date like 2020-01-01") from None

@@ -50,9 +50,18 @@ class Consumer:
     async def stop(self) -> None:
         await asyncio.to_thread(self.link.stop)
 
-    async def next_batch(self) -> list[Message]:
-        """Wait for one message, then take whatever else is already queued."""
-        batch = [await self._queue.get()]
+    async def next_batch(self, timeout: float | None = None) -> list[Message]:
+        """Wait for one message (up to `timeout` s; [] then), then take whatever else is
+        already queued."""
+        if not self._queue.empty():
+            batch = [self._queue.get_nowait()]
+        elif timeout is not None and timeout <= 0:
+            return []
+        else:
+            try:
+                batch = [await asyncio.wait_for(self._queue.get(), timeout)]
+            except TimeoutError:
+                return []
         while len(batch) < self._max_batch and not self._queue.empty():
             batch.append(self._queue.get_nowait())
         return batch

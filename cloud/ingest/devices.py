@@ -8,6 +8,7 @@ device mounted in the body frame; "-y,x,z" means body x = -device y, body y = de
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -40,6 +41,8 @@ class DeviceProfile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     placement: Placement = "foot"
     axis_map: str = "x,y,z"
+    # Data from before this day cannot be the device's (stage-3 check, validate.py).
+    provisioned: date | None = None
 
     @field_validator("axis_map")
     @classmethod
@@ -54,7 +57,7 @@ class DeviceBook:
     def __init__(self, profiles: dict[str, DeviceProfile], default: DeviceProfile) -> None:
         self._profiles = profiles
         self.default = default
-        self._rotations: dict[str, np.ndarray] = {}
+        self._rotations: dict[tuple[str, int], np.ndarray] = {}
 
     @classmethod
     def load(cls, path: Path | None, default: DeviceProfile) -> DeviceBook:
@@ -71,9 +74,11 @@ class DeviceBook:
         return self._profiles.get(device, self.default)
 
     def to_body(self, device: str, samples: np.ndarray) -> np.ndarray:
-        """(n, 6) device-frame SI samples -> body frame: one rotation for acc and gyro."""
-        rotation = self._rotations.get(device)
+        """(n, 3 or 6) device-frame SI samples (acc and/or gyro) -> body frame: one rotation
+        for each sensor."""
+        blocks = samples.shape[1] // 3
+        rotation = self._rotations.get((device, blocks))
         if rotation is None:
             r = axis_matrix(self.profile(device).axis_map)
-            rotation = self._rotations[device] = np.kron(np.eye(2), r).T
+            rotation = self._rotations[(device, blocks)] = np.kron(np.eye(blocks), r).T
         return samples @ rotation

@@ -51,6 +51,11 @@ class GaitStage:
         stream = self._pool.stream(device)
         return self._lines(device, placement, stream, result)
 
+    def drop(self, device: str) -> None:
+        """Forget a device's stream (it failed); the next frame starts a fresh one."""
+        self._pool.drop(device)
+        self._boots.pop(device, None)
+
     def _lines(self, device: str, placement: str, stream: GaitStream, result) -> list[str]:
         origin_us = round(stream.t0 * 1e6)
         now_s = stream.time_s

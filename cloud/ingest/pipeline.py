@@ -1,8 +1,12 @@
 """From a batch of MQTT messages to InfluxDB lines, and from a write to the acks.
 
-`transform` is plain, synchronous CPU work (decode, dedup, rotate, build lines); the
-service runs it on one worker thread, so per-device state is touched by one thread and in
-arrival order. `deliver` writes and only then lets the caller ack: at-least-once.
+`transform` is plain, synchronous CPU work (decode, validate, dedup, rotate, gait, build
+lines), one message at a time: a message's fate depends on that message alone. Bad input
+becomes a dead letter with its reason; anything else that goes wrong is a bug in the
+ingest, so the message is kept for retry (never acked meanwhile), logged with its
+traceback and reported by /health. The service runs `transform` on one worker thread, so
+per-device state is touched by one thread and in arrival order. `deliver` writes and only
+then lets the caller ack: at-least-once.
 """
 
 from __future__ import annotations
@@ -10,16 +14,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
+from gaitlink.cloud.gait.support import supports
 from gaitlink.cloud.influx.client import InfluxError
 from gaitlink.cloud.ingest.deadletter import DeadLetterStore
 from gaitlink.cloud.ingest.devices import DeviceBook
 from gaitlink.cloud.ingest.gait import GaitStage
-from gaitlink.cloud.ingest.points import env_line, imu_lines, quality_line, status_line
-from gaitlink.cloud.ingest.sequence import SequenceTracker, Verdict
+from gaitlink.cloud.ingest.points import (
+    Q_SEQ_JUMP,
+    env_line,
+    epoch_us,
+    imu_lines,
+    quality_line,
+    status_line,
+)
+from gaitlink.cloud.ingest.sequence import Observation, SequenceTracker, Verdict
+from gaitlink.cloud.ingest.validate import Rejected, TimeLimits, check_scales
 from gaitlink.cloud.protocol import frame as wire
+from gaitlink.cloud.protocol.frame import CHANNELS_ACC, CHANNELS_GYRO
 from gaitlink.cloud.protocol.messages import DeviceStatus, EnvTelemetry, MessageError, parse
 from gaitlink.cloud.protocol.topics import TopicError, parse_topic
 from gaitlink.mqtt.link import Message
@@ -29,6 +44,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class IngestCounters:
+    """Every counter of the pipeline, in one place (the stats and metrics views read it)."""
+
     messages: int = 0
     frames: int = 0
     samples: int = 0
@@ -46,7 +63,17 @@ class IngestCounters:
     # than coincide, so nothing is overwritten unless they match to the microsecond), and
     # recorded as an ingest_quality `clock_step` incident.
     clock_steps_back: int = 0
+    # Frames past the dedup horizon or off the device's timeline: written, flagged,
+    # recorded as `seq_jump`, and they do not move the dedup window (sequence.py).
+    seq_jumps: int = 0
+    # Frames older than the dedup bitmap: written without being judged (sequence.py).
+    behind_window: int = 0
+    # Frames stored raw that the gait stage could not use (rate, channels, placement).
+    gait_skipped_frames: int = 0
     dead_letters: int = 0
+    # Bugs: a message that raised something other than a rejection. Kept for retry.
+    internal_errors: int = 0
+    retries: int = 0
     # Retained status replays (a resubscription re-sends the last will): not new facts.
     retained_replays: int = 0
     influx_retries: int = 0
@@ -56,55 +83,128 @@ class IngestCounters:
 
 @dataclass(slots=True)
 class Transformed:
-    """The lines each message produced, kept per message so a refused write can be split."""
+    """The lines each message produced, kept per message so a refused write can be split;
+    and the messages an internal error kept back for retry (they must not be acked)."""
 
     per_message: list[tuple[Message, list[str]]] = field(default_factory=list)
+    held: list[Message] = field(default_factory=list)
 
     @property
     def lines(self) -> list[str]:
         return [line for _, lines in self.per_message for line in lines]
 
+    @property
+    def done(self) -> list[Message]:
+        return [message for message, _ in self.per_message]
+
+
+# Called with ("incident" | "dead_letter", fields) for every incident and dead letter, on
+# the thread that found it (the worker); a tap must be quick and must not raise.
+Tap = Callable[[str, dict], None]
+
+_REJECTIONS = (wire.FrameError, Rejected, MessageError, TopicError)
+
 
 class Pipeline:
     def __init__(
-        self, devices: DeviceBook, dead_letters: DeadLetterStore, gait: GaitStage | None = None
+        self,
+        devices: DeviceBook,
+        dead_letters: DeadLetterStore,
+        gait: GaitStage | None = None,
+        *,
+        time_limits: TimeLimits | None = None,
+        seq_horizon_s: float = 600.0,
+        seq_t0_tolerance_s: float = 60.0,
+        retry_delay_s: float = 5.0,
+        max_held: int = 1000,
+        clock: Callable[[], int] = lambda: time.time_ns() // 1000,
     ) -> None:
         self.devices = devices
         self.dead_letters = dead_letters
         self.gait = gait
+        self.time_limits = time_limits or TimeLimits()
         self.counters = IngestCounters()
+        self.taps: list[Tap] = []
+        self._clock = clock
+        self._seq_settings = {"horizon_s": seq_horizon_s, "t0_tolerance_s": seq_t0_tolerance_s}
         self._sequences: dict[str, SequenceTracker] = {}
         # device -> (boot_id, time of its last in-order sample, µs)
         self._last_sample_us: dict[str, tuple[int, int]] = {}
+        # (device, reason) the gait stage skipped a stream for, already reported once.
+        self._gait_skips: set[tuple[str, str]] = set()
+        # Messages an internal error kept back: retried after `retry_delay_s`, oldest first.
+        # Bounded; past `max_held` a message is left unacked without an in-process retry,
+        # and the broker redelivers it at the next connection (counted in internal_errors).
+        self._held: deque[tuple[float, Message]] = deque()
+        self._retry_delay_s = retry_delay_s
+        self._max_held = max_held
+        # What is wrong right now, for /health: key -> one line. Written by the worker,
+        # read by the event loop (copied in one step, see problems()).
+        self._faults: dict[str, str] = {}
         # Why InfluxDB refuses writes right now, while it does; None when writes go through.
         self.influx_stalled: str | None = None
 
     # -- CPU side (worker thread) ----------------------------------------------------
     def transform(self, batch: list[Message]) -> Transformed:
+        """Each message on its own: its fate never depends on another message."""
         out = Transformed()
         for message in batch:
             self.counters.messages += 1
             try:
                 lines = self._lines_for(message)
-            except wire.FrameError as exc:
-                self.dead_letter(message, exc.reason, str(exc))
+            except _REJECTIONS as exc:
+                reason = _reason(exc)
+                self.dead_letter(message, reason, str(exc).removeprefix(f"{reason}: "))
                 lines = []
-            except MessageError as exc:
-                self.dead_letter(message, "invalid_message", str(exc))
-                lines = []
-            except TopicError as exc:
-                self.dead_letter(message, "bad_topic", str(exc))
-                lines = []
+            except Exception as exc:
+                self._internal_error(message, exc)
+                out.held.append(message)
+                continue
             out.per_message.append((message, lines))
+        # Durable before the caller acks: a dead letter may be the only copy.
+        self.dead_letters.sync()
+        if not self._held:
+            self._faults.pop("held", None)
         return out
+
+    def _internal_error(self, message: Message, exc: Exception) -> None:
+        """A bug, not bad input: keep the message for retry and say so loudly."""
+        self.counters.internal_errors += 1
+        log.error("internal error on a message from %s; kept for retry", message.topic,
+                  exc_info=exc)  # fmt: skip
+        if len(self._held) < self._max_held:
+            self._held.append((time.monotonic() + self._retry_delay_s, message))
+        self._faults["held"] = (
+            f"internal error ({type(exc).__name__}: {exc}) on a message from {message.topic}; "
+            f"{len(self._held)} message(s) kept for retry, see the log"
+        )
+
+    def due_retries(self) -> list[Message]:
+        """Held messages whose retry time has come; the caller feeds them to transform."""
+        now = time.monotonic()
+        due = []
+        while self._held and self._held[0][0] <= now:
+            due.append(self._held.popleft()[1])
+        self.counters.retries += len(due)
+        return due
+
+    def next_retry_in(self) -> float | None:
+        return max(0.0, self._held[0][0] - time.monotonic()) if self._held else None
+
+    def problems(self) -> list[str]:
+        return list(self._faults.values())  # one C-level copy: safe against the worker
 
     def _lines_for(self, message: Message) -> list[str]:
         topic = parse_topic(message.topic)
         if topic.kind == "imu":
             return self._imu(topic.device, message.payload)
+        profile = self.devices.profile(topic.device)
         if topic.kind == "env":
+            env = parse(EnvTelemetry, message.payload, device=topic.device)
+            at = epoch_us(env.timestamp)
+            self.time_limits.check(at, at, self._clock(), profile.provisioned)
             self.counters.env += 1
-            return [env_line(parse(EnvTelemetry, message.payload, device=topic.device))]
+            return [env_line(env)]
         if topic.kind == "status":
             status = parse(DeviceStatus, message.payload, device=topic.device)
             if message.retain and status.timestamp is None:
@@ -112,57 +212,118 @@ class Pipeline:
                 # stamped with the arrival time it would add a point at every replay.
                 self.counters.retained_replays += 1
                 return []
+            now = self._clock()
+            if status.timestamp is not None:
+                at = epoch_us(status.timestamp)
+                self.time_limits.check(at, at, now, profile.provisioned)
             self.counters.status += 1
-            return [status_line(status, time.time_ns() // 1000)]
+            return [status_line(status, now)]
         raise TopicError(f"topic {message.topic!r}: the ingest does not take {topic.kind!r}")
 
     def _imu(self, device: str, payload: bytes) -> list[str]:
         frame = wire.decode(payload)
-        tracker = self._sequences.setdefault(device, SequenceTracker())
-        seen = tracker.observe(frame.boot_id, frame.seq)
-        lines: list[str] = []
+        profile = self.devices.profile(device)
+        # Stage 3, before dedup: a frame that cannot be true never moves the window.
+        check_scales(frame)
+        frame_us = frame.n_samples * frame.period_us
+        self.time_limits.check(
+            frame.t0_us, frame.t0_us + frame_us - frame.period_us, self._clock(),
+            profile.provisioned,
+        )  # fmt: skip
+        body = self.devices.to_body(device, frame.physical())
+        tracker = self._sequences.get(device)
+        if tracker is None:
+            tracker = self._sequences[device] = SequenceTracker(**self._seq_settings)
+        seen = tracker.observe(frame.boot_id, frame.seq, frame.t0_us, frame_us)
         if seen.verdict is Verdict.DUPLICATE:
             self.counters.duplicates += 1
-            return lines
+            return []
+        try:
+            lines = self._incidents(device, frame, seen)
+            flags = Q_SEQ_JUMP if seen.verdict is Verdict.JUMP else 0
+            lines.extend(imu_lines(device, profile.placement, frame, body, flags=flags))
+        except Exception:
+            # Not written: its retry must not be taken for a duplicate.
+            tracker.forget(frame.boot_id, frame.seq)
+            raise
+        if seen.verdict in (Verdict.NEXT, Verdict.GAP):
+            lines.extend(self._clock_check(device, frame))
+            if self.gait is not None:
+                lines.extend(self._gait(device, profile.placement, frame, body, seen))
+        self.counters.frames += 1
+        self.counters.samples += frame.n_samples
+        return lines
+
+    def _incidents(self, device: str, frame: wire.Frame, seen: Observation) -> list[str]:
+        at, boot = frame.t0_us, frame.boot_id
         if seen.verdict is Verdict.GAP:
             self.counters.gaps += 1
             self.counters.skipped_frames += seen.skipped
-            lines.append(
-                quality_line(
+            return [
+                self.incident(
+                    device, "gap", at, skipped_frames=seen.skipped, seq=frame.seq, boot_id=boot
+                )
+            ]
+        if seen.verdict is Verdict.JUMP:
+            self.counters.seq_jumps += 1
+            return [
+                self.incident(
                     device,
-                    "gap",
-                    frame.t0_us,
-                    skipped_frames=seen.skipped,
+                    "seq_jump",
+                    at,
                     seq=frame.seq,
-                    boot_id=frame.boot_id,
+                    boot_id=boot,
+                    ahead=seen.ahead,
+                    rebased=int(seen.rebased),
                 )
-            )
-        elif seen.unseen_before:
+            ]
+        if seen.unseen_before:
             self.counters.unseen_at_boot_start += seen.unseen_before
-            lines.append(
-                quality_line(
-                    device,
-                    "boot_start_unseen",
-                    frame.t0_us,
-                    frames=seen.unseen_before,
-                    boot_id=frame.boot_id,
+            return [
+                self.incident(
+                    device, "boot_start_unseen", at, frames=seen.unseen_before, boot_id=boot
                 )
-            )
-        elif seen.verdict is Verdict.LATE:
+            ]
+        if seen.verdict is Verdict.LATE:
             self.counters.late += 1
-            lines.append(
-                quality_line(device, "late", frame.t0_us, seq=frame.seq, boot_id=frame.boot_id)
+            self.counters.behind_window += seen.unjudged
+            return [self.incident(device, "late", at, seq=frame.seq, boot_id=boot)]
+        return []
+
+    def _gait(self, device, placement, frame: wire.Frame, body, seen: Observation) -> list[str]:
+        """Gait lines of one in-order frame; never costs the frame its raw samples."""
+        assert self.gait is not None
+        channels = [n for bit, n in ((CHANNELS_ACC, "acc"), (CHANNELS_GYRO, "gyro"))
+                    if frame.channels & bit]  # fmt: skip
+        support = supports(1e6 / frame.period_us, placement, channels)
+        if not support.ok:
+            self.counters.gait_skipped_frames += 1
+            if (device, support.reason) in self._gait_skips:
+                return []
+            self._gait_skips.add((device, support.reason))
+            log.info("gait stage skips %s: %s (raw samples are stored)", device, support.detail)
+            return [
+                self.incident(
+                    device,
+                    "gait_skipped",
+                    frame.t0_us,
+                    reason=support.reason,
+                    detail=support.detail,
+                )
+            ]
+        try:
+            lines = self.gait.push(device, placement, frame, body, gap=seen.verdict is Verdict.GAP)
+        except Exception as exc:
+            # A bug in the gait stage: the raw samples are still written; the device's
+            # stream starts afresh at its next frame; /health says so until then.
+            self.counters.internal_errors += 1
+            log.error("gait stage failed on %s; stream restarted", device, exc_info=exc)
+            self.gait.drop(device)
+            self._faults[f"gait:{device}"] = (
+                f"gait stage failed on {device} ({type(exc).__name__}: {exc}), see the log"
             )
-        if seen.verdict is not Verdict.LATE:
-            lines.extend(self._clock_check(device, frame))
-        profile = self.devices.profile(device)
-        body = self.devices.to_body(device, frame.physical())
-        lines.extend(imu_lines(device, profile.placement, frame, body))
-        if self.gait is not None and seen.verdict is not Verdict.LATE:
-            gap = seen.verdict is Verdict.GAP
-            lines.extend(self.gait.push(device, profile.placement, frame, body, gap=gap))
-        self.counters.frames += 1
-        self.counters.samples += frame.n_samples
+            return []
+        self._faults.pop(f"gait:{device}", None)
         return lines
 
     def _clock_check(self, device: str, frame: wire.Frame) -> list[str]:
@@ -173,15 +334,31 @@ class Pipeline:
             return []
         self.counters.clock_steps_back += 1
         return [
-            quality_line(
+            self.incident(
                 device, "clock_step", frame.t0_us, back_us=last[1] - frame.t0_us, seq=frame.seq
             )
         ]
 
+    def incident(self, device: str, kind: str, time_us: int, **fields: int | str) -> str:
+        """The one way an `ingest_quality` incident is made: its line, and the taps told."""
+        self._tell("incident", {"device": device, "kind": kind, "time_us": time_us, **fields})
+        return quality_line(device, kind, time_us, **fields)
+
     def dead_letter(self, message: Message, reason: str, detail: str) -> None:
+        """Store a message the ingest cannot use (the one way); durable after sync()."""
         log.warning("dead letter (%s) from %s: %s", reason, message.topic, detail)
-        self.dead_letters.put(message.topic, message.payload, reason, detail)
+        device = _device_of(message.topic)
+        self.dead_letters.put(message.topic, message.payload, reason, detail, device=device)
         self.counters.dead_letters += 1
+        self._tell("dead_letter", {"device": device, "topic": message.topic, "reason": reason,
+                                   "detail": detail})  # fmt: skip
+
+    def _tell(self, kind: str, fields: dict) -> None:
+        for tap in self.taps:
+            try:
+                tap(kind, fields)
+            except Exception:
+                log.exception("a %s tap failed", kind)
 
     # -- I/O side (event loop) -------------------------------------------------------
     async def deliver(
@@ -215,7 +392,9 @@ class Pipeline:
                 await self._write_retrying(write, "\n".join(own), retry_delays)
                 self.counters.lines_written += len(own)
             except InfluxError as exc:
-                self.dead_letter(message, "influx_rejected", str(exc))
+                # The dead-letter store fsyncs: off the event loop.
+                await asyncio.to_thread(self.dead_letter, message, "influx_rejected", str(exc))
+                await asyncio.to_thread(self.dead_letters.sync)
 
     async def _write_retrying(self, write, body: str, delays: tuple[float, ...]) -> None:
         attempt = 0
@@ -240,12 +419,9 @@ class Pipeline:
     def snapshot(self) -> dict[str, object]:
         stats: dict[str, object] = asdict(self.counters)
         stats["influx_stalled"] = self.influx_stalled
-        stats["dead_letters_by_reason"] = dict(self.dead_letters.by_reason)
-        stats["dead_letters_rotated_away"] = self.dead_letters.rotated_away
-        # Skipped seqs no longer remembered (more than 4096 behind): if such a frame still
-        # arrives it is taken for a duplicate and not written. A device's ring holds ~20
-        # frames, so none can arrive that late; the counter shows if one ever could.
-        stats["seq_memory_overflow"] = sum(t.forgotten_missing for t in self._sequences.values())
+        stats["held_for_retry"] = len(self._held)
+        stats["problems"] = self.problems()
+        stats.update(self.dead_letters.stats())
         if self.gait is not None:
             stats["gait"] = {
                 "events": self.gait.events,
@@ -253,3 +429,16 @@ class Pipeline:
                 "clock_steps": self.gait.clock_steps,
             }
         return stats
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, wire.FrameError | Rejected):
+        return exc.reason
+    return "invalid_message" if isinstance(exc, MessageError) else "bad_topic"
+
+
+def _device_of(topic: str) -> str | None:
+    try:
+        return parse_topic(topic).device
+    except TopicError:
+        return None

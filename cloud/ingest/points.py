@@ -7,21 +7,26 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from gaitlink.cloud.influx.line import Point, encode_point, tag_set
-from gaitlink.cloud.protocol.frame import Frame
+from gaitlink.cloud.protocol.frame import Frame, channel_names
 from gaitlink.cloud.protocol.messages import DeviceStatus, EnvTelemetry
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def imu_lines(device: str, placement: str, frame: Frame, body: np.ndarray) -> list[str]:
+# Bit of `q` the ingest sets, never a device (protocol §2.2 keeps bits 5-15 reserved and
+# bit 15 for the cloud): the frame did not fit its device's timeline (a `seq_jump`).
+Q_SEQ_JUMP = 0x8000
+
+
+def imu_lines(
+    device: str, placement: str, frame: Frame, body: np.ndarray, *, flags: int = 0
+) -> list[str]:
     """One `imu` point per sample; `body` is the frame's samples in the body frame, SI."""
     head = "imu" + tag_set({"device": device, "placement": placement})
-    q = f"q={frame.quality}i"
+    values = ",".join(f"{name}={{!r}}" for name in channel_names(frame.channels))
+    template = f"{head} {values},q={frame.quality | flags}i {{}}"
     ts = frame.timestamps_us().tolist()
-    return [
-        f"{head} ax={ax!r},ay={ay!r},az={az!r},gx={gx!r},gy={gy!r},gz={gz!r},{q} {t}"
-        for (ax, ay, az, gx, gy, gz), t in zip(body.tolist(), ts, strict=True)
-    ]
+    return [template.format(*row, t) for row, t in zip(body.tolist(), ts, strict=True)]
 
 
 def env_line(message: EnvTelemetry) -> str:
@@ -45,7 +50,7 @@ def env_line(message: EnvTelemetry) -> str:
         fields["latitude"] = message.location.latitude
         fields["longitude"] = message.location.longitude
     tags = {"device": message.device_id}
-    return encode_point(Point("env", tags, fields, _epoch_us(message.timestamp)))
+    return encode_point(Point("env", tags, fields, epoch_us(message.timestamp)))
 
 
 def status_line(message: DeviceStatus, received_us: int) -> str:
@@ -55,15 +60,15 @@ def status_line(message: DeviceStatus, received_us: int) -> str:
         if v is not None
     }
     fields["boot_id"] = int(message.boot_id)
-    time_us = _epoch_us(message.timestamp) if message.timestamp else received_us
+    time_us = epoch_us(message.timestamp) if message.timestamp else received_us
     return encode_point(Point("device_status", {"device": message.device_id}, fields, time_us))
 
 
-def quality_line(device: str, kind: str, time_us: int, **fields: int) -> str:
-    """An `ingest_quality` incident: a gap, duplicates or late frames of one device."""
+def quality_line(device: str, kind: str, time_us: int, **fields: int | str) -> str:
+    """An `ingest_quality` incident of one device (docs/schema.md lists the kinds)."""
     return encode_point(Point("ingest_quality", {"device": device, "kind": kind}, fields, time_us))
 
 
-def _epoch_us(ts: datetime) -> int:
+def epoch_us(ts: datetime) -> int:
     # Integer arithmetic: float seconds would round away microseconds at today's epoch.
-    return (ts - _EPOCH) // timedelta(microseconds=1)
+    return (ts - EPOCH) // timedelta(microseconds=1)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from gaitlink.cloud.influx.client import InfluxSettings
 from gaitlink.cloud.ingest.devices import DeviceProfile
+from gaitlink.cloud.ingest.validate import DEFAULT_NOT_BEFORE, TimeLimits
 
 
 class IngestSettings(BaseModel):
@@ -27,8 +28,21 @@ class IngestSettings(BaseModel):
     influx_token: str | None = None
     http_host: str = "127.0.0.1"
     http_port: int = Field(8080, ge=0, le=65535)
-    dead_letter_path: Path = Path(".gaitlink/dead-letters.jsonl")
+    # The dead-letter store (deadletter.py): a directory, bounded in bytes in all and per
+    # device; payloads are kept up to the cap, with their length and sha256.
+    dead_letter_path: Path = Path(".gaitlink/dead-letters")
     dead_letter_max_bytes: int = Field(64 * 1024 * 1024, gt=0)
+    dead_letter_max_bytes_per_device: int = Field(8 * 1024 * 1024, gt=0)
+    dead_letter_payload_max_bytes: int = Field(64 * 1024, ge=0)
+    # Stage-3 time checks (validate.py): data ending more than this ahead of the ingest's
+    # clock, or starting before `not_before` (or the device's provisioning date), is a
+    # `time_out_of_range` dead letter.
+    max_future_s: float = Field(300.0, gt=0)
+    not_before: AwareDatetime = DEFAULT_NOT_BEFORE
+    # Dedup (sequence.py): a seq more than this much device time ahead of the window, or
+    # whose t0 is further than the tolerance off the device's timeline, is a `seq_jump`.
+    seq_horizon_s: float = Field(600.0, gt=0)
+    seq_t0_tolerance_s: float = Field(60.0, gt=0)
     devices_file: Path | None = None
     default_profile: DeviceProfile = DeviceProfile()
     # Gait segmentation of every device's stream (docs/gait.md); off = raw data only.
@@ -49,6 +63,9 @@ class IngestSettings(BaseModel):
     # Per WebSocket client: messages held for it; past that the oldest are dropped.
     stream_queue_max: int = Field(256, ge=1)
     stream_max_clients: int = Field(64, ge=1)
+
+    def time_limits(self) -> TimeLimits:
+        return TimeLimits(max_future_s=self.max_future_s, not_before=self.not_before)
 
     def influx(self) -> InfluxSettings:
         return InfluxSettings(

@@ -20,6 +20,7 @@ async def health(request: web.Request, key: None) -> Health | web.Response:
     stalled = request.app[PIPELINE].influx_stalled
     if stalled:
         problems.append(f"InfluxDB refuses writes: {stalled}")
+    problems.extend(request.app[PIPELINE].problems())  # internal errors, held messages
     body = Health(status="degraded" if problems else "ok", problems=problems)
     if problems:
         # The same body, with 503 for load balancers and probes.

@@ -76,6 +76,13 @@ class Frame:
         return self.counts * scale
 
 
+def channel_names(channels: int) -> tuple[str, ...]:
+    """Column names of a frame's samples, in wire order: ax ay az, then gx gy gz."""
+    return ("ax", "ay", "az") * bool(channels & CHANNELS_ACC) + ("gx", "gy", "gz") * bool(
+        channels & CHANNELS_GYRO
+    )
+
+
 def channel_count(channels: int) -> int:
     return 3 * bin(channels & _KNOWN_CHANNELS).count("1")
 

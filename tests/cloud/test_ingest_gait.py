@@ -43,7 +43,7 @@ def _frames(samples, *, boot_id=1, t0_us=T0, skip=()):
 
 def _pipeline(tmp_path):
     book = DeviceBook({}, DeviceProfile(placement="foot"))
-    return Pipeline(book, DeadLetterStore(tmp_path / "dl.jsonl"), GaitStage())
+    return Pipeline(book, DeadLetterStore(tmp_path / "dl"), GaitStage())
 
 
 def _gait_lines(pipeline, messages):

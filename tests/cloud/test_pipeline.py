@@ -7,11 +7,12 @@ from gaitlink.cloud.ingest.devices import DeviceBook, DeviceProfile
 from gaitlink.cloud.ingest.pipeline import Pipeline
 from gaitlink.mqtt.link import Message
 
+T0 = 1_790_000_000_000_000
 WILL = json.dumps({"device_id": "d1", "state": "offline", "boot_id": 4}).encode()
 
 
 def _pipeline(tmp_path):
-    return Pipeline(DeviceBook({}, DeviceProfile()), DeadLetterStore(tmp_path / "dl.jsonl"))
+    return Pipeline(DeviceBook({}, DeviceProfile()), DeadLetterStore(tmp_path / "dl"))
 
 
 def test_status__retained_replay_without_time_is_not_written_again(tmp_path):
@@ -44,8 +45,8 @@ def test_imu__clock_stepped_back_is_recorded_not_silent(tmp_path):
 
     pipeline = _pipeline(tmp_path)
     zeros = np.zeros((50, 6), np.int16)
-    first = encode_frame(zeros, seq=0, t0_us=1_000_000_000)
-    stepped = encode_frame(zeros, seq=1, t0_us=1_000_000_000 + 400_000)  # 100 ms back
+    first = encode_frame(zeros, seq=0, t0_us=T0)
+    stepped = encode_frame(zeros, seq=1, t0_us=T0 + 400_000)  # 100 ms back
     out = pipeline.transform(
         [Message("gaitlink/v1/d1/imu", p, 1, False, i) for i, p in enumerate((first, stepped))]
     )
@@ -53,3 +54,148 @@ def test_imu__clock_stepped_back_is_recorded_not_silent(tmp_path):
     assert "kind=clock_step" in incident and "back_us=90000i" in incident
     assert pipeline.counters.clock_steps_back == 1
     assert sum(line.startswith("imu,") for line in out.lines) == 100
+
+
+# -- failure isolation, stage-3 checks, dedup that cannot be poisoned ---------------------
+import numpy as np  # noqa: E402
+
+from gaitlink.cloud.ingest.devices import DeviceBook as _Book  # noqa: E402
+from gaitlink.cloud.ingest.gait import GaitStage  # noqa: E402
+from tests.cloud.frames import encode_frame  # noqa: E402
+
+NOW_US = 1_790_000_600_000_000  # the pipeline's clock in these tests: T0 + 10 min
+
+
+def _imu(device, seq, *, t0_us=None, period_us=10_000, n=50, boot_id=1, **kw):
+    counts = np.full((n, 3 if kw.get("channels") == 0x01 else 6), 100, np.int16)
+    t0 = T0 + seq * n * period_us if t0_us is None else t0_us
+    payload = encode_frame(counts, boot_id=boot_id, seq=seq, t0_us=t0, period_us=period_us, **kw)
+    return Message(f"gaitlink/v1/{device}/imu", payload, 1, False, seq)
+
+
+def _gait_pipeline(tmp_path, book=None, **kw):
+    book = book or DeviceBook({}, DeviceProfile())
+    return Pipeline(book, DeadLetterStore(tmp_path / "dl"), GaitStage(), clock=lambda: NOW_US, **kw)
+
+
+def _imu_count(out, device):
+    return sum(line.startswith(f"imu,device={device},") for line in out.lines)
+
+
+def test_transform__a_frame_gait_cannot_use_is_stored_raw_and_costs_no_one_else(tmp_path):
+    pipeline = _gait_pipeline(tmp_path)
+    batch = [_imu("a", s) for s in range(3)] + [_imu("b", s) for s in range(3)]
+    batch.insert(2, _imu("fast", 0, period_us=1000, n=200))  # 1000 Hz
+    batch.insert(4, _imu("fast", 1, period_us=1000, n=200, t0_us=T0 + 200_000))
+    batch.insert(5, _imu("slow", 0, period_us=40_000, n=25))  # 25 Hz
+    batch.insert(6, _imu("acconly", 0, channels=0x01))
+    out = pipeline.transform(batch)
+    assert [_imu_count(out, d) for d in ("a", "b", "fast", "slow", "acconly")] == [
+        150, 150, 400, 25, 50,
+    ]  # fmt: skip
+    skips = sorted(line.split(" ")[0] for line in out.lines if "kind=gait_skipped" in line)
+    assert skips == [
+        "ingest_quality,device=acconly,kind=gait_skipped",
+        "ingest_quality,device=fast,kind=gait_skipped",  # once per device and reason
+        "ingest_quality,device=slow,kind=gait_skipped",
+    ]
+    assert pipeline.counters.gait_skipped_frames == 4
+    assert pipeline.counters.dead_letters == 0 and out.held == []
+
+
+def test_transform__an_internal_error_holds_that_message_only_and_its_retry_is_written(tmp_path):
+    book = _Book({}, DeviceProfile())
+    broken = {"on": True}
+    real_to_body = book.to_body
+
+    def to_body(device, samples):
+        if device == "bug" and broken["on"]:
+            raise ZeroDivisionError("a bug in the ingest")
+        return real_to_body(device, samples)
+
+    book.to_body = to_body
+    pipeline = _gait_pipeline(tmp_path, book, retry_delay_s=0.0)
+    out = pipeline.transform([_imu("ok", 0), _imu("bug", 0), _imu("ok", 1)])
+    assert _imu_count(out, "ok") == 100 and [m.topic for m in out.held] == ["gaitlink/v1/bug/imu"]
+    assert pipeline.counters.internal_errors == 1 and pipeline.counters.dead_letters == 0
+    assert any("ZeroDivisionError" in p for p in pipeline.problems())
+    assert out.done == [out.per_message[0][0], out.per_message[1][0]]
+    still = pipeline.transform(pipeline.due_retries())  # not fixed yet: held again
+    assert still.held and pipeline.problems()
+    broken["on"] = False  # the fix
+    retried = pipeline.transform(pipeline.due_retries())
+    assert _imu_count(retried, "bug") == 50 and pipeline.problems() == []
+
+
+def test_transform__a_failing_gait_stage_still_writes_the_raw_samples(tmp_path):
+    pipeline = _gait_pipeline(tmp_path)
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("gait bug")
+
+    pipeline.gait.push = boom
+    out = pipeline.transform([_imu("g", 0)])
+    assert _imu_count(out, "g") == 50 and out.held == []
+    assert pipeline.counters.internal_errors == 1
+    assert any("gait stage failed on g" in p for p in pipeline.problems())
+
+
+def test_transform__time_out_of_range_and_bad_scales_are_dead_letters(tmp_path):
+    book = DeviceBook({"prov": DeviceProfile(provisioned="2026-09-25")}, DeviceProfile())
+    pipeline = _gait_pipeline(tmp_path, book)
+    future = NOW_US + 301 * 10**6
+    env = {
+        "device_id": "e",
+        "timestamp": "2031-01-01T00:00:00Z",
+        "sensor_data": {},
+        "device_status": {"battery_level": 5, "signal_strength": -70, "firmware_version": "1"},
+    }
+    out = pipeline.transform(
+        [
+            _imu("fut", 0, t0_us=future),
+            _imu("old", 0, t0_us=1_000_000_000),  # 1970
+            _imu("unsynced", 0, t0_us=946_684_800 * 10**6),  # an RTC at 2000-01-01
+            _imu("prov", 0),  # 2026-09-21: before the device was provisioned
+            _imu("acc", 0, acc_scale=0.05),  # ±164 g
+            _imu("gyro", 0, gyro_scale=1e-6),  # ±1.9 °/s
+            Message("gaitlink/v1/e/env", json.dumps(env).encode(), 1, False, 9),
+            _imu("fine", 0, t0_us=NOW_US + 200 * 10**6),  # 200 s ahead: within the limit
+        ]
+    )
+    assert out.lines and all(line.startswith("imu,device=fine,") for line in out.lines)
+    records = {r["device"]: r for r in pipeline.dead_letters.read()}
+    assert {d: r["reason"] for d, r in records.items()} == {
+        "fut": "time_out_of_range", "old": "time_out_of_range",
+        "unsynced": "time_out_of_range", "prov": "time_out_of_range",
+        "acc": "bad_header", "gyro": "bad_header", "e": "time_out_of_range",
+    }  # fmt: skip
+    assert "provisioning date" in records["prov"]["detail"]
+    assert "ahead of the ingest's clock" in records["fut"]["detail"]
+
+
+def test_transform__time_limits_are_configurable(tmp_path):
+    from datetime import UTC, datetime
+
+    from gaitlink.cloud.ingest.validate import TimeLimits
+
+    limits = TimeLimits(max_future_s=3600, not_before=datetime(1969, 1, 1, tzinfo=UTC))
+    pipeline = _gait_pipeline(tmp_path, time_limits=limits)
+    out = pipeline.transform(
+        [_imu("a", 0, t0_us=NOW_US + 1800 * 10**6), _imu("b", 0, t0_us=1_000_000_000)]
+    )
+    assert _imu_count(out, "a") == _imu_count(out, "b") == 50
+
+
+def test_transform__a_forged_seq_does_not_silence_the_device(tmp_path):
+    pipeline = _gait_pipeline(tmp_path)
+    taps = []
+    pipeline.taps.append(lambda kind, fields: taps.append((kind, fields["kind"])))
+    real = [_imu("v", s) for s in range(80)]
+    forged = _imu("v", 10 + 2**31 - 1, t0_us=T0 + 10 * 500_000)
+    outs = [pipeline.transform([m]) for m in [*real[:10], forged, *real[10:]]]
+    assert sum(_imu_count(o, "v") for o in outs) == 81 * 50  # every real frame, and the forgery
+    (jump,) = [line for o in outs for line in o.lines if "kind=seq_jump" in line]
+    assert f"seq={10 + 2**31 - 1}i" in jump and "rebased=0i" in jump
+    assert all(f"q={0x8000}i" in line for line in outs[10].lines if line.startswith("imu"))
+    assert pipeline.counters.duplicates == 0 and pipeline.counters.seq_jumps == 1
+    assert ("incident", "seq_jump") in taps

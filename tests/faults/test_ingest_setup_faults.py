@@ -65,8 +65,10 @@ def test_missing_database_stalls_and_recovers_without_losing_data(fresh_stack, t
 
 def test_failing_dead_letter_store_stops_the_service_and_keeps_the_data(fresh_stack, tmp_path):
     port = free_port()
-    blocked = tmp_path / "dl-is-a-directory"
+    # The store's folder for this device is taken by a file: the first put fails.
+    blocked = tmp_path / "dl-blocked"
     blocked.mkdir()
+    (blocked / "setup-2").write_text("not a folder")
     argv_extra = ("--dead-letters", str(blocked))
     ingest = services.ingest(
         f"127.0.0.1:{fresh_stack.cloud_port}", fresh_stack.influx_url, fresh_stack.database,

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 
+from gaitlink.cloud.ingest.deadletter import DeadLetterStore
 from gaitlink.tools.services import ingest_metrics
 from gaitlink.tools.stack import influx_query
 from tests.cloud.frames import encode_frame
@@ -46,9 +47,7 @@ def test_frames_reach_influx_once_with_values_and_times(stack, tmp_path):
     np.testing.assert_allclose([r["ax"] for r in rows], expected[:, 0] * np.float32(0.0011971008))
     np.testing.assert_allclose([r["gz"] for r in rows], expected[:, 5] * np.float32(0.00053263221))
     assert [r["time"] for r in rows] == [T0 + k * 10_000 for k in range(1000)]
-    (record,) = [
-        json.loads(line) for line in (tmp_path / "dead-letters.jsonl").read_text().splitlines()
-    ]
+    (record,) = DeadLetterStore(tmp_path / "dead-letters").read()
     assert record["reason"] == "bad_crc" and record["topic"] == "gaitlink/v1/rel-1/imu"
 
 
@@ -80,8 +79,5 @@ def test_env_and_status_reach_influx_and_bad_json_is_a_dead_letter(stack, tmp_pa
     assert row["time"] == 1_795_342_530_250_000
     (st,) = influx_query(stack, "SELECT * FROM device_status WHERE device='rel-2'")
     assert st["state"] == "online" and st["boot_id"] == 3
-    reasons = [
-        json.loads(line)["detail"]
-        for line in (tmp_path / "dead-letters.jsonl").read_text().splitlines()
-    ]
+    reasons = [r["detail"] for r in DeadLetterStore(tmp_path / "dead-letters").read()]
     assert any("battery_level" in r for r in reasons) and any("Invalid JSON" in r for r in reasons)
