@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 
 from aiohttp import web
@@ -111,7 +112,11 @@ async def ingest_env(request: web.Request, key: ApiKey, body: EnvTelemetry) -> I
     )
     pipeline = app[PIPELINE]
     loop = asyncio.get_running_loop()
-    transformed = await loop.run_in_executor(app[EXECUTOR], pipeline.transform, [message])
+    transformed = await loop.run_in_executor(
+        app[EXECUTOR], functools.partial(pipeline.transform, [message], retry=False)
+    )
+    if transformed.held:  # a bug in the ingest, logged with its traceback; not bad input
+        raise ApiError("internal error in the ingest; retry later", status=500, code="internal")
     points = len(transformed.lines)
     if points == 0:
         raise ApiError(

@@ -145,8 +145,12 @@ class Pipeline:
         self.influx_stalled: str | None = None
 
     # -- CPU side (worker thread) ----------------------------------------------------
-    def transform(self, batch: list[Message]) -> Transformed:
-        """Each message on its own: its fate never depends on another message."""
+    def transform(self, batch: list[Message], *, retry: bool = True) -> Transformed:
+        """Each message on its own: its fate never depends on another message.
+
+        `retry=False` for a caller that retries itself (an HTTP client): a message an
+        internal error kept back is returned in `held`, not queued for `due_retries`.
+        """
         out = Transformed()
         for message in batch:
             self.counters.messages += 1
@@ -157,7 +161,7 @@ class Pipeline:
                 self.dead_letter(message, reason, str(exc).removeprefix(f"{reason}: "))
                 lines = []
             except Exception as exc:
-                self._internal_error(message, exc)
+                self._internal_error(message, exc, retry=retry)
                 out.held.append(message)
                 continue
             out.per_message.append((message, lines))
@@ -167,12 +171,12 @@ class Pipeline:
             self._faults.pop("held", None)
         return out
 
-    def _internal_error(self, message: Message, exc: Exception) -> None:
+    def _internal_error(self, message: Message, exc: Exception, *, retry: bool) -> None:
         """A bug, not bad input: keep the message for retry and say so loudly."""
         self.counters.internal_errors += 1
         log.error("internal error on a message from %s; kept for retry", message.topic,
                   exc_info=exc)  # fmt: skip
-        if len(self._held) < self._max_held:
+        if retry and len(self._held) < self._max_held:
             self._held.append((time.monotonic() + self._retry_delay_s, message))
         self._faults["held"] = (
             f"internal error ({type(exc).__name__}: {exc}) on a message from {message.topic}; "
