@@ -8,7 +8,7 @@ See docs/gait.md for the methods, the body frame and the cycles table.
 
 from .methods import PLACEMENTS
 from .pool import StreamPool
-from .stream import GaitResult, GaitStream, LateData, lookahead_s, segment
+from .stream import GaitResult, GaitStream, LateData, lookahead_s, normalize_cycles, segment
 from .support import Support, supports
 from .table import CYCLE_DTYPE, REASONS
 from .warmup import warmup
@@ -23,6 +23,7 @@ __all__ = [
     "StreamPool",
     "Support",
     "lookahead_s",
+    "normalize_cycles",
     "segment",
     "supports",
     "warmup",

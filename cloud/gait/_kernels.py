@@ -377,21 +377,39 @@ def _emit_cycle(start, end, fc, side, forced, par, st, out):
 
     if reason == REASON_OK:
         j = cnt[K_NORM]
-        span = end - start
         base = i0 - 1  # first sample index that may be needed (floor(start))
-        pbase = base % cap
-        for p in range(N_POINTS):
-            t = start + span * _PHASE[p]
-            i = min(int(np.floor(t)), i1)
-            f = t - i
-            a = pbase + (i - base)
-            if a >= cap:
-                a -= cap
-            b = a + 1 if a + 1 < cap else 0
-            for c in range(N_CH):
-                xa = raw[a, c]
-                norm[j, p, c] = xa + f * (raw[b, c] - xa)
+        _normalize_cycle(raw, base % cap, base, start, end, norm[j])
         cnt[K_NORM] = j + 1
+
+
+@njit(**JIT_OPTIONS)
+def _normalize_cycle(raw, pbase, base, start, end, dst):
+    # Resample the cycle [start, end] (fractional sample indices) to N_POINTS by linear
+    # interpolation into ``dst`` (N_POINTS, N_CH). Sample index ``base`` (<= floor(start))
+    # sits at row ``pbase`` of ``raw``, which may be a ring (rows wrap at its end) or a
+    # plain array holding samples base .. floor(end) + 1 (pbase = 0). The one resampler of
+    # the project: the ingest's stream and the research API's cut from stored samples.
+    cap = raw.shape[0]
+    span = end - start
+    i1 = int(np.floor(end))
+    for p in range(N_POINTS):
+        t = start + span * _PHASE[p]
+        i = min(int(np.floor(t)), i1)
+        f = t - i
+        a = pbase + (i - base)
+        if a >= cap:
+            a -= cap
+        b = a + 1 if a + 1 < cap else 0
+        for c in range(N_CH):
+            xa = raw[a, c]
+            dst[p, c] = xa + f * (raw[b, c] - xa)
+
+
+@njit(**JIT_OPTIONS)
+def _normalize_cycles(x, starts, ends, out):
+    # Each cycle k, its bounds in sample indices of ``x`` (row = index), into out[k].
+    for k in range(starts.size):
+        _normalize_cycle(x, 0, 0, starts[k], ends[k], out[k])
 
 
 @njit(**JIT_OPTIONS)

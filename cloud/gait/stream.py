@@ -15,7 +15,7 @@ from . import _kernels as k
 from .methods import make_plan
 from .table import SIDE_NAMES, cycles_from_rows, empty_cycles
 
-__all__ = ["GaitResult", "GaitStream", "LateData", "segment"]
+__all__ = ["GaitResult", "GaitStream", "LateData", "normalize_cycles", "segment"]
 
 
 _NO_SIDES = np.empty(0, dtype="U5")
@@ -254,6 +254,31 @@ def segment(
     out = _Outputs(stream._capacity(n, g.size))
     stream._call(x, q, g, np.zeros(g.size, np.int64), out)
     return out.result()
+
+
+def normalize_cycles(samples: np.ndarray, starts, ends) -> np.ndarray:
+    """Resample cycles of a recording to 150 points each, as `segment` does: (n, 150, 6).
+
+    ``starts``/``ends``: each cycle's bounding initial contacts as fractional sample indices
+    of ``samples`` (n, 6), e.g. ``cycles["start"] * rate_hz``. Linear interpolation by the
+    streaming kernel's own code, so cycles cut from stored samples equal `segment`'s.
+    """
+    x = _as_samples(samples)
+    s = np.ascontiguousarray(starts, dtype=np.float64).reshape(-1)
+    e = np.ascontiguousarray(ends, dtype=np.float64).reshape(-1)
+    if s.shape != e.shape:
+        raise ValueError(f"starts and ends differ in length: {s.size} and {e.size}")
+    # The last point interpolates towards the sample after floor(end): it must exist.
+    if s.size and not (
+        np.all(np.isfinite(s)) and np.all(np.isfinite(e)) and s.min() >= 0
+        and np.all(s < e) and np.floor(e.max()) + 1 < x.shape[0]
+    ):  # fmt: skip
+        raise ValueError(
+            f"cycles must satisfy 0 <= start < end and floor(end) + 1 < {x.shape[0]} samples"
+        )
+    out = np.empty((s.size, k.N_POINTS, k.N_CH))
+    k._normalize_cycles(x, s, e, out)
+    return out
 
 
 def lookahead_s(placement: str, rate_hz: float) -> float:
