@@ -22,6 +22,9 @@ SUBCOMMANDS: tuple[tuple[str, str, str], ...] = (
     ("apikey", "gaitlink.cloud.api.apikey_cli", "cloud"),
     ("deadletter", "gaitlink.cloud.ingest.deadletter_cli", "cloud"),
     ("gait", "gaitlink.cloud.gait.cli", "cloud"),
+    ("session", "gaitlink.tools.session", "cloud"),
+    ("export", "gaitlink.research.export_cli", "research"),
+    ("plot", "gaitlink.research.plot_cli", "plot"),
     ("bench", "gaitlink.tools.bench.cli", "dev"),
 )
 

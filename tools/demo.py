@@ -135,10 +135,46 @@ def run(
         while not all(r.complete for r in reports) and time.monotonic() < deadline:
             time.sleep(0.5)
             reports = counts()
+        _record_sessions(stack, state_dir, reports, rate_hz)
         return [_with_cycles(stack, r) for r in reports]
     finally:
         for service in reversed(started):
             service.stop()
+
+
+def subject_of(device_id: str) -> str:
+    """The subject wearing a simulated device: demo-02 is DEMO_AB02, e2e-01 is E2E_AB01."""
+    prefix, _, number = device_id.rpartition("-")
+    dataset = "".join(ch for ch in prefix.upper() if ch.isalnum())[:10]
+    return f"{dataset}_AB{number[-2:]}"
+
+
+def _record_sessions(stack, state_dir: Path, reports: list[DeviceReport], rate_hz: int) -> None:
+    # Each simulated device walked on level ground, worn on the left foot (the ingest's
+    # default placement): a recording session per device in the registry and InfluxDB, so
+    # the research API and `gaitlink export/plot` find the demo's data by subject and task.
+    from gaitlink.cloud.influx.sync import InfluxV1Sync
+    from gaitlink.cloud.registry.db import FILENAME, open_registry
+    from gaitlink.cloud.registry.sessions import SessionStore
+
+    store = SessionStore(open_registry(state_dir / FILENAME))
+    lines = []
+    for r in reports:
+        if r.first_us is None or r.last_us is None:
+            continue
+        if (previous := store.open_for(r.device_id)) is not None:
+            store.stop(previous.id, end_us=max(previous.start_us + 1, r.first_us))
+        session = store.start(
+            subject=subject_of(r.device_id),
+            task="level_walking",
+            device=r.device_id,
+            placement="foot",
+            side="left",
+            start_us=r.first_us,
+        )
+        lines.append(store.stop(session.id, end_us=r.last_us + 1_000_000 // rate_hz).line())
+    if lines:
+        InfluxV1Sync(stack.influx_settings()).write("\n".join(lines))
 
 
 def _with_cycles(stack, report: DeviceReport) -> DeviceReport:

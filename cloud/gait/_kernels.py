@@ -406,10 +406,10 @@ def _normalize_cycle(raw, pbase, base, start, end, dst):
 
 
 @njit(**JIT_OPTIONS)
-def _normalize_cycles(x, starts, ends, out):
-    # Each cycle k, its bounds in sample indices of ``x`` (row = index), into out[k].
+def _normalize_cycles(x, first, starts, ends, out):
+    # Each cycle k into out[k]; row 0 of ``x`` is sample index ``first`` of the bounds.
     for k in range(starts.size):
-        _normalize_cycle(x, 0, 0, starts[k], ends[k], out[k])
+        _normalize_cycle(x, 0, first, starts[k], ends[k], out[k])
 
 
 @njit(**JIT_OPTIONS)

@@ -256,12 +256,14 @@ def segment(
     return out.result()
 
 
-def normalize_cycles(samples: np.ndarray, starts, ends) -> np.ndarray:
+def normalize_cycles(samples: np.ndarray, starts, ends, first: int = 0) -> np.ndarray:
     """Resample cycles of a recording to 150 points each, as `segment` does: (n, 150, 6).
 
-    ``starts``/``ends``: each cycle's bounding initial contacts as fractional sample indices
-    of ``samples`` (n, 6), e.g. ``cycles["start"] * rate_hz``. Linear interpolation by the
-    streaming kernel's own code, so cycles cut from stored samples equal `segment`'s.
+    ``starts``/``ends``: each cycle's bounding initial contacts as fractional sample indices,
+    e.g. ``cycles["start"] * rate_hz``; ``samples`` (n, 6) holds the samples from index
+    ``first`` on (a window of a longer stream). Linear interpolation by the streaming
+    kernel's own code, on the indices as given, so cycles cut from a window of stored
+    samples equal `segment`'s whatever the window.
     """
     x = _as_samples(samples)
     s = np.ascontiguousarray(starts, dtype=np.float64).reshape(-1)
@@ -269,15 +271,17 @@ def normalize_cycles(samples: np.ndarray, starts, ends) -> np.ndarray:
     if s.shape != e.shape:
         raise ValueError(f"starts and ends differ in length: {s.size} and {e.size}")
     # The last point interpolates towards the sample after floor(end): it must exist.
+    first = int(first)
     if s.size and not (
-        np.all(np.isfinite(s)) and np.all(np.isfinite(e)) and s.min() >= 0
-        and np.all(s < e) and np.floor(e.max()) + 1 < x.shape[0]
+        np.all(np.isfinite(s)) and np.all(np.isfinite(e)) and s.min() >= first
+        and np.all(s < e) and np.floor(e.max()) + 1 < first + x.shape[0]
     ):  # fmt: skip
         raise ValueError(
-            f"cycles must satisfy 0 <= start < end and floor(end) + 1 < {x.shape[0]} samples"
+            f"cycles must satisfy {first} <= start < end and floor(end) + 1 < "
+            f"{first + x.shape[0]} (the samples held)"
         )
     out = np.empty((s.size, k.N_POINTS, k.N_CH))
-    k._normalize_cycles(x, s, e, out)
+    k._normalize_cycles(x, first, s, e, out)
     return out
 
 

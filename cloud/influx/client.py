@@ -32,6 +32,17 @@ class InfluxSettings:
     timeout_s: float = 10.0
 
 
+def auth_headers(settings: InfluxSettings) -> dict[str, str]:
+    """The Authorization header for the settings' token or user, else none."""
+    if settings.token:
+        return {"Authorization": f"Token {settings.token}"}
+    if settings.username:
+        # Basic auth, not the u/p query parameters, which InfluxDB writes to its log.
+        basic = aiohttp.BasicAuth(settings.username, settings.password or "")
+        return {"Authorization": basic.encode()}
+    return {}
+
+
 class InfluxV1:
     def __init__(self, session: aiohttp.ClientSession, settings: InfluxSettings) -> None:
         self._session = session
@@ -39,16 +50,7 @@ class InfluxV1:
         self._base = settings.url.rstrip("/")
 
     def _auth(self) -> tuple[dict[str, str], dict[str, str]]:
-        s = self._settings
-        params = {"db": s.database}
-        headers = {}
-        if s.token:
-            headers["Authorization"] = f"Token {s.token}"
-        elif s.username:
-            # Basic auth, not the u/p query parameters, which InfluxDB writes to its log.
-            basic = aiohttp.BasicAuth(s.username, s.password or "")
-            headers["Authorization"] = basic.encode()
-        return params, headers
+        return {"db": self._settings.database}, auth_headers(self._settings)
 
     async def write(self, lines: str) -> None:
         """Write line protocol with µs timestamps; raises InfluxError on refusal."""

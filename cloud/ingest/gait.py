@@ -85,6 +85,13 @@ class GaitStage:
             for name in ("end", "fc"):
                 if np.isfinite(row[name]):  # a cycle cut by a gap may have no FC
                     fields[f"{name}_us"] = origin_us + round(float(row[name]) * 1e6)
+            # The stream's own clock: the research API maps the cycle onto the stored
+            # samples by stream index (device clock steps shift their timestamps, not
+            # their index) and cuts it exactly as the stream did, not to the nearest µs.
+            fields["origin_us"] = origin_us
+            fields["rate_hz"] = stream.rate_hz
+            fields["start_s"] = float(row["start"])
+            fields["end_s"] = float(row["end"])
             fields["valid"] = bool(row["valid"])
             fields["reason"] = str(row["reason"])
             if row["side"]:

@@ -21,11 +21,16 @@ class Topic:
     kind: str
 
 
+def valid_device_id(device: str) -> bool:
+    """Whether ``device`` is a device id the topic tree allows ([a-z0-9-], 1-32 chars)."""
+    return _DEVICE.fullmatch(device) is not None
+
+
 def parse_topic(topic: str) -> Topic:
     if not topic.startswith(PREFIX):
         raise TopicError(f"topic {topic!r} is not under {PREFIX}")
     device, _, kind = topic[len(PREFIX) :].partition("/")
-    if not _DEVICE.fullmatch(device):
+    if not valid_device_id(device):
         raise TopicError(f"topic {topic!r}: device id {device!r} is not [a-z0-9-], 1-32 chars")
     if kind not in KINDS:
         raise TopicError(f"topic {topic!r}: unknown message kind {kind!r}")

@@ -128,6 +128,12 @@ class Stack:
     def influx_url(self) -> str:
         return self._component(INFLUXDB).address(self.host, self.ports)
 
+    def influx_settings(self):
+        """How a client reaches this stack's InfluxDB (a `cloud.influx.InfluxSettings`)."""
+        from gaitlink.cloud.influx.client import InfluxSettings
+
+        return InfluxSettings(url=self.influx_url, database=self.database)
+
     def env(self) -> dict[str, str]:
         """Environment variables that point gateway, ingest and tools at this stack."""
         return {

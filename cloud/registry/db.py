@@ -1,0 +1,72 @@
+"""The registry database: one SQLite file in WAL mode, schema upgraded by migrations.
+
+WAL lets the CLI, the ingest and a researcher's script read while one of them writes.
+Migrations are numbered by `PRAGMA user_version`; a later room (the device registry) adds
+its tables by appending to MIGRATIONS, never by editing an applied step.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+FILENAME = "registry.sqlite3"
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: recording sessions. Times are integer µs since the Unix epoch (as in InfluxDB).
+    """
+    CREATE TABLE session (
+        id        INTEGER PRIMARY KEY,
+        subject   TEXT NOT NULL,
+        task      TEXT NOT NULL,
+        task_id   TEXT NOT NULL,
+        task_info TEXT NOT NULL DEFAULT '',
+        device    TEXT NOT NULL,
+        placement TEXT NOT NULL,
+        side      TEXT NOT NULL DEFAULT '',
+        start_us  INTEGER NOT NULL,
+        end_us    INTEGER,
+        CHECK (end_us IS NULL OR end_us > start_us)
+    );
+    CREATE INDEX session_subject_task ON session (subject, task);
+    -- At most one open session per device: a device is worn by one subject at a time.
+    CREATE UNIQUE INDEX session_open_device ON session (device) WHERE end_us IS NULL;
+    """,
+)
+
+
+class RegistryError(Exception):
+    """The registry file cannot be opened or is newer than this gaitlink."""
+
+
+def open_registry(path: Path | str) -> sqlite3.Connection:
+    """Open (creating if needed, owner-only) and migrate the registry at ``path``."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            # Owner-only from the first byte: sessions name study subjects.
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        conn = sqlite3.connect(path, timeout=10.0, isolation_level=None)
+    except (OSError, sqlite3.Error) as exc:
+        raise RegistryError(f"cannot open the registry {path}: {exc}") from exc
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    _migrate(conn, path)
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(MIGRATIONS):
+        raise RegistryError(
+            f"the registry {path} has schema version {version}, newer than this gaitlink "
+            f"({len(MIGRATIONS)}): upgrade gaitlink"
+        )
+    for number in range(version, len(MIGRATIONS)):
+        # One transaction per step, so a crash leaves the file at a known version.
+        conn.executescript(
+            f"BEGIN IMMEDIATE; {MIGRATIONS[number]} PRAGMA user_version = {number + 1}; COMMIT;"
+        )
