@@ -1,4 +1,4 @@
-"""`gaitlink bench gait-accuracy|gait-speed`: the gait segmentation benchmarks.
+"""`gaitlink bench gait-accuracy|gait-speed|research`: the benchmarks.
 
 Only the standard library is imported here; numpy, numba and the segmentation load
 inside the handlers.
@@ -69,6 +69,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     speed.add_argument("--json", action="store_true", help="print JSON instead")
     speed.set_defaults(func=_speed)
+
+    research = which.add_parser(
+        "research",
+        help="time and peak memory to pull one hour of one device's cycles",
+        description="Writes an hour of a synthetic walker (samples and cycles, as the "
+        "ingest writes them) to InfluxDB in a throwaway local stack, then times "
+        "gaitlink.research get_cycles in a fresh process per repeat (median) and "
+        "measures its peak memory. Prints markdown.",
+    )
+    research.add_argument("--seconds", type=float, default=3600.0, help="data (3600)")
+    research.add_argument("--repeats", type=int, default=3, help="timed pulls (3)")
+    research.add_argument("--json", action="store_true", help="print JSON instead")
+    research.set_defaults(func=_research)
+
+
+def _research(args: argparse.Namespace) -> int:
+    from gaitlink.tools.bench import research
+
+    if args.repeats < 1 or not 60 <= args.seconds <= 6 * 3600:
+        print("gaitlink bench research: --repeats >= 1, --seconds 60..21600", file=sys.stderr)
+        return 2
+    result = research.run(seconds=args.seconds, repeats=args.repeats)
+    print(json.dumps(result, indent=2) if args.json else research.to_markdown(result), end="\n")
+    return 0
 
 
 def _accuracy(args: argparse.Namespace) -> int:
