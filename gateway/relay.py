@@ -84,8 +84,9 @@ class Relay:
         # Handed over by the paho threads, taken by the spool thread at each turn.
         self._incoming: list[Message] = []
         self._acked: list[int] = []
-        # Spool ids published to the cloud and not yet acked, and the highest one sent.
-        self._in_flight: set[int] = set()
+        # Spool ids published to the cloud and not yet acked -> (device, size), and the
+        # highest one sent. The spool never drops these, so their acks remove them exactly.
+        self._in_flight: dict[int, tuple[str, int]] = {}
         self._cursor = 0
         self._window = window
         # Ids below this were in the spool at start: sending them again may duplicate.
@@ -105,7 +106,9 @@ class Relay:
             subscriptions=DOWNLINK_FILTERS,
             on_message=self._downlink,
             will=Will(self.status_topic, json.dumps({"state": "offline"}).encode()),
-            max_inflight=min(window, 1000),
+            # 0: no limit in paho, whose in-flight bookkeeping scans every queued message
+            # at each PUBACK; the relay window bounds what is in flight instead.
+            max_inflight=0,
         )
         self._time_beacon_s = time_beacon_s
         self._status_every_s = status_every_s
@@ -150,12 +153,14 @@ class Relay:
     def _uplink(self, message: Message) -> None:
         with self._lock:
             self._incoming.append(message)
-        self._wake.set()
+        if not self._wake.is_set():  # set() takes a lock and notifies: skip it when it is
+            self._wake.set()
 
     def _cloud_acked(self, spool_id: int) -> None:
         with self._lock:
             self._acked.append(spool_id)
-        self._wake.set()
+        if not self._wake.is_set():
+            self._wake.set()
 
     # -- the spool thread ------------------------------------------------------------
     def _spool_loop(self) -> None:
@@ -195,8 +200,8 @@ class Relay:
             spool.add(((m.topic, m.payload) for m in incoming), now)
             self.presence.saw(incoming, now)
         if acked:
-            spool.remove(acked)
-            self._in_flight.difference_update(acked)
+            in_flight = self._in_flight
+            spool.remove_delivered([(i, *in_flight.pop(i)) for i in acked if i in in_flight])
         if housekeeping:
             spool.housekeeping(now)
         spool.commit()
@@ -218,7 +223,7 @@ class Relay:
         republished = 0
         for stored in self.spool.after(self._cursor, room):
             spool_id = stored.id
-            self._in_flight.add(spool_id)
+            self._in_flight[spool_id] = (stored.device, stored.size)
             self._cursor = spool_id
             if spool_id <= self._restart_horizon:
                 republished += 1

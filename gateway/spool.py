@@ -56,6 +56,10 @@ class Stored:
     topic: str
     payload: bytes
 
+    @property
+    def size(self) -> int:
+        return _size(self.topic, self.payload)
+
 
 @dataclass(slots=True)
 class DeviceLoad:
@@ -147,26 +151,18 @@ class Spool:
         self._enforce_size()
         return len(rows)
 
-    def remove(self, ids: Iterable[int]) -> int:
-        """Delete messages the cloud acknowledged. Ids already dropped are ignored."""
-        params = [(i,) for i in ids]
-        if not params:
-            return 0
+    def remove_delivered(self, delivered: list[tuple[int, str, int]]) -> None:
+        """Delete messages the cloud acknowledged: (id, device, size) as `after` gave them.
+
+        They were handed out by `after` and stayed below `in_flight_through`, so the bounds
+        never dropped them: every one is still in the table and the accounting can come
+        from the caller instead of a RETURNING per row.
+        """
+        if not delivered:
+            return
         self._begin()
-        removed = 0
-        # RETURNING tells which rows really went: a message dropped by policy while in
-        # flight must not be subtracted twice.
-        for chunk_start in range(0, len(params), _DROP_CHUNK):
-            chunk = [p[0] for p in params[chunk_start : chunk_start + _DROP_CHUNK]]
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                f"DELETE FROM spool WHERE id IN ({marks}) "
-                "RETURNING device, length(payload) + length(topic)",
-                chunk,
-            ).fetchall()
-            self._forget(rows)
-            removed += len(rows)
-        return removed
+        self._db.executemany("DELETE FROM spool WHERE id = ?", [(d[0],) for d in delivered])
+        self._forget([(device, size - ROW_OVERHEAD) for _, device, size in delivered])
 
     def commit(self) -> float:
         """Make everything since the last commit durable (one WAL fsync); its duration in s."""

@@ -31,13 +31,16 @@ SUBCOMMANDS: tuple[tuple[str, str, str], ...] = (
 _OURS = ("gaitlink",)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The CLI; with `only`, just that subcommand is imported (see main)."""
     parser = argparse.ArgumentParser(
         prog="gaitlink",
         description="gaitlink: wearable gait sensing from ESP32 firmware to InfluxDB.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module_name, extra in SUBCOMMANDS:
+        if only is not None and name != only:
+            continue
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
@@ -66,7 +69,11 @@ def _register_unavailable(sub, name: str, extra: str, missing: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    # Import only the subcommand asked for: `gaitlink gateway run` on a Pi must not carry
+    # numpy and numba (80 MB) because another room imports them at module level.
+    names = {name for name, _, _ in SUBCOMMANDS}
+    args = build_parser(argv[0] if argv and argv[0] in names else None).parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

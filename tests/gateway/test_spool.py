@@ -37,14 +37,28 @@ def test_spool__wal_and_full_sync_are_on(tmp_path):
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_spool__remove_forgets_acked_and_ignores_unknown_ids(tmp_path):
+def test_spool__remove_delivered_forgets_what_the_cloud_acked(tmp_path):
     spool = Spool(tmp_path / "spool.db", ROOMY)
     _add(spool, "a", 4)
-    ids = [m.id for m in spool.after(0, 10)]
-    assert spool.remove([ids[0], ids[1], 999_999]) == 2
+    rows = spool.after(0, 10)
+    spool.remove_delivered([(m.id, m.device, m.size) for m in rows[:2]])
     spool.commit()
-    assert [m.id for m in spool.after(0, 10)] == ids[2:]
-    assert spool.messages == 2
+    assert [m.id for m in spool.after(0, 10)] == [m.id for m in rows[2:]]
+    assert spool.messages == 2 and spool.bytes == sum(m.size for m in rows[2:])
+    assert Spool(tmp_path / "spool.db", ROOMY).messages == 2
+
+
+def test_spool__bounds_never_drop_what_is_in_flight(tmp_path):
+    spool = Spool(tmp_path / "spool.db", ROOMY)
+    _add(spool, "a", 6)
+    handed_out = spool.after(0, 4)
+    spool.in_flight_through = handed_out[-1].id
+    spool.limits = Limits(max_bytes=handed_out[0].size * 3, max_age_s=3600, reserve_bytes=0)
+    spool.housekeeping()
+    spool.commit()
+    # Only the two not yet handed out could go; the four in flight stay, over the bound.
+    assert spool.dropped == {("a", "full"): 2}
+    assert [m.id for m in spool.after(0, 10)] == [m.id for m in handed_out]
 
 
 def test_spool__after_keeps_arrival_order_across_devices(tmp_path):
@@ -106,6 +120,7 @@ def test_spool__free_space_reserve_bounds_the_spool_below_max_bytes(tmp_path):
         st.one_of(
             st.tuples(st.just("add"), st.sampled_from("abc"), st.binary(max_size=300)),
             st.tuples(st.just("ack"), st.integers(0, 40), st.none()),
+            st.tuples(st.just("send"), st.integers(0, 5), st.none()),
         ),
         max_size=60,
     )
@@ -114,15 +129,26 @@ def test_spool__bookkeeping_matches_the_table(tmp_path_factory, ops):
     path = tmp_path_factory.mktemp("spool") / "spool.db"
     spool = Spool(path, Limits(max_bytes=2000, max_age_s=3600, reserve_bytes=0))
     for op, arg, payload in ops:
+        rows = spool.after(0, 10_000)
+        in_flight = {r.id for r in rows if r.id <= spool.in_flight_through}
         if op == "add":
             spool.add([(_topic(arg), payload)])
-        else:
-            spool.remove([arg])
-        spool.commit()
+            spool.commit()
+            # Only adding pushes the spool over its bound: what is in flight survives it.
+            assert in_flight <= {r.id for r in spool.after(0, 10_000)}
+        elif op == "send":  # hand the next few to the cloud
+            sent = spool.after(spool.in_flight_through, arg)
+            spool.in_flight_through = sent[-1].id if sent else spool.in_flight_through
+        elif in_flight:
+            acked = next(r for r in rows if r.id == sorted(in_flight)[arg % len(in_flight)])
+            spool.remove_delivered([(acked.id, acked.device, acked.size)])
+            spool.commit()
     rows = spool.after(0, 10_000)
     assert spool.messages == len(rows)
-    assert spool.bytes == sum(len(r.payload) + len(r.topic) + ROW_OVERHEAD for r in rows)
-    assert spool.bytes <= 2000
+    assert spool.bytes == sum(r.size for r in rows)
+    # Over the bound only by what is in flight.
+    in_flight_bytes = sum(r.size for r in rows if r.id <= spool.in_flight_through)
+    assert spool.bytes <= max(2000, in_flight_bytes + max((r.size for r in rows), default=0))
     reopened = Spool(path, spool.limits)
     assert (reopened.messages, reopened.bytes) == (spool.messages, spool.bytes)
     # Per device, what is left is in the order it came.

@@ -1,4 +1,4 @@
-"""`gaitlink bench gait-accuracy|gait-speed|research`: the benchmarks.
+"""`gaitlink bench gait-accuracy|gait-speed|research|gateway`: the benchmarks.
 
 Only the standard library is imported here; numpy, numba and the segmentation load
 inside the handlers.
@@ -15,8 +15,9 @@ from pathlib import Path
 def register(subparsers: argparse._SubParsersAction) -> None:
     bench = subparsers.add_parser(
         "bench",
-        help="benchmark the gait segmentation (accuracy, speed)",
-        description="Benchmarks of cloud.gait; see docs/benchmarks.md.",
+        help="benchmark the gait segmentation (accuracy, speed) and the gateway",
+        description="Benchmarks of cloud.gait (docs/benchmarks.md) and of the gateway "
+        "(docs/gateway.md).",
     )
     which = bench.add_subparsers(dest="bench_command", metavar="BENCHMARK", required=True)
 
@@ -82,6 +83,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     research.add_argument("--repeats", type=int, default=3, help="timed pulls (3)")
     research.add_argument("--json", action="store_true", help="print JSON instead")
     research.set_defaults(func=_research)
+
+    gateway = which.add_parser(
+        "gateway",
+        help="gateway throughput, added latency, drain rate and RSS vs direct mosquitto",
+        description="Real mosquitto brokers and `gaitlink gateway run` (spool on, pinned to "
+        "one CPU) in a temp dir; a direct publish -> subscribe through one mosquitto in the "
+        "same run is the baseline. Prints markdown. See docs/gateway.md.",
+    )
+    gateway.add_argument("--devices", type=int, default=50, help="devices for live and drain")
+    gateway.add_argument(
+        "--frames-per-device", type=float, default=2.0, help="live frames/s per device (2 = 100 Hz)"
+    )
+    gateway.add_argument("--burst", type=int, default=60_000, help="frames in the throughput burst")
+    gateway.add_argument("--outage", type=float, default=20.0, help="cloud outage, s (drain)")
+    gateway.add_argument("--cpu", type=int, help="CPU for the gateway (default: the last)")
+    gateway.add_argument(
+        "--profile", type=Path, help="py-spy record (collapsed stacks) of the burst"
+    )
+    gateway.add_argument("--json", action="store_true", help="print JSON instead")
+    gateway.set_defaults(func=_gateway)
 
 
 def _research(args: argparse.Namespace) -> int:
@@ -152,3 +173,27 @@ def _speed(args: argparse.Namespace) -> int:
     else:
         print(speed.to_markdown(result), end="")
     return 0
+
+
+def _gateway(args: argparse.Namespace) -> int:
+    from gaitlink.tools.bench import gateway
+
+    for name in ("devices", "frames_per_device", "burst", "outage"):
+        if getattr(args, name) <= 0:
+            print(
+                f"gaitlink bench gateway: --{name.replace('_', '-')} must be > 0", file=sys.stderr
+            )
+            return 2
+    spec = gateway.Spec(
+        devices=args.devices,
+        frames_per_device_s=args.frames_per_device,
+        burst=args.burst,
+        outage_s=args.outage,
+        cpu=args.cpu,
+        profile=args.profile,
+    )
+    try:
+        return gateway.main(spec, args.json)
+    except RuntimeError as exc:
+        print(f"gaitlink bench gateway: {exc}", file=sys.stderr)
+        return 1

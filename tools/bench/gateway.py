@@ -1,0 +1,335 @@
+"""`gaitlink bench gateway`: the relay with its durable spool, against direct MQTT.
+
+In one run, on this machine, with real mosquitto brokers in a temp dir:
+1. baseline: frames published to one mosquitto and counted by a subscriber of it;
+2. sustained: a burst published to the site broker, counted at the cloud broker after the
+   gateway (a `gaitlink gateway run` process pinned to one CPU, spool on); the rate is
+   taken between the 10th and the 90th percentile of arrivals, so the site broker's queue
+   is never empty and the gateway runs flat out;
+3. latency: the live rate (`devices` x `frames/s`), through both paths; added = gateway
+   path minus direct path, p50 and p99;
+4. drain: the cloud broker stops for `outage_s` while live data flows into the spool; then
+   it starts again, and the drain rate is what the spool delivers until it is back to live.
+Peak RSS is the gateway's VmHWM at the end; CPU is its user+system time per frame.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from gaitlink.gateway.install import InstallPlan, render_mosquitto
+from gaitlink.tools.bench import mqtt_load
+from gaitlink.tools.stack import find_binary, free_port
+
+
+@dataclass(frozen=True)
+class Spec:
+    devices: int = 50
+    frames_per_device_s: float = 2.0  # 100 Hz in frames of 50 samples
+    burst: int = 60_000
+    frame_bytes: int = 644
+    live_s: float = 5.0
+    outage_s: float = 20.0
+    cpu: int | None = None  # the gateway's CPU; default the last one
+    profile: Path | None = None  # py-spy record output of the burst phase
+
+
+class Broker:
+    def __init__(self, home: Path, name: str, site: bool) -> None:
+        self.port = free_port()
+        self.home = home / name
+        self.home.mkdir(parents=True)
+        conf = self.home / "mosquitto.conf"
+        base = (
+            render_mosquitto(InstallPlan(Path("x"), site_port=self.port, site_listen="127.0.0.1"))
+            if site
+            else f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+        )
+        extra = [f"persistence_location {self.home}/", f"log_dest file {self.home}/log"]
+        if os.geteuid() == 0:
+            extra.append("user root")
+        conf.write_text(base + "\n".join(extra) + "\n")
+        self.argv = [str(find_binary("mosquitto")), "-c", str(conf)]
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                mqtt_load._connect(self.port, "bench-probe").close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"mosquitto did not start on {self.port}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(10)
+
+
+class GatewayProcess:
+    def __init__(self, home: Path, site: Broker, cloud: Broker, cpu: int) -> None:
+        self.http = free_port()
+        self.log = home / "gateway.log"
+        argv = [
+            sys.executable, "-m", "gaitlink.tools.cli", "gateway", "run",
+            "--site", f"127.0.0.1:{site.port}", "--cloud", f"127.0.0.1:{cloud.port}",
+            "--id", "bench", "--spool-dir", str(home / "spool"),
+            "--http", f"127.0.0.1:{self.http}", "--stats-every", "3600",
+        ]  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GAITLINK_GATEWAY_")}
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(
+                ["taskset", "-c", str(cpu), *argv] if _has("taskset") else argv,
+                stdout=log, stderr=subprocess.STDOUT, env=env,
+            )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while "gateway ready" not in self.log.read_text():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"gateway did not start:\n{self.log.read_text()[-2000:]}")
+            time.sleep(0.1)
+
+    def metrics(self) -> dict[str, float]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#") and "{" not in line:
+                name, value = line.rsplit(" ", 1)
+                out[name] = float(value)
+        return out
+
+    def cpu_s(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def peak_rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _py_spy() -> str:
+    from shutil import which
+
+    beside = Path(sys.executable).parent / "py-spy"  # the dev extra installs it in the venv
+    found = str(beside) if beside.exists() else which("py-spy")
+    if found is None:
+        raise RuntimeError("py-spy not found: pip install py-spy (it is in the dev extra)")
+    return found
+
+
+def _has(tool: str) -> bool:
+    from shutil import which
+
+    return which(tool) is not None
+
+
+def _publish_in_child(port: int, spec: Spec, count: int, rate: float | None, tag: str):
+    # A process of its own: the load must not share the counter's GIL.
+    ctx = multiprocessing.get_context("fork")
+    proc = ctx.Process(
+        target=mqtt_load.publish,
+        args=(port, spec.devices, count),
+        kwargs={"rate": rate, "frame_bytes": spec.frame_bytes, "client_id": f"bench-{tag}"},
+    )
+    proc.start()
+    return proc
+
+
+def _rate(marks: list[float]) -> float:
+    """Frames/s between the 10th and the 90th percentile of arrivals (marks every 1000)."""
+    if len(marks) < 5:
+        return float("nan")
+    lo, hi = len(marks) // 10, len(marks) * 9 // 10
+    return (hi - lo) * 1000 / (marks[hi] - marks[lo])
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _burst(port: int, counter_port: int, spec: Spec, tag: str, profile=None) -> float:
+    counter = mqtt_load.Counter(counter_port, f"count-{tag}", keep_latencies=False)
+    pub = _publish_in_child(port, spec, spec.burst, None, tag)
+    spy = None
+    if profile is not None:
+        spy = subprocess.Popen(profile, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ok = counter.wait_for(spec.burst, 300)
+    pub.join(60)
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(60)
+    counter.close()
+    if not ok:
+        raise RuntimeError(f"{tag}: {counter.arrivals.count} of {spec.burst} frames arrived")
+    return _rate(counter.arrivals.marks)
+
+
+def _live(port: int, counter_port: int, spec: Spec, tag: str) -> list[float]:
+    live_rate = spec.devices * spec.frames_per_device_s
+    count = int(live_rate * spec.live_s)
+    counter = mqtt_load.Counter(counter_port, f"count-{tag}")
+    pub = _publish_in_child(port, spec, count, live_rate, tag)
+    pub.join(spec.live_s + 60)
+    counter.wait_for(count, 30)
+    counter.close()
+    return counter.arrivals.latencies_ms[len(counter.arrivals.latencies_ms) // 10 :]  # warm
+
+
+def run(spec: Spec) -> dict:
+    cpu = spec.cpu if spec.cpu is not None else os.cpu_count() - 1
+    live_rate = spec.devices * spec.frames_per_device_s
+    with tempfile.TemporaryDirectory(prefix="gaitlink-bench-gw-") as tmp:
+        home = Path(tmp)
+        site, cloud = Broker(home, "site", site=True), Broker(home, "cloud", site=False)
+        site.start()
+        cloud.start()
+        gateway = None
+        try:
+            direct_rate = _burst(site.port, site.port, spec, "direct")
+            direct_lat = _live(site.port, site.port, spec, "direct-live")
+
+            gateway = GatewayProcess(home, site, cloud, cpu)
+            cpu0 = gateway.cpu_s()
+            profile = None
+            if spec.profile is not None:
+                profile = [_py_spy(), "record", "-o", str(spec.profile), "--format",
+                           "raw", "--pid", str(gateway.proc.pid), "--nonblocking"]  # fmt: skip
+            gateway_rate = _burst(site.port, cloud.port, spec, "gateway", profile)
+            cpu_per_frame_us = (gateway.cpu_s() - cpu0) / spec.burst * 1e6
+            gw_lat = _live(site.port, cloud.port, spec, "gateway-live")
+
+            drain = _drain(site, cloud, gateway, spec, live_rate)
+            m = gateway.metrics()
+            commits = m.get("gaitlink_gateway_spool_commits_total", 0)
+            commit_s = m.get("gaitlink_gateway_spool_commit_seconds_total", 0)
+            rss = gateway.peak_rss_mb()
+        finally:
+            if gateway is not None:
+                gateway.stop()
+            site.stop()
+            cloud.stop()
+    samples = (spec.frame_bytes - 44) // 12  # v1 frame: 44 bytes + 12 per 6-axis sample
+    return {
+        "spec": {k: str(v) if isinstance(v, Path) else v for k, v in spec.__dict__.items()},
+        "direct_frames_per_s": round(direct_rate),
+        "gateway_frames_per_s": round(gateway_rate),
+        "gateway_samples_per_s": round(gateway_rate * samples),
+        "gateway_cpu_us_per_frame": round(cpu_per_frame_us, 1),
+        "live_frames_per_s": live_rate,
+        "direct_latency_ms": {"p50": _r(_pct(direct_lat, 0.5)), "p99": _r(_pct(direct_lat, 0.99))},
+        "gateway_latency_ms": {"p50": _r(_pct(gw_lat, 0.5)), "p99": _r(_pct(gw_lat, 0.99))},
+        "added_latency_ms": {
+            "p50": _r(_pct(gw_lat, 0.5) - _pct(direct_lat, 0.5)),
+            "p99": _r(_pct(gw_lat, 0.99) - _pct(direct_lat, 0.99)),
+        },
+        **drain,
+        "fsync_ms_mean": _r(1000 * commit_s / commits) if commits else None,
+        "frames_per_commit": round(m.get("gaitlink_gateway_uplink_received_total", 0) / commits, 1)
+        if commits
+        else None,
+        "gateway_peak_rss_mb": round(rss, 1),
+    }
+
+
+def _drain(site: Broker, cloud: Broker, gateway: GatewayProcess, spec: Spec, live: float):
+    """Live data flows throughout; during the outage a burst adds the backlog of a longer
+    one (a compressed outage), so the drain is long enough to time."""
+    count = int(live * (spec.outage_s + 120))
+    pub = _publish_in_child(site.port, spec, count, live, "drain-live")
+    time.sleep(1.0)
+    cloud.stop()
+    backfill = _publish_in_child(site.port, spec, spec.burst, None, "drain-backlog")
+    backfill.join(300)
+    deadline = time.monotonic() + spec.outage_s
+    while gateway.metrics()["gaitlink_gateway_uplink_received_total"] < spec.burst:
+        if time.monotonic() > deadline + 120:
+            raise RuntimeError("the backlog did not reach the spool")
+        time.sleep(0.1)
+    time.sleep(max(0.0, deadline - time.monotonic()))
+    metrics = gateway.metrics()
+    backlog = metrics["gaitlink_gateway_spool_messages"]
+    delivered0 = metrics["gaitlink_gateway_uplink_delivered_total"]
+    cloud.start()
+    # From the first delivery after the reconnect (paho's reconnect back-off is not the
+    # drain) until the spool holds no more than a second of live data again.
+    while (delivered := gateway.metrics()["gaitlink_gateway_uplink_delivered_total"]) == delivered0:
+        time.sleep(0.01)
+    t0, first = time.monotonic(), delivered
+    while gateway.metrics()["gaitlink_gateway_spool_messages"] > live:
+        if time.monotonic() - t0 > 300:
+            raise RuntimeError("the spool did not drain within 300 s")
+        time.sleep(0.02)
+    took = time.monotonic() - t0
+    drained = gateway.metrics()["gaitlink_gateway_uplink_delivered_total"] - first
+    pub.terminate()
+    pub.join(10)
+    rate = drained / took
+    return {
+        "drain_backlog_frames": int(backlog),
+        "drain_seconds": _r(took),
+        "drain_frames_per_s": round(rate),
+        "drain_over_live": round(rate / live, 1),
+    }
+
+
+def _r(x: float) -> float:
+    return round(x, 2)
+
+
+def markdown(result: dict) -> str:
+    lat_d, lat_g, added = (
+        result["direct_latency_ms"], result["gateway_latency_ms"], result["added_latency_ms"]
+    )  # fmt: skip
+    rows = [
+        ("sustained frames/s through the gateway (spool on)", result["gateway_frames_per_s"]),
+        ("  samples/s", result["gateway_samples_per_s"]),
+        ("direct publish -> subscribe through one mosquitto", result["direct_frames_per_s"]),
+        ("gateway CPU per frame (us)", result["gateway_cpu_us_per_frame"]),
+        (f"latency at {result['live_frames_per_s']:.0f} frames/s, direct p50 / p99 (ms)",
+         f"{lat_d['p50']} / {lat_d['p99']}"),
+        ("  through the gateway p50 / p99 (ms)", f"{lat_g['p50']} / {lat_g['p99']}"),
+        ("  added by the gateway p50 / p99 (ms)", f"{added['p50']} / {added['p99']}"),
+        (f"drain of {result['drain_backlog_frames']} frames, live flowing (frames/s)",
+         result["drain_frames_per_s"]),
+        ("  drain / live", result["drain_over_live"]),
+        ("spool commit (fsync) mean ms / frames per commit",
+         f"{result['fsync_ms_mean']} / {result['frames_per_commit']}"),
+        ("gateway peak RSS (MB)", result["gateway_peak_rss_mb"]),
+    ]  # fmt: skip
+    out = ["| measure | value |", "|---|---|"]
+    out += [f"| {k} | {v} |" for k, v in rows]
+    return "\n".join(out)
+
+
+def main(spec: Spec, as_json: bool) -> int:
+    result = run(spec)
+    print(json.dumps(result, indent=2) if as_json else markdown(result))
+    return 0
