@@ -139,7 +139,8 @@ def ingest(
         "ingest", "run", "--mqtt", cloud_url, "--influx-url", influx_url, "--database", database,
         "--http", f"127.0.0.1:{http_port}", "--dead-letters", str(state_dir / "dead-letters"),
         "--placement", placement, "--client-id", f"gaitlink-ingest-{session_suffix(state_dir)}",
-        "--api-keys", str(api_keys_file(state_dir)), *extra,
+        "--api-keys", str(api_keys_file(state_dir)),
+        "--registry", str(state_dir / "registry.sqlite3"), *extra,
     )  # fmt: skip
     # The first start on a machine compiles the numba gait kernels (tens of seconds on a
     # small machine); later starts load them from numba's cache in well under a second.

@@ -122,3 +122,44 @@ class IngestAccepted(_Body):
 class Stats(BaseModel):
     # The ingest's counters as they are; their names are documented in docs/api.md.
     model_config = ConfigDict(extra="allow", frozen=True)
+
+
+# -- recording sessions (cloud/registry/sessions.py; docs/researchers.md) ---------------
+
+
+class SessionStart(_Body):
+    subject: str = Field(description="LocoHub subject id `<DATASET>_<POP><NN>`, e.g. LAB1_AB01")
+    task: str = Field(description="LocoHub task (`level_walking`, …) or an own snake_case name")
+    task_id: str | None = Field(None, description="the task's variant (default: the task)")
+    task_info: str = Field("", description="conditions as `key:value,…`")
+    device: str
+    placement: Literal["foot", "shank", "lower_back"]
+    side: Literal["", "left", "right"] = Field("", description="foot/shank: left or right")
+    start: datetime | None = Field(None, description="with a zone; default now")
+
+
+class SessionStop(_Body):
+    end: datetime | None = Field(None, description="with a zone; default now")
+
+
+class SessionQuery(_Query):
+    subject: str | None = None
+    task: str | None = None
+    open: bool = Field(False, description="only sessions not stopped yet")
+
+
+class SessionOut(_Body):
+    id: int
+    subject: str
+    task: str
+    task_id: str
+    task_info: str
+    device: str
+    placement: str
+    side: str
+    start_us: int = Field(description="epoch µs")
+    end_us: int | None = Field(description="epoch µs; null while open")
+
+
+class SessionList(_Body):
+    sessions: list[SessionOut]

@@ -46,6 +46,7 @@ from gaitlink.cloud.ingest.keys import (
     PIPELINE,
     READINGS,
     RUNNER,
+    SESSIONS,
     SETTINGS,
     WRITER,
 )
@@ -53,6 +54,8 @@ from gaitlink.cloud.ingest.pipeline import Pipeline
 from gaitlink.cloud.ingest.routes import setup_routes
 from gaitlink.cloud.ingest.settings import IngestSettings
 from gaitlink.cloud.protocol.topics import INGEST_FILTERS
+from gaitlink.cloud.registry.db import open_registry
+from gaitlink.cloud.registry.sessions import SessionStore
 from gaitlink.mqtt.endpoint import Endpoint
 
 log = logging.getLogger(__name__)
@@ -62,7 +65,7 @@ def create_app(settings: IngestSettings) -> web.Application:
     app = web.Application(middlewares=[errors_and_request_id])
     app[SETTINGS] = settings
     app[KEYRING] = KeyRing(KeyFile(settings.api_keys_file))
-    app.cleanup_ctx.extend([_influx, _executor, _pipeline, _observers, _consumer])
+    app.cleanup_ctx.extend([_influx, _registry, _executor, _pipeline, _observers, _consumer])
     setup_routes(app, settings)
     return app
 
@@ -76,6 +79,13 @@ async def _influx(app: web.Application) -> AsyncIterator[None]:
         app[INFLUX] = influx
         app[READINGS] = Readings(influx)
         yield
+
+
+async def _registry(app: web.Application) -> AsyncIterator[None]:
+    conn = open_registry(app[SETTINGS].registry_path)
+    app[SESSIONS] = SessionStore(conn)
+    yield
+    conn.close()
 
 
 async def _executor(app: web.Application) -> AsyncIterator[None]:

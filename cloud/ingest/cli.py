@@ -64,6 +64,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "its dedup window; it is written and reported as a seq_jump (default 600)",
     )
     run.add_argument(
+        "--registry",
+        default=os.environ.get("GAITLINK_REGISTRY", ".gaitlink/registry.sqlite3"),
+        help="registry database: recording sessions (default $GAITLINK_REGISTRY or "
+        ".gaitlink/registry.sqlite3)",
+    )
+    run.add_argument(
         "--api-keys",
         default=os.environ.get("GAITLINK_API_KEYS", ".gaitlink/api-keys.json"),
         help="API key hashes made by `gaitlink apikey` (default $GAITLINK_API_KEYS or "
@@ -127,6 +133,7 @@ def _run(args: argparse.Namespace) -> int:
             devices_file=Path(args.devices) if args.devices else None,
             default_profile=DeviceProfile(placement=args.placement),
             api_keys_file=Path(args.api_keys),
+            registry_path=Path(args.registry),
             metrics_require_key=args.metrics_need_key,
             stream_queue_max=args.stream_queue,
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gaitlink.cloud.api import sessions
 from gaitlink.cloud.api import views as api
 from gaitlink.cloud.api.endpoint import ADMIN, ANY_KEY, INGEST, Route, register
 from gaitlink.cloud.api.models import (
@@ -22,6 +23,11 @@ from gaitlink.cloud.api.models import (
     IngestAccepted,
     LatestSample,
     RangeQuery,
+    SessionList,
+    SessionOut,
+    SessionQuery,
+    SessionStart,
+    SessionStop,
     Stats,
 )
 from gaitlink.cloud.ingest import views
@@ -62,6 +68,15 @@ def service_routes(settings: IngestSettings) -> list[Route]:
               query=RangeQuery, response=CyclePage, errors=(503,)),
         Route("GET", f"{DEVICE}/events", api.device_events, "gait_event rows in a time range",
               query=RangeQuery, response=EventPage, errors=(503,)),
+        # -- recording sessions (who wore which device doing what; docs/researchers.md) --
+        Route("GET", "/v1/sessions", sessions.list_sessions, "Recording sessions",
+              query=SessionQuery, response=SessionList),
+        Route("POST", "/v1/sessions", sessions.start_session,
+              "Start a session: a subject wears a device for a task",
+              body=SessionStart, response=SessionOut, status=201, errors=(409, 422, 503)),
+        Route("POST", "/v1/sessions/{session_id}/stop", sessions.stop_session,
+              "Stop a session (body `{}` for now)",
+              body=SessionStop, response=SessionOut, errors=(404, 409, 422, 503)),
         # -- device configuration and firmware (the device-management issue) -----------
         # Routes such as PUT {DEVICE}/config and POST {DEVICE}/firmware go here, as
         # Route(...) entries with roles=ADMIN: they are then served, key-checked and

@@ -54,6 +54,8 @@ class IngestSettings(BaseModel):
     # -- HTTP API (docs/api.md) --
     # Hashes of the API keys (`gaitlink apikey`); without the file every /v1 route says 401.
     api_keys_file: Path = Path(".gaitlink/api-keys.json")
+    # Recording sessions (and, later, devices): SQLite, see cloud/registry.
+    registry_path: Path = Path(".gaitlink/registry.sqlite3")
     # /metrics is open by default (a scraper on a private network); true: admin key only.
     metrics_require_key: bool = False
     # A device is offline when nothing came from it for this long.
