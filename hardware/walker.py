@@ -174,8 +174,14 @@ def synthesize(
     seed: int = 0,
     stride_variability: float = 0.02,
     rest_s: float = 1.0,
+    contact_delay_s: float = 0.0,
 ) -> Walk:
-    """Synthesize a walk; see the module docstring for the model. Raises ValueError."""
+    """Synthesize a walk; see the module docstring for the model. Raises ValueError.
+
+    ``contact_delay_s`` (foot, shank; 0-0.2 s): time from the end of the terminal swing
+    (the rising zero crossing of gy, and every gyroscope feature before it) to the ground
+    contact, which stays the truth (``initial_contacts``) and starts the impact.
+    """
     if placement not in PLACEMENTS:
         raise ValueError(f"placement must be one of {PLACEMENTS}, got {placement!r}")
     if not 20.0 <= rate_hz <= 2000.0:
@@ -184,6 +190,8 @@ def synthesize(
         raise ValueError(f"cadence_spm must be within 20..200 strides/min, got {cadence_spm}")
     if noise < 0 or drift < 0 or not 0 <= stride_variability <= 0.2 or rest_s < 0:
         raise ValueError("noise, drift and rest_s must be >= 0, stride_variability 0..0.2")
+    if not 0.0 <= contact_delay_s <= 0.2:
+        raise ValueError(f"contact_delay_s must be within 0..0.2 s, got {contact_delay_s}")
     stride_s = 60.0 / cadence_spm
     if duration_s < 2 * rest_s + 2 * stride_s:
         raise ValueError(f"duration_s={duration_s} leaves less than two strides of walking")
@@ -204,7 +212,7 @@ def synthesize(
         ic, ic_side = _merge(left.ic, right.ic)
         fc, fc_side = _merge(left.fc, right.fc)
     else:
-        fine = _limb(placement, t, fine_hz, left, scale, jitter, rng)
+        fine = _limb(placement, t, fine_hz, left, scale, jitter, rng, contact_delay_s)
         ic, ic_side = left.ic, np.full(len(left.ic), "left")
         fc, fc_side = left.fc, np.full(len(left.fc), "left")
 
@@ -337,10 +345,14 @@ def _limb(
     scale: float,
     jitter: float,
     rng: np.random.Generator,
+    contact_delay: float = 0.0,
 ) -> np.ndarray:
+    ic_factor = scale * _jitter(rng, len(foot.ic), jitter)
     events = {
-        "ic": (foot.ic, foot.stride, scale * _jitter(rng, len(foot.ic), jitter)),
+        "ic": (foot.ic, foot.stride, ic_factor),
         "fc": (foot.fc, foot.stride, scale * _jitter(rng, len(foot.fc), jitter)),
+        # The end of the terminal swing: the gyroscope's keypoints up to the IC.
+        "zc": (foot.ic - contact_delay, foot.stride, ic_factor),
     }
     is_foot = placement == "foot"
     gy_k, gx_k, gz_k, ay_k, vf_k, vu_k = (
@@ -348,6 +360,9 @@ def _limb(
         if is_foot
         else (_SHANK_GY, _SHANK_GX, _SHANK_GZ, _SHANK_AY, _SHANK_VF, _SHANK_VU)
     )
+    # The shank's sharp gy peak at IC is the heel strike itself (Salarian): it stays on
+    # the contact; the foot's zero crossing at IC is the end of its swing.
+    gy_k, gx_k, gz_k = (_swing_end(keys, is_foot) for keys in (gy_k, gx_k, gz_k))
     midstance = foot.ic + 0.3 * foot.stride
     gy = _balance(_curve(t, gy_k, events) * _DEG, t, midstance)
     gx = _curve(t, gx_k, events) * _DEG
@@ -381,6 +396,17 @@ def _limb(
         az += -alpha * rx - gy**2 * rz
     ay = _curve(t, ay_k, events)
     return np.column_stack((ax, ay, az, gx, gy, gz))
+
+
+def _swing_end(keypoints: tuple, with_contact: bool) -> tuple:
+    """Gyroscope keypoints before the IC (and at it, ``with_contact``) belong to the end
+    of the swing ("zc"), which precedes the contact by the contact delay; those after it
+    stay on the contact."""
+    return tuple(
+        ("zc" if name == "ic" and (off < 0.0 or (with_contact and off == 0.0)) else name,
+         off, v)
+        for name, off, v in keypoints
+    )  # fmt: skip
 
 
 def _inside(t: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:

@@ -52,12 +52,18 @@ P_OUTLIER = 13  # relative deviation from the running median duration
 P_BASE_ALPHA = 14  # lower back: weight of the exponential baseline
 P_BREAK = 15  # intervals longer than this end a walking bout: no cycle across them
 P_BLOCK = 16  # samples written to the rings per step (the rings hold history + one block)
-P_ICWIN = 17  # shank: window after the zero crossing holding the IC minimum (0: foot)
+P_ICWIN = 17  # foot/shank: window after the zero crossing searched for the impact
 P_ICREF = 18  # lower back: window before the loading peak holding the steepest rise
 P_FCREF = 19  # foot/shank: half-window around the smoothed push-off minimum for the raw one
 P_SIDEWIN = 20  # lower back: window either side of an IC over which ay is averaged
 P_SIDEGAP = 21  # lower back: start of the after-IC window, samples after the IC
-N_PAR = 22
+P_IMPLAT = 22  # foot/shank: impact latency after the contact, samples (fractional)
+P_IMPSIG = 23  # foot/shank: an impact's jerk exceeds this many times the median jerk
+P_GYROIC = 24  # shank: without an impact, the IC is the first minimum of -gy (1) or the
+# zero crossing (0: foot, whose first minimum after it is the later foot slap)
+P_IMPRISE = 25  # foot/shank: longest rise of an impact to its largest jump
+P_ICFRAC = 26  # foot/shank: impact search at most this fraction of the median stride
+N_PAR = 27
 
 # Integer state.
 I_N = 0  # samples seen (stream time, gaps included)
@@ -73,9 +79,10 @@ I_NST = 9
 I_NDU = 10
 I_SIDE1 = 11  # lower back: side of the last IC (0 unknown, 1 left, 2 right)
 I_SIDE2 = 12  # ... of the IC before it
-I_ZC = 13  # shank: sample of the zero crossing ending the swing
+I_ZC = 13  # foot/shank: sample of the zero crossing ending the swing
 I_SWSTART = 14  # foot/shank: sample where the swing rose above the threshold
-N_IST = 15
+I_ZCEND = 15  # foot/shank: last sample of the impact search after the zero crossing
+N_IST = 16
 
 # Float state.
 F_SPREV = 0
@@ -87,7 +94,7 @@ F_PENDVAL = 5
 F_PENDH = 6
 F_YM1 = 7
 F_YM2 = 8
-F_ZC = 9  # shank: the zero crossing (samples)
+F_ZC = 9  # foot/shank: the zero crossing (samples)
 F_THR = 10  # adaptive threshold, refractory period and median interval, updated by
 F_REFR = 11  # `_adapt` whenever the histories change (not per sample)
 F_STMED = 12
@@ -413,15 +420,17 @@ def _normalize_cycles(x, first, starts, ends, out):
 
 
 @njit(**JIT_OPTIONS)
-def _detect_gyro(k_from, k_to, par, st, out):
+def _detect_gyro(k_from, k_to, par, scr, st, out):
     # Foot and shank. Phase 1, swing: the signal rose above the adaptive threshold (after
-    # the refractory period); it ends at the next downward zero crossing, the foot's
-    # initial contact. Phase 2 (shank): the IC is the first local minimum after that
-    # crossing (Salarian), or the crossing itself if none comes within a short window. The
+    # the refractory period); it ends at the next downward zero crossing, the end of the
+    # terminal swing. Phase 2: once the raw samples of the impact window after that
+    # crossing have arrived (sample k + h1 always has), the IC is the foot's impact on
+    # the ground in that window (`_impact`), or the crossing itself if there is none. The
     # final contact is the push-off minimum just before the swing (its threshold crossing).
-    _, _, sig1, ist, fst = st
+    raw, _, sig1, ist, fst = st
     cap = sig1.size
     maxcyc = par[P_MAXCYC]
+    h1 = int(par[P_H1])
     pos = k_from % cap
     for k in range(k_from, k_to):
         s = float(sig1[pos])
@@ -439,12 +448,15 @@ def _detect_gyro(k_from, k_to, par, st, out):
                 fst[F_PEAKVAL] = s
             continue
         if phase == 2:
-            if s >= sprev:
-                t_ic = (k - 1) + _vertex(float(sig1[(k - 2) % cap]), sprev, s)
-            elif k - ist[I_ZC] > _ic_window(par, ist, fst) or s != s:
-                t_ic = fst[F_ZC]
-            else:
+            zc = ist[I_ZC]
+            hi = ist[I_ZCEND]
+            if k + h1 < hi:
                 continue
+            t_ic = _impact(raw, zc, hi, fst[F_ZC], ist[I_SEG], par, scr)
+            if t_ic != t_ic and par[P_GYROIC] > 0.0:
+                t_ic = _first_minimum(sig1, zc + 1, k, -0.1 * fst[F_PEAKVAL])
+            if t_ic != t_ic:
+                t_ic = fst[F_ZC]
             _close_stride(t_ic, par, st, out)
             continue
         if s > fst[F_PEAKVAL]:
@@ -455,21 +467,81 @@ def _detect_gyro(k_from, k_to, par, st, out):
             continue
         if not (s <= 0.0 and sprev > 0.0):
             continue
-        t_zc = (k - 1) + sprev / (sprev - s)
-        if par[P_ICWIN] > 0.0:
-            ist[I_INSWING] = 2
-            ist[I_ZC] = k - 1
-            fst[F_ZC] = t_zc
-            continue
-        _close_stride(t_zc, par, st, out)
+        ist[I_INSWING] = 2
+        ist[I_ZC] = k - 1
+        fst[F_ZC] = (k - 1) + sprev / (sprev - s)
+        win = par[P_ICWIN]
+        if ist[I_NST] > 0:  # fast walking: within the first part of the stride
+            win = min(win, par[P_ICFRAC] * fst[F_STMED])
+        ist[I_ZCEND] = k - 1 + max(2, int(win))
 
 
 @njit(**JIT_OPTIONS)
-def _ic_window(par, ist, fst):
-    win = par[P_ICWIN]
-    if ist[I_NST] > 0:
-        win = min(win, 0.12 * fst[F_STMED])
-    return max(2, int(win))
+def _jerk(raw, i, cap):
+    # |a[i] - a[i-1]|: how much the acceleration jumps from one sample to the next.
+    p = i % cap
+    q = p - 1 if p > 0 else cap - 1
+    dx = raw[p, 0] - raw[q, 0]
+    dy = raw[p, 1] - raw[q, 1]
+    dz = raw[p, 2] - raw[q, 2]
+    return np.sqrt(dx * dx + dy * dy + dz * dz)
+
+
+@njit(**JIT_OPTIONS)
+def _impact(raw, lo, hi, t_zc, seg, par, scr):
+    # The foot meets the ground some time after the terminal swing ends (the zero
+    # crossing at ``t_zc``): how long differs between people and speeds. The contact
+    # shows as a jolt of the acceleration. Over samples (lo, hi], the jolt is the largest
+    # sample-to-sample jump, if it exceeds P_IMPSIG times the median jump over the
+    # window and as long before it (the late swing: the median then stays a quiet level
+    # even when the impact rings over much of the window at a low rate); else there is no
+    # clear impact (a soft landing, or no landing at all) and the IC stays at the
+    # crossing. The impact starts between the last quiet sample and the first one
+    # jumping by at least half the largest jump; the contact precedes it by P_IMPLAT.
+    # ``scr``: scratch of at least 2 (hi - lo) values (the sorted jumps, for the median).
+    cap = raw.shape[0]
+    first = max(hi - 2 * (hi - lo) + 1, seg + 1)  # the jumps of samples since the reset
+    n = hi - first + 1
+    if hi <= lo or lo < first - 1:
+        return np.nan
+    srt = scr[0]
+    best = 0.0
+    at = lo
+    for m in range(n):
+        j = _jerk(raw, first + m, cap)
+        if j != j:
+            return np.nan  # NaN in the window: no impact to see
+        if first + m > lo and j > best:
+            best = j
+            at = first + m
+        q = m  # insertion sort: the window holds a few dozen samples
+        while q > 0 and srt[q - 1] > j:
+            srt[q] = srt[q - 1]
+            q -= 1
+        srt[q] = j
+    med = 0.5 * (srt[n // 2 - 1] + srt[n // 2])
+    if not best > par[P_IMPSIG] * med:
+        return np.nan
+    for i in range(max(lo + 1, at - int(par[P_IMPRISE])), at + 1):
+        if _jerk(raw, i, cap) >= 0.5 * best:
+            return max(t_zc, i - 0.5 - par[P_IMPLAT])
+    return np.nan
+
+
+@njit(**JIT_OPTIONS)
+def _first_minimum(sig, lo, hi, below):
+    # The first local minimum of ring ``sig`` over [lo, hi] lower than ``below``
+    # (interpolated), NaN if none: the shank's heel-strike peak of gy (Salarian et al.
+    # 2004), for landings too soft for an impact in the acceleration. ``below`` (a tenth
+    # of the swing peak) keeps wiggles of noise around zero from passing for it.
+    cap = sig.size
+    for i in range(max(lo, 1), hi):
+        a = float(sig[(i - 1) % cap])
+        b = float(sig[i % cap])
+        c = float(sig[(i + 1) % cap])
+        if b < a and b <= c and b < below:
+            return i + _vertex(a, b, c)
+    return np.nan
 
 
 @njit(**JIT_OPTIONS)
@@ -760,7 +832,7 @@ def _run(
         _fir(ext, w1, n_out, y[0])
         ist[I_K1] = k_hi + 1
         _ring_write1(sig1, k_lo, y[0], n_out)
-        _detect_gyro(ist[I_KD], ist[I_K1], par, st, out)
+        _detect_gyro(ist[I_KD], ist[I_K1], par, scr, st, out)
     else:
         for c in range(3):
             _ring_read(raw, c, k_lo - h1, n_out + 2 * h1, 1.0, ext)
@@ -813,7 +885,7 @@ def _push(
     h1 = int(par[P_H1])
     ext = np.empty(block + 2 * h1)
     y = np.empty((3, block))
-    n_scr = 1
+    n_scr = 2 * int(par[P_ICWIN]) + 1  # foot/shank: the impact window and the late swing
     if int(par[P_METHOD]) == METHOD_ACC:
         n_scr = int(par[P_MAXCYC]) + 2 * int(par[P_H2]) + 2  # longest window + margins
     scr = (np.empty(n_scr), np.empty(n_scr), np.empty(n_scr), np.empty(n_scr))

@@ -34,11 +34,16 @@ class MethodSettings:
     refr_frac: float
     confirm_s: float  # lower back: a peak stands if no higher one follows this soon
     fc_window_s: float  # foot/shank: longest push-off-to-swing-onset distance
-    ic_window_s: float = 0.0  # shank: longest wait for the IC minimum after the crossing
+    ic_window_s: float = 0.0  # foot/shank: impact search after the terminal-swing crossing
     ic_refine_s: float = 0.0  # lower back: IC search before the loading peak
     fc_refine_s: float = 0.0  # foot/shank: raw-signal search around the smoothed FC
     side_window_s: float = 0.0  # lower back: ay averaged over this either side of an IC
     side_gap_s: float = 0.0  # lower back: the after-IC window starts this late
+    impact_latency_s: float = 0.0  # foot/shank: the impact's jolt lags the contact by this
+    impact_significance: float = 0.0  # foot/shank: jolt / median jump, at least
+    ic_window_frac: float = 0.0  # foot/shank: impact search <= this x median stride
+    impact_rise_s: float = 0.0  # foot/shank: an impact builds to its largest jump within this
+    gyro_ic: bool = False  # shank: without an impact, the first minimum of -gy after the swing
 
 
 _LIMB = {
@@ -51,6 +56,14 @@ _LIMB = {
     "confirm_s": 0.0,
     "fc_window_s": 0.4,
     "fc_refine_s": 0.06,
+    # The contact follows the terminal-swing zero crossing by 0-120 ms (issue 12: ~0 ms on
+    # the gaitmap recording, 55-100 ms on another, tens of ms between people), and its
+    # jolt takes a few tens of ms to build: search a quarter of a second for the impact.
+    "ic_window_s": 0.25,
+    "ic_window_frac": 0.3,  # ... but at most 30 % of the median stride (fast walking)
+    "impact_latency_s": 0.01,
+    "impact_significance": 3.0,
+    "impact_rise_s": 0.03,
 }
 
 SETTINGS = {
@@ -58,7 +71,7 @@ SETTINGS = {
     # barely moves.
     "foot": MethodSettings(sigma1_s=0.015, **_LIMB),
     # Shank: the IC is a sharp minimum; smooth less so it is not dragged late.
-    "shank": MethodSettings(sigma1_s=0.008, ic_window_s=0.15, **_LIMB),
+    "shank": MethodSettings(sigma1_s=0.008, gyro_ic=True, **_LIMB),
     # Lower back (McCamley): a gaus1 CWT at scale s is a Gaussian of sigma = s / sqrt(2)
     # samples; scale 9 at 100 Hz (64 ms) flattens the steps of fast walking (280 steps/min
     # in the walker), so we use 45 ms (scale ~6.4 at 100 Hz), kept in seconds across rates.
@@ -173,6 +186,11 @@ def make_plan(placement: str, rate_hz: float) -> Plan:
     par[k.P_FCREF] = math.ceil(s.fc_refine_s * rate)
     par[k.P_SIDEWIN] = round(s.side_window_s * rate)
     par[k.P_SIDEGAP] = round(s.side_gap_s * rate)
+    par[k.P_IMPLAT] = s.impact_latency_s * rate
+    par[k.P_IMPSIG] = s.impact_significance
+    par[k.P_GYROIC] = 1.0 if s.gyro_ic else 0.0
+    par[k.P_IMPRISE] = math.ceil(s.impact_rise_s * rate)
+    par[k.P_ICFRAC] = s.ic_window_frac
     return Plan(
         placement=placement,
         rate_hz=rate,

@@ -142,9 +142,40 @@ class _Cycles:
         return np.array(self.rows, dtype=CYCLE_DTYPE), norm
 
 
+def _impact(x: np.ndarray, lo: int, hi: int, t_zc: float, par: np.ndarray) -> float:
+    """The contact after the terminal swing: the start of the largest jolt of the
+    acceleration in (lo, hi] less the impact latency, if the jolt stands out from the
+    median jump over that window and as long before it; else NaN."""
+    first = max(hi - 2 * (hi - lo) + 1, 1)  # the jumps of samples since the start
+    if hi <= lo or lo < first - 1:
+        return math.nan
+    d = np.diff(x[first - 1 : hi + 1, :3], axis=0)
+    jerk = np.sqrt(d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1] + d[:, 2] * d[:, 2])
+    if np.isnan(jerk).any():
+        return math.nan
+    inside = jerk[lo + 1 - first :]
+    best = float(inside.max())
+    if not best > par[k.P_IMPSIG] * float(np.median(jerk)):
+        return math.nan
+    at = lo + 1 + int(np.argmax(inside))  # the first largest jump
+    a = max(lo + 1, at - int(par[k.P_IMPRISE]))
+    onset = a + int(np.argmax(jerk[a - first : at - first + 1] >= 0.5 * best))
+    return max(t_zc, onset - 0.5 - par[k.P_IMPLAT])
+
+
+def _first_minimum(s: np.ndarray, lo: int, hi: int, below: float) -> float:
+    """The first local minimum of s over [lo, hi] lower than ``below`` (interpolated)."""
+    for i in range(max(lo, 1), hi):
+        a, b, c = float(s[i - 1]), float(s[i]), float(s[i + 1])
+        if b < a and b <= c and b < below:
+            return i + _vertex(a, b, c)
+    return math.nan
+
+
 def _gyro_events(x, par, w1, cycles: _Cycles):
-    """Foot / shank: swing episodes of -gy, IC at the zero crossing (foot) or the first
-    minimum after it (shank), FC at the push-off minimum just before the swing."""
+    """Foot / shank: swing episodes of -gy; the IC is the impact in the acceleration
+    after the zero crossing that ends the swing (or the crossing, without an impact); FC
+    at the push-off minimum just before the swing."""
     n = x.shape[0]
     h1 = int(par[k.P_H1])
     s = _smooth(-x[:, 4], w1, h1)
@@ -152,7 +183,7 @@ def _gyro_events(x, par, w1, cycles: _Cycles):
     ics, fcs = [], []
     pace = _Pace(par)
     last_ic, last_idx = math.nan, k.NO_IC
-    phase, sw, pk, pk_val, zc, zc_idx = 0, 0, 0, 0.0, 0.0, 0
+    phase, sw, pk, pk_val, zc, zc_idx, hi = 0, 0, 0, 0.0, 0.0, 0, 0
     for i in range(h1, n - h1):
         v, prev = float(s[i]), float(s[i - 1]) if i > h1 else math.nan
         if i - last_idx > maxcyc:
@@ -163,15 +194,13 @@ def _gyro_events(x, par, w1, cycles: _Cycles):
             continue
         t_ic = math.nan
         if phase == 2:
-            win = par[k.P_ICWIN]
-            if pace.intervals:
-                win = min(win, 0.12 * pace.interval)
-            if v >= prev:
-                t_ic = (i - 1) + _vertex(float(s[i - 2]), prev, v)
-            elif i - zc_idx > max(2, int(win)) or math.isnan(v):
-                t_ic = zc
-            else:
+            if i + h1 < hi:
                 continue
+            t_ic = _impact(x, zc_idx, hi, zc, par)
+            if math.isnan(t_ic) and par[k.P_GYROIC] > 0:
+                t_ic = _first_minimum(s, zc_idx + 1, i, -0.1 * pk_val)  # heel-strike peak
+            if math.isnan(t_ic):
+                t_ic = zc
         else:
             if v > pk_val:
                 pk, pk_val = i, v
@@ -180,11 +209,12 @@ def _gyro_events(x, par, w1, cycles: _Cycles):
                 continue
             if not (v <= 0.0 and prev > 0.0):
                 continue
-            t_zc = (i - 1) + prev / (prev - v)
-            if par[k.P_ICWIN] > 0:
-                phase, zc, zc_idx = 2, t_zc, i - 1
-                continue
-            t_ic = t_zc
+            phase, zc, zc_idx = 2, (i - 1) + prev / (prev - v), i - 1
+            win = par[k.P_ICWIN]
+            if pace.intervals:  # fast walking: within the first part of the stride
+                win = min(win, par[k.P_ICFRAC] * pace.interval)
+            hi = zc_idx + max(2, int(win))
+            continue
         # Close the stride at t_ic.
         phase = 0
         win = par[k.P_FCWIN]

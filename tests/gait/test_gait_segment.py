@@ -26,6 +26,20 @@ def test_segment__events_match_truth(walk, placement, rate, cadence) -> None:
     assert res.cycles["valid"].mean() > 0.9
 
 
+@pytest.mark.parametrize("placement", ["foot", "shank"])
+@pytest.mark.parametrize("rate", [100.0, 204.8])
+@pytest.mark.parametrize("delay", [0.02, 0.05, 0.08, 0.12])
+def test_segment__ic_at_the_contact_whatever_the_contact_delay(walk, placement, rate, delay):
+    # The terminal-swing zero crossing of gy precedes the contact by 20-120 ms; the IC
+    # must still land on the contact (the impact), within 15 ms.
+    w = walk(placement, rate, 25.0, cadence_spm=55, noise=0.08, drift=1.0, seed=31,
+             contact_delay_s=delay)  # fmt: skip
+    ic = segment(w.samples, rate, placement).initial_contacts
+    assert len(ic) == len(w.initial_contacts)
+    err = ic - w.initial_contacts
+    assert np.abs(err).max() <= 0.015, err
+
+
 def test_segment__lower_back_sides_alternate_and_match_truth(walk) -> None:
     w = walk("lower_back", 100.0, 30.0, cadence_spm=55, seed=1)
     res = segment(w.samples, 100.0, "lower_back")

@@ -164,3 +164,23 @@ def test_synthesize__any_rate_and_cadence(
     assert np.isfinite(walk.samples).all()
     assert len(walk.initial_contacts) >= 3
     assert walk.initial_contacts[-1] <= 11.0 and walk.final_contacts[0] >= 1.0
+
+
+@pytest.mark.parametrize("delay", [0.02, 0.07, 0.12])
+def test_foot__contact_delay_moves_the_swing_end_not_the_contact(delay: float) -> None:
+    walk = synthesize("foot", 200.0, 15.0, noise=0.0, seed=6, contact_delay_s=delay)
+    gy, az = walk.samples[:, 4], walk.samples[:, 2]
+    for t_ic in walk.initial_contacts:
+        # gy rises through zero `delay` before the contact; the impact follows the contact.
+        zc = _index(walk, t_ic - delay)
+        assert gy[zc - 3] < 0 < gy[zc + 3]
+        i = _index(walk, t_ic)
+        assert az[i : i + 10].max() > 2 * GRAVITY, "no impact after the contact"
+        # The acceleration jolts at the contact, not at the end of the swing.
+        jolt = np.abs(np.diff(az[i - 1 : i + 10])).max()
+        assert np.abs(np.diff(az[zc - 10 : i - 1])).max() < jolt
+
+
+def test_synthesize__contact_delay_out_of_range() -> None:
+    with pytest.raises(ValueError, match="contact_delay_s"):
+        synthesize("foot", 100.0, 20.0, contact_delay_s=0.3)
