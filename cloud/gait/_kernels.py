@@ -63,7 +63,8 @@ P_GYROIC = 24  # shank: without an impact, the IC is the first minimum of -gy (1
 # zero crossing (0: foot, whose first minimum after it is the later foot slap)
 P_IMPRISE = 25  # foot/shank: longest rise of an impact to its largest jump
 P_ICFRAC = 26  # foot/shank: impact search at most this fraction of the median stride
-N_PAR = 27
+P_NCH = 27  # channels measured: 6, or 3 (accelerometer only; gyroscope columns NaN)
+N_PAR = 28
 
 # Integer state.
 I_N = 0  # samples seen (stream time, gaps included)
@@ -346,8 +347,10 @@ def _emit_cycle(start, end, fc, side, forced, par, st, out):
     if available:
         n_cyc = i1 - i0 + 1
         lo, hi, acc = _cycle_stats(raw, i0 % cap, n_cyc)
-        for c in range(N_CH):
-            has_nan |= not np.isfinite(acc[c])  # any NaN or inf makes the sum so
+        n_meas = int(par[P_NCH])  # measured channels; an accelerometer-only stream's
+        for c in range(N_CH):  # gyroscope columns are NaN and stay out of the checks
+            if c < n_meas:
+                has_nan |= not np.isfinite(acc[c])  # any NaN or inf makes the sum so
             rows_f[r, C_FEAT + 3 * c] = hi[c] - lo[c]
             peak = hi[c] if abs(hi[c]) >= abs(lo[c]) else lo[c]  # signed peak
             rows_f[r, C_FEAT + 3 * c + 1] = peak
@@ -355,10 +358,11 @@ def _emit_cycle(start, end, fc, side, forced, par, st, out):
         flagged = _any_set(qual, i0 % cap, n_cyc + 1)  # with the closing IC's sample
         for i in (i0 - 1, i1 + 1):  # the normalisation interpolates from these too
             pi = i % cap
-            for c in range(N_CH):
+            for c in range(n_meas):
                 has_nan |= not np.isfinite(raw[pi, c])
         if has_nan:
             rows_f[r, C_FEAT:] = np.nan
+        rows_f[r, C_FEAT + 3 * n_meas :] = np.nan
     else:
         rows_f[r, C_FEAT:] = np.nan
 

@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     seg.add_argument("file", type=Path, metavar="FILE.csv")
     # Rate and placement are checked by the handler, so a bad value gets the same
     # one-line error as every other bad input.
-    seg.add_argument("--rate", required=True, metavar="HZ", help="sampling rate, 50–400 Hz")
+    seg.add_argument("--rate", required=True, metavar="HZ", help="sampling rate, 20–1000 Hz")
     seg.add_argument("--placement", required=True, metavar="P", help="foot, shank or lower_back")
     seg.add_argument(
         "--out-dir",

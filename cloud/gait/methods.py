@@ -1,7 +1,7 @@
 """Per-placement method settings, scaled to the sampling rate.
 
 Every window is defined in seconds here and turned into samples for the kernels, so the
-same method runs from 50 to 400 Hz. See docs/gait.md for where each value comes from.
+same method runs from 20 to 1000 Hz. See docs/gait.md for where each value comes from.
 """
 
 import math
@@ -12,8 +12,8 @@ import numpy as np
 from . import _kernels as k
 
 PLACEMENTS = ("foot", "shank", "lower_back")
-MIN_RATE_HZ = 50.0
-MAX_RATE_HZ = 400.0
+MIN_RATE_HZ = 20.0
+MAX_RATE_HZ = 1000.0
 MIN_CYCLE_S = 0.4
 MAX_CYCLE_S = 2.5
 BLOCK = 64  # samples the kernels take at a time at <= 100 Hz; the rings hold history plus
@@ -102,10 +102,46 @@ def check_rate(rate_hz: float) -> float:
     try:
         rate = float(rate_hz)
     except (TypeError, ValueError):
-        raise ValueError(f"rate_hz must be a number in 50–400 Hz; got {rate_hz!r}") from None
+        raise ValueError(f"rate_hz must be a number in 20–1000 Hz; got {rate_hz!r}") from None
     if not (MIN_RATE_HZ <= rate <= MAX_RATE_HZ):
-        raise ValueError(f"rate_hz must be in 50–400 Hz; got {rate_hz!r}")
+        raise ValueError(f"rate_hz must be in 20–1000 Hz; got {rate_hz!r}")
     return rate
+
+
+ACC = 0x01  # channel bits, as in the frame header (protocol §2.2)
+GYRO = 0x02
+_CHANNEL_NAMES = {"acc": ACC, "gyro": GYRO}
+
+
+def channel_mask(channels) -> int:
+    """Channels as a bit mask: an int (ACC = 1 | GYRO = 2, as the frame header says) or
+    names ("acc", "gyro")."""
+    if isinstance(channels, bool):
+        raise ValueError(f"channels must be a bit mask (1, 2, 3) or names; got {channels!r}")
+    if isinstance(channels, int):
+        if channels in (ACC, GYRO, ACC | GYRO):
+            return channels
+        raise ValueError(f"channels must be 1 (acc), 2 (gyro) or 3 (both); got {channels}")
+    try:
+        names = (channels,) if isinstance(channels, str) else tuple(channels)
+        mask = 0
+        for name in names:
+            mask |= _CHANNEL_NAMES[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"channels are 'acc' and/or 'gyro'; got {channels!r}") from None
+    if not mask:
+        raise ValueError("channels: none given")
+    return mask
+
+
+# What each method reads: the gyroscope's sagittal rate finds the swing of a limb, the
+# accelerometer its impact (foot, shank) or the trunk's vertical bounce (lower back).
+NEEDS = {"foot": ACC | GYRO, "shank": ACC | GYRO, "lower_back": ACC}
+NEED_WHY = {
+    "foot": "the swing is found in gy, the contact in the acceleration",
+    "shank": "the swing is found in gy, the contact in the acceleration",
+    "lower_back": "steps are found in the vertical acceleration",
+}
 
 
 def _gaussian(sigma: float) -> tuple[np.ndarray, np.ndarray]:
@@ -139,11 +175,23 @@ class Plan:
     sig_ring: int  # capacity of the smoothed-signal ring (1: none, the lower back needs none)
     lookahead_s: float  # data time after an event before it is final
     refr_min: int
+    n_columns: int  # 6, or 3 (accelerometer only)
 
 
-def make_plan(placement: str, rate_hz: float) -> Plan:
+def make_plan(placement: str, rate_hz: float, n_columns: int = 6) -> Plan:
+    """The kernels' plan; ``n_columns`` 6 (ax..gz) or 3 (ax, ay, az: accelerometer only)."""
     s = SETTINGS[check_placement(placement)]
     rate = check_rate(rate_hz)
+    if n_columns not in (3, 6):
+        raise ValueError(
+            f"samples must have shape (n, 6): ax, ay, az, gx, gy, gz, or (n, 3): ax, ay, az; "
+            f"got {n_columns} columns"
+        )
+    if n_columns == 3 and NEEDS[placement] & GYRO:
+        raise ValueError(
+            f"{placement} needs the gyroscope: {NEED_WHY[placement]}; "
+            "accelerometer-only samples are segmented for the lower back only"
+        )
     w1 = smoothing_kernel(s.sigma1_s * rate)
     h1 = w1.size // 2
     if s.method == k.METHOD_ACC:
@@ -191,6 +239,7 @@ def make_plan(placement: str, rate_hz: float) -> Plan:
     par[k.P_GYROIC] = 1.0 if s.gyro_ic else 0.0
     par[k.P_IMPRISE] = math.ceil(s.impact_rise_s * rate)
     par[k.P_ICFRAC] = s.ic_window_frac
+    par[k.P_NCH] = n_columns
     return Plan(
         placement=placement,
         rate_hz=rate,
@@ -202,4 +251,5 @@ def make_plan(placement: str, rate_hz: float) -> Plan:
         sig_ring=ring if s.method == k.METHOD_GYRO else 1,
         lookahead_s=lookahead / rate,
         refr_min=int(par[k.P_REFR_MIN]),
+        n_columns=n_columns,
     )

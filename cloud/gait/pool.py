@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from .methods import ACC, GYRO
 from .stream import GaitResult, GaitStream
 
 
 class StreamPool:
-    """Keeps one stream per device id; a new (rate, placement) for a device starts a new one.
+    """Keeps one stream per device id; a new (rate, placement, 3 or 6 columns) for a device
+    starts a new one.
 
     Not thread-safe: keep one pool per worker, or route a device always to the same worker.
     """
@@ -27,8 +29,15 @@ class StreamPool:
         gap_before: bool = False,
     ) -> GaitResult:
         stream = self._streams.get(device_id)
-        if stream is None or stream.rate_hz != rate_hz or stream.placement != placement:
-            stream = self._streams[device_id] = GaitStream(rate_hz, placement)
+        cols = np.shape(samples)[1] if np.ndim(samples) == 2 else 6
+        if (
+            stream is None
+            or stream.rate_hz != rate_hz
+            or stream.placement != placement
+            or stream.n_columns != cols
+        ):
+            channels = ACC if cols == 3 else ACC | GYRO
+            stream = self._streams[device_id] = GaitStream(rate_hz, placement, channels)
         return stream.push(samples, quality=quality, t0=t0, gap_before=gap_before)
 
     def stream(self, device_id: str) -> GaitStream | None:

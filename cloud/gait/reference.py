@@ -105,16 +105,18 @@ class _Cycles:
         available = i0 <= i1 and end - start <= par[k.P_MAXCYC]
         feats = np.full(len(FEATURE_COLUMNS), np.nan)
         has_nan = flagged = False
+        n_meas = int(par[k.P_NCH])  # accelerometer only: the gyroscope columns are NaN
         if available:
             seg = x[i0 : i1 + 1]
             # The normalisation interpolates from the samples either side as well.
-            has_nan = not np.isfinite(x[i0 - 1 : i1 + 2]).all()
+            has_nan = not np.isfinite(x[i0 - 1 : i1 + 2, :n_meas]).all()
             flagged = bool(np.any(self.q[i0 : i1 + 2] != 0))
             if not has_nan:
                 hi, lo = seg.max(axis=0), seg.min(axis=0)
                 peak = np.where(np.abs(hi) >= np.abs(lo), hi, lo)  # the signed largest |x|
                 per_channel = np.stack([hi - lo, peak, seg.mean(axis=0)], axis=1)
                 feats = per_channel.ravel()
+                feats[3 * n_meas :] = np.nan
         if has_nan:
             reason = k.REASON_NAN
         elif flagged:
@@ -330,8 +332,10 @@ def segment_reference(
     samples: np.ndarray, rate_hz: float, placement: str, quality: np.ndarray | None = None
 ) -> GaitResult:
     """As `cloud.gait.segment` (without gaps), written for reading rather than speed."""
-    plan = make_plan(placement, rate_hz)
     x = np.asarray(samples, dtype=np.float64)
+    plan = make_plan(placement, rate_hz, x.shape[1] if x.ndim == 2 else 6)
+    if x.ndim == 2 and x.shape[1] == 3:
+        x = np.concatenate((x, np.full((len(x), 3), np.nan)), axis=1)
     q = np.zeros(len(x), np.uint16) if quality is None else np.asarray(quality, np.uint16)
     cycles = _Cycles(x, q, plan.par)
     if plan.par[k.P_METHOD] == k.METHOD_GYRO:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _kernels as k
-from .methods import make_plan
+from .methods import ACC, GYRO, channel_mask, make_plan
 from .table import SIDE_NAMES, cycles_from_rows, empty_cycles
 
 __all__ = ["GaitResult", "GaitStream", "LateData", "normalize_cycles", "segment"]
@@ -110,6 +110,10 @@ class GaitStream:
       cuts open are emitted invalid with reason 'gap' and the detector starts afresh.
     - ``quality``: per-sample device quality bits (uint16, protocol §2.2); a cycle
       containing a flagged sample is invalid with reason 'device_flag'.
+
+    ``channels`` (default both): ``"acc"`` or the header bit 0x01 for an
+    accelerometer-only device, whose blocks are (n, 3) ax, ay, az (lower back only; the
+    gyroscope's features and normalised columns are NaN). See `supports`.
     """
 
     __slots__ = (
@@ -117,8 +121,11 @@ class GaitStream:
         "placement", "rate_hz",
     )  # fmt: skip
 
-    def __init__(self, rate_hz: float, placement: str) -> None:
-        plan = make_plan(placement, rate_hz)
+    def __init__(self, rate_hz: float, placement: str, channels=ACC | GYRO) -> None:
+        mask = channel_mask(channels)
+        if not mask & ACC:
+            raise ValueError("samples without the accelerometer are not accepted")
+        plan = make_plan(placement, rate_hz, 6 if mask & GYRO else 3)
         self._plan = plan
         self.rate_hz = plan.rate_hz
         self.placement = plan.placement
@@ -166,6 +173,11 @@ class GaitStream:
         # most one cycle; a gap closes up to two; each run between gaps may add one more.
         return n // self._plan.refr_min + 4 * (n_gaps + 1)
 
+    @property
+    def n_columns(self) -> int:
+        """Columns a block has: 6 (ax..gz) or 3 (ax, ay, az; accelerometer only)."""
+        return self._plan.n_columns
+
     def push(
         self,
         samples: np.ndarray,
@@ -173,7 +185,7 @@ class GaitStream:
         t0: float | None = None,
         gap_before: bool = False,
     ) -> GaitResult:
-        x = _as_samples(samples)
+        x = _as_samples(samples, self._plan.n_columns)
         n = x.shape[0]
         q = self._quality(quality, n)
         gap_len = 0
@@ -218,11 +230,18 @@ class GaitStream:
         k._reset(int(self._ist[k.I_N]), self._plan.par, self._ist, self._fst)
 
 
-def _as_samples(samples) -> np.ndarray:
+def _as_samples(samples, n_columns: int | None = 6) -> np.ndarray:
+    """(n, 6) float64, C-contiguous; (n, 3) accelerometer-only blocks get NaN gyroscope
+    columns. ``n_columns``: what the stream takes (None: 3 or 6, as given)."""
     x = np.asarray(samples)
-    if x.ndim != 2 or x.shape[1] != k.N_CH:
-        raise ValueError(f"samples must have shape (n, 6): ax, ay, az, gx, gy, gz; got {x.shape}")
-    if x.dtype != np.float64 or not x.flags.c_contiguous:
+    if x.ndim != 2 or x.shape[1] not in (3, 6) or n_columns not in (None, x.shape[1]):
+        want = "(n, 3): ax, ay, az" if n_columns == 3 else "(n, 6): ax, ay, az, gx, gy, gz"
+        if n_columns is None:
+            want += ", or (n, 3): ax, ay, az"
+        raise ValueError(f"samples must have shape {want}; got {x.shape}")
+    if x.shape[1] == 3:
+        x = np.concatenate((x, np.full((x.shape[0], 3), np.nan)), axis=1, dtype=np.float64)
+    elif x.dtype != np.float64 or not x.flags.c_contiguous:
         x = np.ascontiguousarray(x, dtype=np.float64)
     return x
 
@@ -237,12 +256,13 @@ def segment(
     """Segment a recording into gait cycles.
 
     ``samples`` (n, 6): ax, ay, az (m/s²), gx, gy, gz (rad/s) in the body frame (x forward,
-    y left, z up). ``quality``: optional uint16 device quality bits per sample. ``gaps``:
-    optional sample indices before which data is missing (as `GaitStream.push` with
-    ``gap_before=True``). Runs the streaming kernel over the whole array in one push.
+    y left, z up); or (n, 3) ax, ay, az from an accelerometer-only device (lower back).
+    ``quality``: optional uint16 device quality bits per sample. ``gaps``: optional sample
+    indices before which data is missing (as `GaitStream.push` with ``gap_before=True``).
+    Runs the streaming kernel over the whole array in one push.
     """
-    stream = GaitStream(rate_hz, placement)
-    x = _as_samples(samples)
+    x = _as_samples(samples, None)
+    stream = GaitStream(rate_hz, placement, ACC if np.shape(samples)[1] == 3 else ACC | GYRO)
     n = x.shape[0]
     q = stream._quality(quality, n)
     if gaps is None:

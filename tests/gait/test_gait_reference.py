@@ -23,6 +23,7 @@ def _assert_agree(x, rate, placement, quality=None) -> None:
         else:
             np.testing.assert_array_equal(a, b, err_msg=name)
     np.testing.assert_allclose(fast.normalized, slow.normalized, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(fast.ic_sides, slow.ic_sides)
 
 
 @pytest.mark.parametrize("placement", PLACEMENTS)
@@ -53,3 +54,15 @@ def test_kernels_agree_with_reference__constant_and_noise(placement) -> None:
     _assert_agree(np.full((1000, 6), 2.0), 100.0, placement)
     rng = np.random.default_rng(24)
     _assert_agree(rng.normal(0.0, 3.0, (3000, 6)), 100.0, placement)
+
+
+def test_kernels_agree_with_reference__accelerometer_only(walk) -> None:
+    w = walk("lower_back", 100.0, 25.0, cadence_spm=100, noise=0.08, drift=1.0, seed=25)
+    _assert_agree(w.samples[:, :3], 100.0, "lower_back")
+
+
+@pytest.mark.parametrize("placement", PLACEMENTS)
+@pytest.mark.parametrize("rate", [20.0, 1000.0])
+def test_kernels_agree_with_reference__rate_limits(walk, placement, rate) -> None:
+    w = walk(placement, rate, 15.0, cadence_spm=70, noise=0.08, drift=1.0, seed=26)
+    _assert_agree(w.samples, rate, placement)

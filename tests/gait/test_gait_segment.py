@@ -89,13 +89,13 @@ def test_segment__invalid_placement(placement) -> None:
         segment(np.zeros((100, 6)), 100.0, placement)
 
 
-@pytest.mark.parametrize("rate", [49.9, 400.1, 0, -100, float("nan"), "fast"])
+@pytest.mark.parametrize("rate", [19.9, 1000.1, 0, -100, float("nan"), "fast"])
 def test_segment__invalid_rate(rate) -> None:
-    with pytest.raises(ValueError, match="50–400 Hz"):
+    with pytest.raises(ValueError, match="20–1000 Hz"):
         segment(np.zeros((100, 6)), rate, "foot")
 
 
-@pytest.mark.parametrize("shape", [(100,), (100, 3), (100, 7), (2, 3, 6)])
+@pytest.mark.parametrize("shape", [(100,), (100, 4), (100, 7), (2, 3, 6)])
 def test_segment__invalid_shape(shape) -> None:
     with pytest.raises(ValueError, match=r"\(n, 6\)"):
         segment(np.zeros(shape), 100.0, "foot")
