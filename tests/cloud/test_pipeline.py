@@ -85,19 +85,20 @@ def _imu_count(out, device):
 def test_transform__a_frame_gait_cannot_use_is_stored_raw_and_costs_no_one_else(tmp_path):
     pipeline = _gait_pipeline(tmp_path)
     batch = [_imu("a", s) for s in range(3)] + [_imu("b", s) for s in range(3)]
-    batch.insert(2, _imu("fast", 0, period_us=1000, n=200))  # 1000 Hz
-    batch.insert(4, _imu("fast", 1, period_us=1000, n=200, t0_us=T0 + 200_000))
-    batch.insert(5, _imu("slow", 0, period_us=40_000, n=25))  # 25 Hz
+    # Rates the protocol allows (4–1000 Hz) but cloud.gait does not (20–1000 Hz).
+    batch.insert(2, _imu("hz10", 0, period_us=100_000, n=200))  # 10 Hz
+    batch.insert(4, _imu("hz10", 1, period_us=100_000, n=200, t0_us=T0 + 20_000_000))
+    batch.insert(5, _imu("hz5", 0, period_us=200_000, n=25))  # 5 Hz
     batch.insert(6, _imu("acconly", 0, channels=0x01))
     out = pipeline.transform(batch)
-    assert [_imu_count(out, d) for d in ("a", "b", "fast", "slow", "acconly")] == [
+    assert [_imu_count(out, d) for d in ("a", "b", "hz10", "hz5", "acconly")] == [
         150, 150, 400, 25, 50,
     ]  # fmt: skip
     skips = sorted(line.split(" ")[0] for line in out.lines if "kind=gait_skipped" in line)
     assert skips == [
         "ingest_quality,device=acconly,kind=gait_skipped",
-        "ingest_quality,device=fast,kind=gait_skipped",  # once per device and reason
-        "ingest_quality,device=slow,kind=gait_skipped",
+        "ingest_quality,device=hz10,kind=gait_skipped",  # once per device and reason
+        "ingest_quality,device=hz5,kind=gait_skipped",
     ]
     assert pipeline.counters.gait_skipped_frames == 4
     assert pipeline.counters.dead_letters == 0 and out.held == []
