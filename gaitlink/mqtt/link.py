@@ -57,24 +57,27 @@ class _BufferedSocket:
     Everything else is the wrapped socket's (TLS or not).
     """
 
-    __slots__ = ("_buf", "_sock")
+    __slots__ = ("_buf", "_pos", "_sock")
 
     def __init__(self, sock) -> None:
         self._sock = sock
         self._buf = b""
+        self._pos = 0  # read up to here; slicing from an offset copies only what is read
 
     def recv(self, bufsize: int) -> bytes:
-        if not self._buf:
+        if self._pos >= len(self._buf):
             data = self._sock.recv(max(bufsize, 65536))
             if len(data) <= bufsize:
                 return data
-            self._buf = data
-        out, self._buf = self._buf[:bufsize], self._buf[bufsize:]
+            self._buf, self._pos = data, 0
+        end = self._pos + bufsize
+        out = self._buf[self._pos : end]
+        self._pos = end
         return out
 
     def pending(self) -> int:
         inner = getattr(self._sock, "pending", None)
-        return len(self._buf) + (inner() if inner is not None else 0)
+        return max(0, len(self._buf) - self._pos) + (inner() if inner is not None else 0)
 
     def __getattr__(self, name: str):
         return getattr(self._sock, name)

@@ -98,6 +98,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gateway.add_argument("--burst", type=int, default=60_000, help="frames in the throughput burst")
     gateway.add_argument("--outage", type=float, default=20.0, help="cloud outage, s (drain)")
     gateway.add_argument("--cpu", type=int, help="CPU for the gateway (default: the last)")
+    gateway.add_argument("--repeats", type=int, default=3, help="runs per path (medians)")
     gateway.add_argument(
         "--profile", type=Path, help="py-spy record (collapsed stacks) of the burst"
     )
@@ -178,7 +179,7 @@ def _speed(args: argparse.Namespace) -> int:
 def _gateway(args: argparse.Namespace) -> int:
     from gaitlink.tools.bench import gateway
 
-    for name in ("devices", "frames_per_device", "burst", "outage"):
+    for name in ("devices", "frames_per_device", "burst", "outage", "repeats"):
         if getattr(args, name) <= 0:
             print(
                 f"gaitlink bench gateway: --{name.replace('_', '-')} must be > 0", file=sys.stderr
@@ -191,6 +192,7 @@ def _gateway(args: argparse.Namespace) -> int:
         outage_s=args.outage,
         cpu=args.cpu,
         profile=args.profile,
+        repeats=args.repeats,
     )
     try:
         return gateway.main(spec, args.json)

@@ -19,6 +19,7 @@ import json
 import multiprocessing
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,7 +42,8 @@ class Spec:
     live_s: float = 5.0
     outage_s: float = 20.0
     cpu: int | None = None  # the gateway's CPU; default the last one
-    profile: Path | None = None  # py-spy record output of the burst phase
+    profile: Path | None = None  # py-spy record output of the first gateway burst
+    repeats: int = 3  # bursts and live runs per path; figures are medians
 
 
 class Broker:
@@ -168,6 +170,17 @@ def _rate(marks: list[float]) -> float:
     return (hi - lo) * 1000 / (marks[hi] - marks[lo])
 
 
+def _median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def _latency(runs: list[list[float]]) -> dict[str, float]:
+    """Median over runs of each run's p50 and p99."""
+    return {
+        q: _r(_median([_pct(run, p) for run in runs])) for q, p in (("p50", 0.5), ("p99", 0.99))
+    }
+
+
 def _pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -213,19 +226,24 @@ def run(spec: Spec) -> dict:
         cloud.start()
         gateway = None
         try:
-            direct_rate = _burst(site.port, site.port, spec, "direct")
-            direct_lat = _live(site.port, site.port, spec, "direct-live")
+            direct_rates, direct_lat = [], []
+            for i in range(spec.repeats):
+                direct_rates.append(_burst(site.port, site.port, spec, f"direct-{i}"))
+                direct_lat.append(_live(site.port, site.port, spec, f"direct-live-{i}"))
 
             gateway = GatewayProcess(home, site, cloud, cpu)
-            cpu0 = gateway.cpu_s()
-            profile = None
-            if spec.profile is not None:
-                profile = [_py_spy(), "record", "-o", str(spec.profile), "--format",
-                           "raw", "--pid", str(gateway.proc.pid), "--nonblocking"]  # fmt: skip
-            gateway_rate = _burst(site.port, cloud.port, spec, "gateway", profile)
-            cpu_per_frame_us = (gateway.cpu_s() - cpu0) / spec.burst * 1e6
-            gw_lat = _live(site.port, cloud.port, spec, "gateway-live")
-
+            gateway_rates, gw_lat, cpu_us = [], [], []
+            for i in range(spec.repeats):
+                profile = None
+                if spec.profile is not None and i == 0:
+                    profile = [_py_spy(), "record", "-o", str(spec.profile), "--format", "raw",
+                               "--pid", str(gateway.proc.pid), "--nonblocking"]  # fmt: skip
+                cpu0 = gateway.cpu_s()
+                gateway_rates.append(_burst(site.port, cloud.port, spec, f"gw-{i}", profile))
+                cpu_us.append((gateway.cpu_s() - cpu0) / spec.burst * 1e6)
+                gw_lat.append(_live(site.port, cloud.port, spec, f"gw-live-{i}"))
+            direct_rate, gateway_rate = _median(direct_rates), _median(gateway_rates)
+            cpu_per_frame_us = _median(cpu_us)
             drain = _drain(site, cloud, gateway, spec, live_rate)
             m = gateway.metrics()
             commits = m.get("gaitlink_gateway_spool_commits_total", 0)
@@ -244,11 +262,15 @@ def run(spec: Spec) -> dict:
         "gateway_samples_per_s": round(gateway_rate * samples),
         "gateway_cpu_us_per_frame": round(cpu_per_frame_us, 1),
         "live_frames_per_s": live_rate,
-        "direct_latency_ms": {"p50": _r(_pct(direct_lat, 0.5)), "p99": _r(_pct(direct_lat, 0.99))},
-        "gateway_latency_ms": {"p50": _r(_pct(gw_lat, 0.5)), "p99": _r(_pct(gw_lat, 0.99))},
+        "repeats": spec.repeats,
+        "gateway_frames_per_s_runs": [round(r) for r in gateway_rates],
+        "direct_latency_ms": _latency(direct_lat),
+        "gateway_latency_ms": _latency(gw_lat),
         "added_latency_ms": {
-            "p50": _r(_pct(gw_lat, 0.5) - _pct(direct_lat, 0.5)),
-            "p99": _r(_pct(gw_lat, 0.99) - _pct(direct_lat, 0.99)),
+            q: _r(
+                _median([_pct(g, p) - _pct(d, p) for g, d in zip(gw_lat, direct_lat, strict=True)])
+            )
+            for q, p in (("p50", 0.5), ("p99", 0.99))
         },
         **drain,
         "fsync_ms_mean": _r(1000 * commit_s / commits) if commits else None,
@@ -309,7 +331,8 @@ def markdown(result: dict) -> str:
         result["direct_latency_ms"], result["gateway_latency_ms"], result["added_latency_ms"]
     )  # fmt: skip
     rows = [
-        ("sustained frames/s through the gateway (spool on)", result["gateway_frames_per_s"]),
+        (f"sustained frames/s through the gateway (spool on), median of {result['repeats']}",
+         f"{result['gateway_frames_per_s']} (runs: {result['gateway_frames_per_s_runs']})"),
         ("  samples/s", result["gateway_samples_per_s"]),
         ("direct publish -> subscribe through one mosquitto", result["direct_frames_per_s"]),
         ("gateway CPU per frame (us)", result["gateway_cpu_us_per_frame"]),
