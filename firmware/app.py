@@ -11,7 +11,7 @@ import time
 import board
 from clock import Clock, iso
 from drivers.bme280 import BME280, MEASURE_MS
-from drivers.mpu6050 import MPU6050
+from drivers.mpu6050 import DRIVERS
 from frame import size
 from ring import Ring
 from sampler import Sampler
@@ -32,17 +32,20 @@ class App:
         self.clock = Clock()
         self.boot_id = struct.unpack("<I", os.urandom(4))[0]
         self.started_ms = time.ticks_ms()
-        self.imu = MPU6050(hw.i2c, cfg["imu_addr"])
+        self.imu = DRIVERS[hw.imu_part](hw.i2c, cfg["imu_addr"])
         self.imu.configure(cfg["rate_hz"], cfg["acc_range_g"], cfg["gyro_range_dps"])
-        try:
-            self.env = BME280(hw.i2c, cfg["env_addr"])
-        except OSError as e:
-            print("app: no environmental sensor:", repr(e))
-            self.env = None
+        self.env = self._open_env()
+        self.has_env = self.env is not None  # a board without one sends no env telemetry
+        if not self.has_env:
+            print("app: no environmental sensor")
         self.uplink = Uplink(cfg, self.ring, self.clock, self.boot_id, self.status)
-        self.sampler = Sampler(self.imu, self.ring, self.clock, self.boot_id, cfg, self.uplink.wake)
+        self.sampler = Sampler(
+            self.imu, self.ring, self.clock, self.boot_id, cfg, hw.imu_fifo, self.uplink.wake
+        )
         self.env_readings = 0
         self.env_out_of_range = 0
+        self.env_errors = 0
+        self._faults_sent = 0
         gc.collect()
         self.min_free = gc.mem_free()
 
@@ -61,8 +64,34 @@ class App:
                 "frames_dropped": self.ring.dropped,
                 "range_violations": s.range_violations + self.env_out_of_range,
                 "free_heap": gc.mem_free(),
+                "imu": "ok" if s.imu_ok else "lost",
+                "faults": {
+                    "i2c_errors": s.i2c_errors,
+                    "imu_lost": s.imu_lost,
+                    "imu_reinits": s.imu_reinits,
+                    "fifo_overflows": s.fifo_overflows,
+                    "samples_lost": s.lost,
+                    "stuck_events": s.stuck_events,
+                    "clipped_frames": s.clipped_frames,
+                    "env_errors": self.env_errors,
+                },
+                "clock": {
+                    "steps": self.clock.steps,
+                    "slews": self.clock.slews,
+                    "last_error_us": self.clock.last_error_us,
+                },
             }
         )
+
+    def _fault_count(self):
+        s = self.sampler
+        return s.i2c_errors + s.imu_lost + s.fifo_overflows + s.stuck_events + self.env_errors
+
+    def _open_env(self):
+        try:
+            return BME280(self.hw.i2c, self.cfg["env_addr"])
+        except OSError:
+            return None
 
     def env_message(self, values):
         # values: (degC, %RH, hPa) or None after a bus error
@@ -98,14 +127,20 @@ class App:
 
     async def _env_loop(self):
         while True:
+            values = None
+            if self.env is None:
+                self.env = self._open_env()  # it stopped answering: set it up again
             try:
-                self.env.trigger()
-                await asyncio.sleep_ms(MEASURE_MS)
-                while self.env.busy():
-                    await asyncio.sleep_ms(1)
-                values = self.env.read()
+                if self.env is not None:
+                    self.env.trigger()
+                    await asyncio.sleep_ms(MEASURE_MS)
+                    while self.env.busy():
+                        await asyncio.sleep_ms(1)
+                    values = self.env.read()
             except OSError:
-                values = None
+                self.env = None
+            if values is None:
+                self.env_errors += 1
             self.env_readings += 1
             self.uplink.send_json(self.uplink.topic_env, self.env_message(values))
             await asyncio.sleep(self.cfg["env_period_s"])
@@ -127,9 +162,22 @@ class App:
             "seq_first": 0,
             "seq_last": (s.seq - 1) & 0xFFFFFFFF if s.frames else None,
             "period_us": s.period_us,
-            "overruns": s.overruns,
-            "sensor_errors": s.sensor_errors,
+            "imu_part": self.hw.imu_part,
+            "fifo": s.fifo,
+            "burst": s.burst,
+            "lost": s.lost,
+            "fifo_overflows": s.fifo_overflows,
+            "i2c_errors": s.i2c_errors,
+            "imu_lost": s.imu_lost,
+            "imu_reinits": s.imu_reinits,
+            "stuck_events": s.stuck_events,
+            "clipped_frames": s.clipped_frames,
             "range_violations": s.range_violations,
+            "env_errors": self.env_errors,
+            "busy_us": s.busy_us,
+            "sensor_period_us": s.sclock.period_us(),
+            "clock_steps": self.clock.steps,
+            "clock_slews": self.clock.slews,
             "env_readings": self.env_readings,
             "seed": self.cfg["seed"],
             "heap_min_free": self.min_free,
@@ -139,7 +187,7 @@ class App:
     async def run(self):
         cfg = self.cfg
         tasks = [asyncio.create_task(self.sampler.run())]
-        if self.env is not None:
+        if self.has_env:
             tasks.append(asyncio.create_task(self._env_loop()))
         self.uplink.start()
         last_status = time.ticks_ms()
@@ -150,7 +198,13 @@ class App:
                     await tasks[0]  # the sampler died: re-raise its exception (main resets)
                 gc.collect()  # here, not in the sample loop
                 self.min_free = min(self.min_free, gc.mem_free())
-                if time.ticks_diff(time.ticks_ms(), last_status) >= cfg["status_period_s"] * 1000:
+                faults = self._fault_count()
+                since = time.ticks_diff(time.ticks_ms(), last_status)
+                # a new fault is reported at once (at most once a second), else periodically
+                if since >= cfg["status_period_s"] * 1000 or (
+                    faults != self._faults_sent and since >= 1000
+                ):
+                    self._faults_sent = faults
                     last_status = time.ticks_ms()
                     self.uplink.send_json(self.uplink.topic_status, self.status("online"), True)
             # bounded run: every frame acknowledged (or the timeout), then a clean goodbye

@@ -13,6 +13,9 @@ class Esp32Board:
         from machine import ADC, I2C, Pin
 
         self.name = profile["name"]
+        imu = profile["imu"]
+        self.imu_part = imu["part"]
+        self.imu_fifo = imu.get("fifo", True)  # False: a sensor without a FIFO is polled
         p = profile["i2c"]
         self.i2c = I2C(p["id"], scl=Pin(p["scl"]), sda=Pin(p["sda"]), freq=p["freq"])
         b = profile.get("battery")
@@ -56,7 +59,7 @@ def open_board(cfg):
         return Esp32Board(cfg["board"])
     from sim.board import SimBoard
 
-    return SimBoard(cfg["seed"], cfg["imu_addr"], cfg["env_addr"], cfg["sim"] or {})
+    return SimBoard(cfg["seed"], cfg["imu_addr"], cfg["env_addr"], cfg["sim"], cfg["board"])
 
 
 async def connect_network(hw, cfg):

@@ -21,10 +21,11 @@ DEFAULTS = {
     "env_addr": 0x76,
     "env_period_s": 10,
     "status_period_s": 60,
-    "ring_bytes": 10240,  # frame ring budget: capacity = ring_bytes // frame size (15 x 644 B)
+    "ring_bytes": 12288,  # frame ring budget: capacity = ring_bytes // frame size (19 x 644 B)
     "max_inflight": 4,  # unacked QoS 1 frames on the wire
     "reconnect_min_ms": 250,
     "reconnect_max_ms": 8000,
+    "stuck_samples": 25,  # this many identical raw samples in a row flag SENSOR_STUCK
     "range_checks": {"temperature": [-20, 60], "humidity": [0, 100], "pressure": [300, 1100]},
     "location": None,  # {"latitude": .., "longitude": ..}
     "config_version": 0,
@@ -41,6 +42,7 @@ _INTS = {
     "broker_port": (1, 65535),
     "keepalive_s": (5, 3600),
     "samples_per_frame": (1, 200),
+    "stuck_samples": (2, 100000),
     "imu_addr": (0x68, 0x69),
     "env_addr": (0x76, 0x77),
     "env_period_s": (1, 86400),

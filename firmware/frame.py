@@ -20,6 +20,7 @@ GYRO_CLIPPED = const(0x02)
 RANGE_VIOLATION = const(0x04)
 OVERRUN = const(0x08)
 SENSOR_ERROR = const(0x10)
+SENSOR_STUCK = const(0x20)
 
 _HDR = "<2sBBIIqIHBBffHH"  # 40 bytes, little-endian, no padding
 _OFF_FLAGS = const(3)

@@ -1,40 +1,75 @@
-# Samples the IMU on a fixed schedule and fills frames into the ring.
+# Takes the IMU's samples and fills frames into the ring.
 #
-# Slot n is due at start + n * period (ticks). A late wake-up is caught up: the samples of
-# slots already due are read back to back, keeping their slots, as long as the sampler is
-# less than CATCHUP_SLOTS behind (scheduler and GC hiccups). Further behind, the missed
-# slots are skipped: the frame in progress is closed (samples in a frame stay evenly
-# spaced) and the next frame carries OVERRUN. Clip detection and the IMU range checks set
-# the frame's quality bits.
+# FIFO mode (default): the sensor's FIFO is read in bursts of `burst` samples (about 50 ms
+# worth, at most a quarter of the FIFO), so every sample is a real sample from the sensor's
+# own clock, and a hiccup of the interpreter (GC, reconnect) is absorbed by the FIFO. Sample
+# k's time comes from the sensor's sample count and its measured rate (clock.SampleClock),
+# not from wake-up times. An overflow (the sampler fell behind by more than the FIFO holds)
+# leaves the byte stream misaligned: the FIFO is reset, which resynchronises on a sample
+# boundary, the lost samples are counted from the sample clock, and the next frame carries
+# OVERRUN.
+#
+# Poll mode (a sensor without a FIFO, `"fifo": false` in the board profile): the data
+# registers are read when DATA_RDY says the sensor took a new sample; a sample that was
+# overwritten before it was read is counted as missed and the next frame carries OVERRUN.
+# No sample is ever written twice.
+#
+# Faults never stop the sampler: a bus error is counted and flagged (SENSOR_ERROR); after
+# LOST_AFTER errors in a row, or no new sample for STALL_MS, the sensor counts as gone and
+# is re-initialised every RETRY_MS until it answers; N identical samples in a row
+# (`stuck_samples`) flag SENSOR_STUCK; clipped samples flag ACC_/GYRO_CLIPPED. Samples in a
+# frame are always consecutive: any gap closes the frame in progress.
 import asyncio
 import time
 from array import array
 
 import frame
-from drivers.mpu6050 import COUNT_MAX, COUNT_MIN
+from clock import SampleClock
+from drivers.mpu6050 import decode
 from micropython import const
 
 _CH = ("ax", "ay", "az", "gx", "gy", "gz")
 _MASK32 = const(0xFFFFFFFF)
-CATCHUP_SLOTS = const(10)
+# frame.py's quality bits and the int16 limits: const() does not cross modules, and a
+# module attribute lookup per sample would cost a dictionary lookup
+_ACC_CLIPPED = const(0x01)
+_GYRO_CLIPPED = const(0x02)
+_RANGE_VIOLATION = const(0x04)
+_OVERRUN = const(0x08)
+_SENSOR_ERROR = const(0x10)
+_SENSOR_STUCK = const(0x20)
+_COUNT_MAX = const(32767)
+_COUNT_MIN = const(-32768)
+_SAMPLE_BYTES = const(12)
+_BURST_MS = const(50)
+LOST_AFTER = const(5)
+STALL_MS = const(250)
+RETRY_MS = const(500)
 
 
 def _count_limit(value, scale):
     c = int(value / scale)
-    return max(COUNT_MIN, min(COUNT_MAX, c))
+    return max(_COUNT_MIN, min(_COUNT_MAX, c))
 
 
 class Sampler:
-    def __init__(self, imu, ring, clock, boot_id, cfg, on_frame=None):
+    def __init__(self, imu, ring, clock, boot_id, cfg, fifo=True, on_frame=None, on_fault=None):
         self.imu = imu
+        self.fifo = fifo
         self.on_frame = on_frame  # called after each finished frame (wakes the uplink)
+        self.on_fault = on_fault  # called when the sensor is lost or back (status report)
         self.ring = ring
         self.clock = clock
         self.boot_id = boot_id
         self.period_us = 1000000 // cfg["rate_hz"]
+        self.sclock = SampleClock(self.period_us)
         self.spf = cfg["samples_per_frame"]
         self.max_samples = cfg["max_samples"]
+        self.stuck_n = cfg["stuck_samples"]
         self.builder = frame.FrameBuilder(self.spf)
+        cap = imu.FIFO_BYTES // _SAMPLE_BYTES
+        self.burst = max(1, min(cfg["rate_hz"] * _BURST_MS // 1000, cap // 4))
+        self._fbuf = bytearray(self.burst * _SAMPLE_BYTES)
         self.counts = array("h", bytes(12))
         # range checks in counts; a channel without a check gets limits it can never cross
         self.lo = array("h", bytes(12))
@@ -43,95 +78,225 @@ class Sampler:
         for j in range(6):
             scale = imu.acc_scale if j < 3 else imu.gyro_scale
             lim = checks.get(_CH[j])
-            self.lo[j] = _count_limit(lim[0], scale) if lim else COUNT_MIN
-            self.hi[j] = _count_limit(lim[1], scale) if lim else COUNT_MAX
+            self.lo[j] = _count_limit(lim[0], scale) if lim else _COUNT_MIN
+            self.hi[j] = _count_limit(lim[1], scale) if lim else _COUNT_MAX
+        self.k = 0  # the sensor's index of the next sample to be framed
+        self._base_us = 0  # epoch µs (RTC, before the beacon offset) at the sample clock's anchor
+        self._carry = 0  # quality bits owed to the next frame
+        self._same = 0  # identical samples in a row
+        self._errors_in_row = 0
+        self.imu_ok = True
         self.samples = 0
         self.frames = 0
         self.seq = 0
         self.first_t0_us = None
         self.last_sample_us = None  # time of the newest sample in a finished frame
         self._t0 = 0
-        self.overruns = 0  # skipped slots
-        self.sensor_errors = 0
+        self._next_t0 = None  # t0 of a frame that follows the previous one without a gap
+        self._dither = 0
+        self._steps = 0  # clock steps already followed
+        self.lost = 0  # samples the sensor took that never reached a frame
+        self.fifo_overflows = 0
+        self.i2c_errors = 0
+        self.imu_lost = 0
+        self.imu_reinits = 0
+        self.stuck_events = 0
+        self.clipped_frames = 0
         self.range_violations = 0  # frames with RANGE_VIOLATION
+        self.busy_us = 0  # time spent reading and framing samples
         self.done = asyncio.Event()
 
-    def _begin(self, base_us, slot, carry):
+    # -- frames ---------------------------------------------------------------------------
+    def _begin(self):
         flags = frame.TIME_SYNCED if self.clock.synced else 0
-        t0 = base_us + self.clock.offset_us + slot * self.period_us
+        t0 = self._base_us + self.clock.offset_us() + self.sclock.rel_us(self.k)
+        nxt = self._next_t0
+        if self.clock.steps != self._steps:  # the clock was stepped (> 1 s off): follow it
+            self._steps = self.clock.steps
+            nxt = None
+        if nxt is not None:
+            # right after the previous frame: follow the estimate by at most a quarter
+            # period per frame, so that frame times never jump (nor overlap)
+            q = self.period_us >> 2
+            t0 = nxt + max(-q, min(q, t0 - nxt))
         if self.first_t0_us is None:
             self.first_t0_us = t0
         self._t0 = t0
-        self.builder.begin(
-            flags,
-            self.boot_id,
-            self.seq,
-            t0,
-            self.period_us,
-            self.imu.acc_scale,
-            self.imu.gyro_scale,
-        )
-        self.builder.quality = carry
+        b = self.builder
+        imu = self.imu
+        b.begin(flags, self.boot_id, self.seq, t0, self.period_us, imu.acc_scale, imu.gyro_scale)
+        b.quality = self._carry
+        self._carry = 0
 
     def _finish(self):
         b = self.builder
-        if b.quality & frame.RANGE_VIOLATION:
+        if b.quality & _RANGE_VIOLATION:
             self.range_violations += 1
+        if b.quality & (_ACC_CLIPPED | _GYRO_CLIPPED):
+            self.clipped_frames += 1
         self.ring.push(b.finish())
         self.last_sample_us = self._t0 + (b.n - 1) * self.period_us
+        self._next_t0 = self.last_sample_us + self.period_us
         b.n = 0
         self.frames += 1
         self.seq = (self.seq + 1) & _MASK32
         if self.on_frame:
             self.on_frame()
 
-    def _check(self):
-        # quality bits of the sample in self.counts
+    def _gap(self, bits):
+        # samples are missing before the next one: frames hold consecutive samples only
+        if self.builder.n:
+            self._finish()
+        self._next_t0 = None  # the next frame's time comes from the sample clock alone
+        self._carry |= bits
+
+    def _take(self, same):
+        # the sample in self.counts (same: it repeats the previous one) into the frame
+        b = self.builder
+        if not b.n:
+            self._begin()
         q = 0
         c = self.counts
+        lo = self.lo
+        hi = self.hi
         for j in range(6):
             v = c[j]
-            if v >= COUNT_MAX or v <= COUNT_MIN:
-                q |= frame.ACC_CLIPPED if j < 3 else frame.GYRO_CLIPPED
-            if v < self.lo[j] or v > self.hi[j]:
-                q |= frame.RANGE_VIOLATION
-        return q
-
-    async def run(self):
-        period = self.period_us
-        b = self.builder
-        due = time.ticks_us()
-        base_us = self.clock.raw_us()  # epoch time of slot 0, before any beacon offset
-        slot = 0
-        carry = 0  # quality bits owed to the next frame
-        while not self.max_samples or self.samples < self.max_samples:
-            late = time.ticks_diff(time.ticks_us(), due)
-            if late < 0:
-                await asyncio.sleep_ms((999 - late) // 1000)
-                continue
-            if late >= CATCHUP_SLOTS * period:
-                missed = late // period
-                slot += missed
-                due = time.ticks_add(due, missed * period)
-                self.overruns += missed
-                if b.n:
-                    self._finish()
-                carry |= frame.OVERRUN
-            if not b.n:
-                self._begin(base_us, slot, carry)
-                carry = 0
-            try:
-                self.imu.read_into(self.counts)  # on error the previous counts repeat
-            except OSError:
-                self.sensor_errors += 1
-                b.quality |= frame.SENSOR_ERROR
-            b.quality |= self._check()
-            b.add(self.counts)
-            self.samples += 1
-            slot += 1
-            due = time.ticks_add(due, period)
-            if b.n == self.spf:
-                self._finish()
-        if b.n:
+            if v >= _COUNT_MAX or v <= _COUNT_MIN:
+                q |= _ACC_CLIPPED if j < 3 else _GYRO_CLIPPED
+            if v < lo[j] or v > hi[j]:
+                q |= _RANGE_VIOLATION
+        if same:
+            self._same += 1
+            if self._same >= self.stuck_n:
+                q |= _SENSOR_STUCK
+                if self._same == self.stuck_n:
+                    self.stuck_events += 1
+        else:
+            self._same = 1
+        b.quality |= q
+        b.add(c)
+        self.samples += 1
+        self.k += 1
+        if b.n == self.spf:
             self._finish()
-        self.done.set()
+
+    def _more(self):
+        return not self.max_samples or self.samples < self.max_samples
+
+    # -- faults ---------------------------------------------------------------------------
+    def _bus_error(self):
+        self.i2c_errors += 1
+        self._errors_in_row += 1
+        self._carry |= _SENSOR_ERROR
+        if self.builder.n:
+            self.builder.quality |= _SENSOR_ERROR
+
+    def _resync(self, bits):
+        # drop what the FIFO holds (misaligned or partly read) and carry on at the sensor's
+        # current count: the samples in between are lost, counted, and flagged
+        self.imu.fifo_reset()
+        self._skip_to(self.sclock.count_at(time.ticks_us()), bits)
+
+    def _skip_to(self, k, bits):
+        if self.sclock.k0 is not None and k > self.k:
+            self.lost += k - self.k
+            self.k = k
+        self._gap(bits)
+
+    async def _recover(self):
+        # the sensor is gone (or lost its configuration): report, then re-initialise it every
+        # RETRY_MS until it answers; the sampler's time axis carries on from its count
+        self.imu_lost += 1
+        self.imu_ok = False
+        self._gap(_SENSOR_ERROR | _OVERRUN)
+        if self.on_fault:
+            self.on_fault()
+        while True:
+            await asyncio.sleep_ms(RETRY_MS)
+            try:
+                self.imu.reinit(self.fifo)
+                break
+            except OSError:
+                self.i2c_errors += 1
+        self.imu_reinits += 1
+        self.imu_ok = True
+        self._errors_in_row = 0
+        self._skip_to(self.sclock.count_at(time.ticks_us()), _SENSOR_ERROR | _OVERRUN)
+        if self.on_fault:
+            self.on_fault()
+
+    def _anchor(self, t, count):
+        if self.sclock.k0 is None:
+            self._base_us = self.clock.raw_us()
+        self.sclock.observe(t, count)
+
+    # -- the loops ------------------------------------------------------------------------
+    async def run(self):
+        try:
+            if self.fifo:
+                await self._run_fifo()
+            else:
+                import poller  # only boards whose sensor has no FIFO load it
+
+                await poller.run(self)
+            if self.builder.n:
+                self._finish()
+        finally:
+            self.done.set()
+
+    async def _run_fifo(self):
+        imu = self.imu
+        buf = self._fbuf
+        burst = self.burst
+        imu.fifo_start()
+        wait = _BURST_MS
+        last_data = time.ticks_ms()
+        while self._more():
+            await asyncio.sleep_ms(wait)
+            wait = _BURST_MS
+            try:
+                n = imu.fifo_count()
+                # the time after the count: a delay in between (preemption, a slow bus) can
+                # only make the count look late, which the sample clock's filter discards
+                t = time.ticks_us()
+                if n < 0:
+                    self.fifo_overflows += 1
+                    self._resync(_OVERRUN)
+                    continue
+            except OSError:
+                self._bus_error()  # nothing was popped: the samples wait in the FIFO
+                if self._errors_in_row >= LOST_AFTER:
+                    await self._recover()
+                continue
+            self._errors_in_row = 0
+            avail = n // _SAMPLE_BYTES
+            if avail:
+                last_data = time.ticks_ms()
+                self._anchor(t, self.k + avail)
+            elif time.ticks_diff(time.ticks_ms(), last_data) > STALL_MS:
+                await self._recover()  # no sample for too long: the sensor lost its setup
+                last_data = time.ticks_ms()
+                continue
+            while avail >= burst and self._more():
+                t = time.ticks_us()
+                try:
+                    imu.fifo_read(buf)
+                except OSError:
+                    # a burst may fail part-way: what it popped is unknown, so resync
+                    self._bus_error()
+                    try:
+                        self._resync(_SENSOR_ERROR | _OVERRUN)
+                    except OSError:
+                        self._bus_error()
+                    break
+                i = 0
+                while i < len(buf) and self._more():
+                    self._take(decode(buf, i, self.counts))
+                    i += _SAMPLE_BYTES
+                avail -= burst
+                self.busy_us += time.ticks_diff(time.ticks_us(), t)
+            # sleep until about one burst is waiting; the dither spreads the wake-ups over
+            # the sample period, so some observations fall just after a sample (SampleClock)
+            self._dither = (self._dither + 1) & 7
+            wait = (burst - avail) * self.period_us + (self._dither - 4) * self.period_us // 8
+            wait = max(1, wait // 1000)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from gaitlink.tools.stack.ports import free_port
 from gaitlink.tools.stack.state import default_state_dir
 
 # Both are package data of the installed distribution, so a wheel runs devices too.
@@ -107,6 +108,7 @@ class DeviceProcess:
     workdir: Path
     proc: subprocess.Popen
     _files: list = field(default_factory=list, repr=False)
+    sim: subprocess.Popen | None = None  # hardware/simbus.py serving the sensors
 
     @property
     def stdout_path(self) -> Path:
@@ -117,6 +119,11 @@ class DeviceProcess:
         return self.workdir / "stderr.log"
 
     def _close_files(self) -> None:
+        if self.sim is not None:
+            if self.sim.poll() is None:
+                self.sim.kill()
+            self.sim.wait()
+            self.sim.stdout.close()
         for f in self._files:
             f.close()
         self._files.clear()
@@ -173,13 +180,16 @@ def start_device(
     heap: str = "100k",
     state_dir: str | os.PathLike | None = None,
     extra: dict | None = None,
+    warp: int = 1,
 ) -> DeviceProcess:
     """Start the firmware as device `device_id` against the broker at host:port.
 
     `max_samples` bounds the run (the firmware flushes, says goodbye and prints a summary);
     None runs until killed. `extra` adds further device.json fields (see firmware/config.py),
     e.g. mqtt_user/mqtt_password or ring_bytes. Invalid values make the firmware exit with
-    a ValueError that names the field, which `wait()` reports.
+    a ValueError that names the field, which `wait()` reports. The sensors are served by
+    hardware/simbus.py in a process of their own (outside the device's heap). `warp` > 1
+    runs the device's clock (and the simulator's) that many times faster than real time.
     """
     state_dir = Path(state_dir) if state_dir is not None else default_device_dir()
     build = build_firmware(state_dir)
@@ -195,10 +205,13 @@ def start_device(
         "seed": seed,
     }
     values.update(extra or {})
+    values["sim"] = dict(values.get("sim") or {}, bus=free_port())
     (workdir / "device.json").write_text(json.dumps(values, indent=2))
-    env = dict(os.environ, MICROPYPATH=f".frozen:{build}")
+    warp_path = f"{build}/sim/warp:" if warp > 1 else ""
+    env = dict(os.environ, MICROPYPATH=f".frozen:{warp_path}{build}", GAITLINK_WARP=str(warp))
     out = (workdir / "stdout.log").open("w")
     err = (workdir / "stderr.log").open("w")
+    sim = _start_simbus(workdir, values["sim"]["bus"], env, err)
     proc = subprocess.Popen(
         [find_tool("micropython"), "-X", f"heapsize={heap}", "-m", "main"],
         cwd=workdir,
@@ -207,7 +220,24 @@ def start_device(
         stderr=err,
         stdin=subprocess.DEVNULL,
     )
-    return DeviceProcess(device_id, workdir, proc, [out, err])
+    return DeviceProcess(device_id, workdir, proc, [out, err], sim)
+
+
+def _start_simbus(workdir: Path, port: int, env: dict, err) -> subprocess.Popen:
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "gaitlink.hardware.simbus", str(workdir / "device.json"), str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=err,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    if sim.stdout.readline().strip() != "ready":
+        sim.kill()
+        sim.wait()
+        sim.stdout.close()
+        raise DeviceError(f"the sensor simulator did not start (see {workdir}/stderr.log)")
+    return sim
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -1,22 +1,51 @@
-# The simulated board: an I2C bus with an MPU-6050 at 0x68 and a BME280 at 0x76, a
-# battery that drains 10 %/h from full, and a fixed Wi-Fi signal strength. Options (the
-# device.json field "sim"): "battery": false / "wifi": false simulate a board without a
-# battery divider / without an RSSI reading.
+# The simulated board: an I2C bus with an IMU (MPU-6050 at 0x68 unless the board profile
+# names another part) and a BME280 at 0x76, a battery that drains 10 %/h from full, and a
+# fixed Wi-Fi signal strength. Options (the device.json field "sim"):
+#   "battery": false, "wifi": false  a board without a battery divider / an RSSI reading
+#   "env": false                     no BME280 on the bus
+#   "drift_ppm": 0                   the IMU's sample clock against the host's (+ = fast)
+#   "faults": [...]                  timed faults, see i2c.py
+#   "bus": port                      the sensors are served by hardware/simbus.py on
+#                                    127.0.0.1:port (out of this interpreter's heap)
 import time
 
-from .bme280 import BME280Sim
-from .i2c import SimI2C
-from .mpu6050 import MPU6050Sim
+IMU_PARTS = ("MPU-6050", "MPU-6500")
+
+
+def imu_of(profile):
+    # (part, has a FIFO) of a board profile; the simulated default is an MPU-6050
+    imu = (profile or {}).get("imu") or {}
+    return imu.get("part", "MPU-6050"), imu.get("fifo", True)
+
+
+def make_bus(seed, imu_addr, env_addr, options, profile):
+    # the register models on a simulated bus, faults scheduled
+    from .bme280 import BME280Sim
+    from .i2c import SimI2C
+    from .mpu6050 import MPU6050Sim, MPU6500Sim
+
+    part = imu_of(profile)[0]
+    model = MPU6500Sim if part == "MPU-6500" else MPU6050Sim
+    devices = [model(seed, imu_addr, drift_ppm=options.get("drift_ppm", 0.0))]
+    if options.get("env", True):
+        devices.append(BME280Sim(seed, env_addr))
+    bus = SimI2C(devices)
+    bus.schedule(options.get("faults", []))
+    return bus
 
 
 class SimBoard:
     name = "sim"
 
-    def __init__(self, seed, imu_addr=0x68, env_addr=0x76, options=None):
+    def __init__(self, seed, imu_addr=0x68, env_addr=0x76, options=None, profile=None):
         options = options or {}
-        self.imu = MPU6050Sim(seed, imu_addr)
-        self.env = BME280Sim(seed, env_addr)
-        self.i2c = SimI2C((self.imu, self.env))
+        self.imu_part, self.imu_fifo = imu_of(profile)
+        if options.get("bus"):
+            from .remote import RemoteI2C
+
+            self.i2c = RemoteI2C(options["bus"])
+        else:
+            self.i2c = make_bus(seed, imu_addr, env_addr, options, profile)
         self._battery = options.get("battery", True)
         self._wifi = options.get("wifi", True)
         self._t0 = time.time()

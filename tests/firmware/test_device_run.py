@@ -53,8 +53,9 @@ def _check_stream(frames: list[dict], summary: dict, seed: int) -> None:
     for k, row in enumerate(samples):
         assert row == _expected_counts(seed, k), k  # sample k of the motion model, exactly
     for a, b in pairwise(frames):
-        if not b["quality"] & 0x08:  # OVERRUN: slots were skipped before b
-            assert b["t0_us"] == a["t0_us"] + a["n"] * a["period_us"]
+        # t0 follows the sensor's sample count at its measured rate, moving at most a
+        # quarter period per frame against the previous frame's end: no jump, no overlap
+        assert abs(b["t0_us"] - (a["t0_us"] + a["n"] * a["period_us"])) <= a["period_us"] // 4
 
 
 def test_device_run__every_frame_arrives_intact(mosquitto, tmp_path):

@@ -86,17 +86,19 @@ print(json.dumps(["resent", binascii.hexlify(mv).decode()]))
 
 
 def test_hot_path__does_not_allocate(fw_build):
-    # heap_lock makes any allocation raise MemoryError: the per-sample path (driver read,
-    # range/clip check, frame add) must run with the heap locked
+    # heap_lock makes any allocation raise MemoryError: the per-sample path (FIFO burst read,
+    # decode, clip/range/stuck checks, frame add) must run with the heap locked
     code = """
 import json, micropython
-from array import array
+from clock import Clock
+from drivers.mpu6050 import MPU6050, decode
+from ring import Ring
+from sampler import Sampler
 import frame
-from drivers.mpu6050 import MPU6050
 
 class Bus:
-    # a bus that answers WHO_AM_I and a fixed data block, without allocating
-    data = bytes(range(14))
+    # answers WHO_AM_I and serves FIFO bytes from a fixed pattern, without allocating
+    data = bytes(range(60))
     def readfrom_mem_into(self, addr, reg, buf):
         if reg == 0x75:
             buf[0] = 0x68
@@ -108,29 +110,40 @@ class Bus:
         pass
 
 imu = MPU6050(Bus(), 0x68)
-b = frame.FrameBuilder(50)
-b.begin(0, 1, 0, 1795342530250000, 10000, 0.1, 0.01)
-c = array("h", bytes(12))
+imu.acc_scale, imu.gyro_scale = 0.1, 0.01
+cfg = {"rate_hz": 100, "samples_per_frame": 100, "max_samples": 0, "stuck_samples": 3,
+       "range_checks": {"gy": [-1.0, 1.0]}}
+s = Sampler(imu, Ring(frame.size(100), 2), Clock(), 1, cfg)
+buf = s._fbuf
+s._anchor(0, 5)  # the sample clock's first observation: 5 samples in the FIFO
+imu.fifo_read(buf)
+s._take(decode(buf, 0, s.counts))  # begins the frame (per frame, may allocate)
 res = ["?"]
 
 def hot(n):
-    i = 0
-    while i < n:
-        imu.read_into(c)
-        b.add(c)
-        i += 1
+    for _ in range(n):
+        imu.fifo_read(buf)
+        i = 0
+        while i < len(buf) and s._more():
+            s._take(decode(buf, i, s.counts))
+            i += 12
 
 micropython.heap_lock()
 try:
-    hot(50)
+    hot(9)
     res[0] = "ok"
 except MemoryError:
     res[0] = "allocated"
 micropython.heap_unlock()
-print(json.dumps({"hot": res[0], "n": b.n, "first": list(c)}))
+print(json.dumps({"hot": res[0], "n": s.builder.n, "burst": len(buf) // 12,
+                  "last": list(s.counts), "quality": s.builder.quality}))
 """
     (out,) = run_mpy(fw_build, code)
-    assert out == {"hot": "ok", "n": 50, "first": [0x0001, 0x0203, 0x0405, 0x0809, 0x0A0B, 0x0C0D]}
+    assert out["hot"] == "ok" and out["burst"] == 5 and out["n"] == 46
+    assert out["last"] == [0x3031, 0x3233, 0x3435, 0x3637, 0x3839, 0x3A3B]
+    # every burst repeats the same 5 samples: not stuck (consecutive ones differ); gy out of
+    # range
+    assert out["quality"] == 0x04
 
 
 _FIELDS = st.fixed_dictionaries(
