@@ -65,7 +65,8 @@ def _register_unavailable(sub, name: str, extra: str, missing: str) -> None:
         )
         return 2
 
-    parser.set_defaults(func=explain)
+    # Whatever follows (options included) is not parsed: the extra is missing anyway.
+    parser.set_defaults(func=explain, unavailable=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,7 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     # Import only the subcommand asked for: `gaitlink gateway run` on a Pi must not carry
     # numpy and numba (80 MB) because another room imports them at module level.
     names = {name for name, _, _ in SUBCOMMANDS}
-    args = build_parser(argv[0] if argv and argv[0] in names else None).parse_args(argv)
+    parser = build_parser(argv[0] if argv and argv[0] in names else None)
+    args, rest = parser.parse_known_args(argv)
+    if rest and not getattr(args, "unavailable", False):
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

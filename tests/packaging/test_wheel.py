@@ -60,6 +60,9 @@ def test_wheel__only_gaitlink_at_the_top_level(wheel: Path):
     assert "gaitlink/firmware/drivers/mpu6050.py" in names
     assert "gaitlink/hardware/boards/esp32-devkitc.json" in names
     assert "gaitlink/hardware/sim/mpu6050.py" in names
+    # Researchers' access and the registry it reads sessions from.
+    assert "gaitlink/research/api.py" in names
+    assert "gaitlink/cloud/registry/sessions.py" in names
 
 
 def test_pyproject__lists_every_package_folder():
@@ -89,6 +92,11 @@ def test_installed_wheel__cli_runs_outside_the_checkout(installed: Path, tmp_pat
         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60,
     )  # fmt: skip
     assert res.returncode == 2 and "pip install 'gaitlink[cloud]'" in res.stderr
+    res = subprocess.run(
+        [str(installed / "gaitlink"), "export", "--subject", "LAB1_AB01", "--task", "run"],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60,
+    )  # fmt: skip
+    assert res.returncode == 2 and "pip install 'gaitlink[research]'" in res.stderr
 
 
 def test_installed_wheel__state_dir_follows_xdg(installed: Path, tmp_path: Path):
