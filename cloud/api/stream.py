@@ -206,7 +206,7 @@ async def _send(ws: web.WebSocketResponse, client: StreamClient, hub: StreamHub)
                         "total": client.dropped,
                     }
                     client.unreported = 0
-                    await ws.send_str(json.dumps(notice))
+                    await ws.send_str(json.dumps(notice, separators=(",", ":")))
                 # A slow reader blocks here, in its own task; the hub only appends.
                 await ws.send_str(client.queue.popleft())
                 hub.sent_total += 1
