@@ -178,3 +178,22 @@ def test_plot__produced_and_not_empty(stack, walked, tmp_path, kind) -> None:
     assert image.shape[0] > 400 and image.shape[1] > 600
     # Not a blank canvas: many distinct colours (curves, bands, text).
     assert len(np.unique(image.reshape(-1, image.shape[-1]), axis=0)) > 50
+
+
+def test_get_cycles__all_cycles_unknown_subject_and_progress(stack, walked, capsys) -> None:
+    report, subject = walked
+    r = _connect(stack)
+    data, _, table = r.cycles_with_table(subject, TASK, valid_only=False)
+    assert len(table) == data.shape[0] == report.cycles
+    # Invalid cycles come with their reason; those whose samples are all there are cut.
+    assert set(table.loc[~table["valid"], "reason"]) <= {"duration", "outlier", "gap", "nan",
+                                                         "device_flag"}  # fmt: skip
+    assert np.isfinite(data[table["cut"].to_numpy()]).all()
+    with pytest.raises(LookupError, match="no sessions of NOBODY_AB01"):
+        r.get_cycles("NOBODY_AB01", TASK)
+    # Not a terminal here: no progress bar unless asked for.
+    capsys.readouterr()
+    r.get_cycles(subject, TASK)
+    assert capsys.readouterr().err == ""
+    _connect(stack, progress=True).get_cycles(subject, TASK)
+    assert f"{subject} {TASK}" in capsys.readouterr().err
