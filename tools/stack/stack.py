@@ -129,10 +129,21 @@ class Stack:
         return self._component(INFLUXDB).address(self.host, self.ports)
 
     def influx_settings(self):
-        """How a client reaches this stack's InfluxDB (a `cloud.influx.InfluxSettings`)."""
+        """How a client reaches this stack's InfluxDB (a `cloud.influx.InfluxSettings`).
+
+        Credentials come from what `env()` gives the services (the variables the CLI reads),
+        so a client here authenticates exactly as the stack's ingest does.
+        """
         from gaitlink.cloud.influx.client import InfluxSettings
 
-        return InfluxSettings(url=self.influx_url, database=self.database)
+        env = self.env()
+        return InfluxSettings(
+            url=self.influx_url,
+            database=self.database,
+            username=env.get("GAITLINK_INFLUX_USER"),
+            password=env.get("GAITLINK_INFLUX_PASSWORD"),
+            token=env.get("GAITLINK_INFLUX_TOKEN"),
+        )
 
     def env(self) -> dict[str, str]:
         """Environment variables that point gateway, ingest and tools at this stack."""
