@@ -186,6 +186,7 @@ class Relay:
                 # Nothing was acked to the site for this turn: the site broker keeps it and
                 # sends it again after the next reconnect. Going on keeps the link alive.
                 log.exception("spool turn failed; %d site messages stay unacked", len(incoming))
+                self._recover()
             if housekeeping:
                 next_housekeeping = now + 1.0
             if stopping:
@@ -193,6 +194,17 @@ class Relay:
                 drain_until = drain_until or now + self._drain_on_stop_s
                 if not self._in_flight or now >= drain_until:
                     return
+
+    def _recover(self) -> None:
+        # The turn's deletions may be undone too: send everything in the spool again from
+        # the start (duplicates, which the ingest drops) rather than lose track of a row.
+        try:
+            self.spool.recover()
+        except Exception:
+            log.exception("spool recovery failed; retrying at the next turn")
+        self._in_flight.clear()
+        self._cursor = 0
+        self.spool.in_flight_through = 0
 
     def _turn(self, incoming: list[Message], acked: list[int], now: float, housekeeping: bool):
         spool = self.spool
@@ -300,12 +312,17 @@ class Relay:
     def _status_loop(self) -> None:
         while True:
             self._track_cloud_link()
-            try:
-                self.cloud.publish(self.status_topic, self._status_payload("online"), retain=True)
-                with self._lock:
-                    self.counters.status_published += 1
-            except Exception:
-                log.exception("gateway status not published")
+            # Only while connected: paho would queue every status of a long outage in
+            # memory, and only the last one matters (it is retained).
+            if self.cloud.connected:
+                try:
+                    self.cloud.publish(
+                        self.status_topic, self._status_payload("online"), retain=True
+                    )
+                    with self._lock:
+                        self.counters.status_published += 1
+                except Exception:
+                    log.exception("gateway status not published")
             if self._stop.wait(self._status_every_s):
                 return
 

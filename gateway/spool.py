@@ -98,14 +98,7 @@ class Spool:
         # Keep the WAL file from growing past what one checkpoint interval needs.
         self._db.execute("PRAGMA journal_size_limit=16777216")
         self._db.executescript(_SCHEMA)
-        self.load: dict[str, DeviceLoad] = {}
-        for device, messages, size in self._db.execute(
-            "SELECT device, count(*), sum(length(payload) + length(topic)) FROM spool "
-            "GROUP BY device"
-        ):
-            self.load[device] = DeviceLoad(messages, size + messages * ROW_OVERHEAD)
-        self.messages = sum(d.messages for d in self.load.values())
-        self.bytes = sum(d.bytes for d in self.load.values())
+        self._count_from_table()
         # Drops by (device, reason), reason one of "full", "age", "reserve".
         self.dropped: dict[tuple[str, str], int] = {}
         self.commits = 0
@@ -118,6 +111,25 @@ class Spool:
         # Arrival time of the oldest message, refreshed at each commit: other threads read
         # it (metrics, status) without touching the connection.
         self.oldest_t_in: float | None = None
+        self._refresh_oldest()
+
+    def _count_from_table(self) -> None:
+        self.load: dict[str, DeviceLoad] = {}
+        for device, messages, size in self._db.execute(
+            "SELECT device, count(*), sum(length(payload) + length(topic)) FROM spool "
+            "GROUP BY device"
+        ):
+            self.load[device] = DeviceLoad(messages, size + messages * ROW_OVERHEAD)
+        self.messages = sum(d.messages for d in self.load.values())
+        self.bytes = sum(d.bytes for d in self.load.values())
+
+    def recover(self) -> None:
+        """After a failed write or commit: roll back what was not committed and count again
+        from the table, so the bookkeeping matches what is on disk."""
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+        self._in_tx = False
+        self._count_from_table()
         self._refresh_oldest()
 
     # -- writes (inside one transaction, made durable by commit()) -------------------

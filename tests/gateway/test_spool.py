@@ -155,3 +155,14 @@ def test_spool__bookkeeping_matches_the_table(tmp_path_factory, ops):
     for device in "abc":
         ids = [r.id for r in rows if r.device == device]
         assert ids == sorted(ids)
+
+
+def test_spool__recover_after_a_failed_turn_matches_the_table(tmp_path):
+    spool = Spool(tmp_path / "spool.db", ROOMY)
+    _add(spool, "a", 3)
+    spool.add([(_topic("b"), b"uncommitted")])  # the turn that fails before its commit
+    spool.recover()
+    assert spool.messages == 3 and set(spool.load) == {"a"}
+    assert [m.device for m in spool.after(0, 10)] == ["a", "a", "a"]
+    _add(spool, "c", 1)  # and it works on
+    assert spool.messages == 4
