@@ -281,12 +281,12 @@ class Research:
     def get_mean_patterns(self, subject: str, task: str, **kw) -> dict[str, np.ndarray]:
         """{feature: (150,) mean over the cycles}."""
         data, names = self.get_cycles(subject, task, **kw)
-        return _per_feature(names, _nan_reduce(np.nanmean, data))
+        return _per_feature(names, cut.across_cycles(np.mean, data))
 
     def get_std_patterns(self, subject: str, task: str, **kw) -> dict[str, np.ndarray]:
         """{feature: (150,) standard deviation over the cycles (ddof=0, as numpy)}."""
         data, names = self.get_cycles(subject, task, **kw)
-        return _per_feature(names, _nan_reduce(np.nanstd, data))
+        return _per_feature(names, cut.across_cycles(np.std, data))
 
     def calculate_rom(
         self, subject: str, task: str, *, by_cycle: bool = True, **kw
@@ -394,12 +394,6 @@ def _timed(frames: list[pd.DataFrame]) -> pd.DataFrame:
     out = pd.concat(frames, ignore_index=True)
     out.insert(0, "time", pd.to_datetime(out.pop("time"), unit="us", utc=True))
     return out
-
-
-def _nan_reduce(func, data: np.ndarray) -> np.ndarray:
-    if data.shape[0] == 0 or not np.isfinite(data).any(axis=(1, 2)).any():
-        return np.full(data.shape[1:], np.nan)
-    return func(data[np.isfinite(data).all(axis=(1, 2))], axis=0)
 
 
 def _per_feature(names: list[str], block: np.ndarray) -> dict[str, np.ndarray]:

@@ -47,6 +47,7 @@ def cut(
     out = np.full((n, N_POINTS, len(CHANNELS)), np.nan)
     ok = np.zeros(n, dtype=bool)
     usable = np.isfinite(start_s) & np.isfinite(end_s) & np.isfinite(rate_hz)
+    measured = np.isfinite(samples).any(axis=0) if len(samples) else np.ones(len(CHANNELS), bool)
     # One stream (origin, rate) at a time: indices only mean something within a stream.
     streams = {(int(o), float(r)) for o, r, u in zip(origin_us, rate_hz, usable, strict=True) if u}
     for origin, rate in sorted(streams):
@@ -59,7 +60,9 @@ def cut(
         seen = np.zeros(last - first + 1, dtype=np.int64)
         np.add.at(seen, index[inside] - first, 1)
         dense[index[inside] - first] = samples[inside]
-        present = (seen == 1) & np.isfinite(dense).all(axis=1)  # a clash is not data
+        # A device without a gyroscope stores no gx..gz: those channels stay NaN, the
+        # others are cut. A clash (two samples on one index) is not data.
+        present = (seen == 1) & np.isfinite(dense[:, measured]).all(axis=1)
         # Bounds stay in stream indices (as in the stream), the window says where it starts:
         # the arithmetic, and so every bit of the result, is the same whatever the window.
         starts, ends = start_s[mine] * rate, end_s[mine] * rate
@@ -74,3 +77,17 @@ def cut(
             )
             ok[mine[complete]] = True
     return out, ok
+
+
+def across_cycles(func, data: np.ndarray) -> np.ndarray:
+    """``func(…, axis=0)`` over the cycles, channel by channel: (150, n_channels).
+
+    Each channel uses the cycles it has whole (a NaN cycle, or a channel the device lacks,
+    drops out of that channel only); a channel no cycle has is NaN.
+    """
+    out = np.full(data.shape[1:], np.nan)
+    for c in range(data.shape[2]):
+        whole = np.isfinite(data[:, :, c]).all(axis=1)
+        if whole.any():
+            out[:, c] = func(data[whole, :, c], axis=0)
+    return out

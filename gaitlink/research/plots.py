@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gaitlink.research.cycles import across_cycles
 from gaitlink.research.export import PHASE
 from gaitlink.research.variables import variable_unit
 
@@ -29,17 +30,18 @@ def _pyplot():
 def plot_cycles(data: np.ndarray, channels: list[str], title: str, out: Path | str) -> Path:
     """Mean ± SD over the gait phase, one panel per channel; ``data`` (n, 150, len(channels))."""
     plt = _pyplot()
-    n = data.shape[0]
     cols = 2 if len(channels) > 1 else 1
     rows = -(-len(channels) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5.5 * cols, 2.6 * rows), squeeze=False)
-    finite = data[np.isfinite(data).all(axis=(1, 2))] if n else data
+    mean, sd = across_cycles(np.mean, data), across_cycles(np.std, data)
+    # Cycles with at least one channel whole (a device without gyroscope has no gx..gz).
+    shown = int(np.isfinite(data).all(axis=1).any(axis=1).sum())
     for i, channel in enumerate(channels):
         # Column-major: accelerations on the left, angular velocities on the right.
         ax = axes[i % rows, i // rows]
-        mean, sd = finite[:, :, i].mean(axis=0), finite[:, :, i].std(axis=0)
-        ax.fill_between(PHASE, mean - sd, mean + sd, alpha=0.3, label="± 1 SD")
-        ax.plot(PHASE, mean, lw=1.6, label="mean")
+        m, d = mean[:, i], sd[:, i]
+        ax.fill_between(PHASE, m - d, m + d, alpha=0.3, label="± 1 SD")
+        ax.plot(PHASE, m, lw=1.6, label="mean")
         words = f"{_QUANTITY_WORDS[channel[0]]}, {_AXIS_WORDS[channel[1]]}"
         ax.set_title(f"{channel}: {words}", fontsize=9)
         ax.set_ylabel(variable_unit(channel))
@@ -50,7 +52,7 @@ def plot_cycles(data: np.ndarray, channels: list[str], title: str, out: Path | s
     for j in range(len(channels), rows * cols):
         axes[j % rows, j // rows].set_visible(False)
     axes[0, 0].legend(fontsize=8, loc="best")
-    fig.suptitle(f"{title} — {len(finite)} cycles, mean ± SD", fontsize=11)
+    fig.suptitle(f"{title} — {shown} cycles, mean ± SD", fontsize=11)
     fig.tight_layout()
     out = Path(out)
     fig.savefig(out, dpi=120)

@@ -103,3 +103,16 @@ def test_cut__a_cycle_with_missing_samples_is_nan_not_guessed(tmp_path) -> None:
                   col["end_s"])  # fmt: skip
     assert not ok[2] and np.isnan(got[2]).all()
     assert ok[[0, 1, 3]].all() and np.isfinite(got[[0, 1, 3]]).all()
+
+
+def test_cut__a_device_without_gyroscope_gets_its_accelerometer_cut(tmp_path) -> None:
+    walk = synthesize("foot", 100.0, 20.0, cadence_spm=55.0, seed=3)
+    times, values, cycles = _stored(tmp_path, walk.samples, np.zeros(len(walk.samples) // N, int))
+    valid = [f for _, f in cycles if f["valid"]]
+    col = {k: np.array([f[k] for f in valid]) for k in ("origin_us", "rate_hz", "start_s", "end_s")}
+    acc_only = values.copy()
+    acc_only[:, 3:] = np.nan  # as InfluxDB returns fields a device never sent
+    got, ok = cut(times, acc_only, col["origin_us"], col["rate_hz"], col["start_s"], col["end_s"])
+    full, _ = cut(times, values, col["origin_us"], col["rate_hz"], col["start_s"], col["end_s"])
+    assert ok.all() and np.isnan(got[:, :, 3:]).all()
+    np.testing.assert_array_equal(got[:, :, :3], full[:, :, :3])
