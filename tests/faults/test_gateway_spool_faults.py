@@ -163,7 +163,7 @@ def test_site_broker_restart__gateway_reconnects_and_loses_nothing(rig):
 
 
 def test_full_spool__drops_the_oldest_of_the_fullest_device_and_counts_them(rig):
-    # 2.4 kB frames, a 1 MiB spool: 600 frames are 1.5 MiB, so ~180 must go, all from the
+    # 2.4 kB frames, a 1 MiB spool: 600 frames are 1.5 MiB, so ~200 must go, all from the
     # device that holds the most (big), oldest first.
     rig.gateway = rig.make_gateway("--spool-max-bytes", "1MiB")
     rig.gateway.start()
