@@ -2,10 +2,10 @@
 
 The ingest's counters are read at scrape time from the pipeline's `snapshot()`, so any
 counter the pipeline adds (seq jumps, skipped gait frames...) appears without a change
-here: every integer becomes `gaitlink_ingest_<name>_total`; a `<name>_by_reason` mapping, a
-counter with a `reason` label (in place of the plain total); a nested mapping,
-`gaitlink_ingest_<name>_<key>_total`.
-What only a timer can tell (write latency, batch size) is observed by writes.py.
+here. Every integer becomes a counter `gaitlink_ingest_<name>_total` (a gauge for the few
+LEVELS); a `<name>_by_reason` mapping, a counter with a `reason` label (in place of the
+plain total); a nested mapping, `gaitlink_ingest_<name>_<key>_total`. What only a timer
+can tell (write latency, batch size) is observed by writes.py.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from gaitlink.cloud.api.stream import StreamHub
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _PREFIX = "gaitlink_ingest_"
+# Snapshot entries that are levels, which go up and down, not counts: exported as gauges.
+LEVELS = frozenset({"held_for_retry", "dead_letter_store_bytes"})
 
 
 class IngestMetrics:
@@ -71,6 +73,8 @@ def snapshot_metrics(snapshot: Mapping[str, object], prefix: str = _PREFIX) -> I
     for name, value in snapshot.items():
         if isinstance(value, bool):
             yield _gauge(prefix + name, f"{name} (1 = yes)", int(value))
+        elif isinstance(value, int) and name in LEVELS:
+            yield _gauge(prefix + name, f"ingest level {name}", value)
         elif isinstance(value, int):
             if f"{name}_by_reason" in snapshot:
                 continue  # the labelled family below carries it, split by reason

@@ -1,6 +1,7 @@
 """Every /v1 route of the real ingest process, on real mosquitto and InfluxDB."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -213,6 +214,17 @@ def test_api__unknown_route_and_method_keep_the_error_shape(api):
     assert status == 404 and body["error"] == "not_found"
     status, headers, body = api.call("/v1/devices", key="researcher", method="DELETE")
     assert status == 405 and body["error"] == "method_not_allowed" and "GET" in headers["allow"]
+
+
+def test_api__no_key_material_in_the_log_or_argv(api):
+    # Runs after the routes above have been called with every key, good and bad.
+    api.call("/v1/devices", key="glk_123456789abc_a-wrong-secret-that-must-not-be-logged")
+    log = api.service.log_since_start()
+    argv = (Path("/proc") / str(api.service.process.pid) / "cmdline").read_bytes().decode()
+    assert "GET /v1/devices" in log  # the access log is there, without the header
+    for key in [*api.keys.values(), "a-wrong-secret-that-must-not-be-logged"]:
+        secret = key.rsplit("_", 1)[-1] if key.startswith("glk_") else key
+        assert secret not in log and secret not in argv
 
 
 def _served_routes(app) -> set[tuple[str, str]]:
