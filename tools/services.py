@@ -156,7 +156,8 @@ def ingest_metrics(http_port: int) -> dict:
     """The ingest's counters from /metrics, read with prometheus-client's own parser.
 
     `gaitlink_ingest_<name>_total` becomes `name`; a counter labelled by `reason` also
-    becomes `<name>_by_reason`, a dict, with `name` its sum.
+    becomes `<name>_by_reason`, a dict, with `name` its sum; a gauge `gaitlink_ingest_<name>`
+    becomes `name`.
     """
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -164,9 +165,14 @@ def ingest_metrics(http_port: int) -> dict:
         text = resp.read().decode()
     counters: dict = {}
     for family in text_string_to_metric_families(text):
-        if family.type != "counter" or not family.name.startswith("gaitlink_ingest_"):
+        if not family.name.startswith("gaitlink_ingest_"):
             continue
         name = family.name.removeprefix("gaitlink_ingest_")
+        if family.type == "gauge" and family.samples:
+            counters[name] = family.samples[0].value
+            continue
+        if family.type != "counter":
+            continue
         totals = [s for s in family.samples if s.name.endswith("_total")]
         if any("reason" in s.labels for s in totals):
             by_reason = {s.labels["reason"]: int(s.value) for s in totals}
