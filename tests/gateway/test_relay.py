@@ -33,21 +33,37 @@ def _relay(site, cloud, tmp_path, **kw) -> Relay:
     )  # fmt: skip
 
 
+def _started(relay: Relay, site_port: int) -> Relay:
+    """Start, then wait until the site broker delivers to the relay: its first SUBSCRIBE may
+    still be on the way when start() returns, and a frame published before it would not
+    be queued for the relay's session (there is none yet)."""
+    relay.start()
+    for _ in range(50):
+        publish(site_port, [("gaitlink/v1/warm-up/env", b"{}")], "warm-up")
+        try:
+            wait_for(lambda: relay.snapshot()["uplink_received"] > 0, 0.2, "warm-up")
+            return relay
+        except AssertionError:
+            continue
+    raise AssertionError("the relay never received from the site broker")
+
+
 def test_relay__delivers_every_frame_in_device_order_and_empties_the_spool(brokers, tmp_path):
     site, cloud = brokers
     tally = CloudTally(cloud.port, "tally")
-    relay = _relay(site, cloud, tmp_path)
-    relay.start()
+    relay = _started(_relay(site, cloud, tmp_path), site.port)
     try:
+        warm_up = relay.snapshot()["uplink_received"]
         messages = [m for i in range(0, 300, 50) for d in "abc" for m in frames(d, i, 50)]
         publish(site.port, messages)
         wait_for(lambda: tally.distinct() == 900, 30, "900 frames at the cloud")
         wait_for(lambda: relay.spool.messages == 0, 10, "an empty spool")
         snap = relay.snapshot()
         print("relay counters:", snap)
-        assert snap["uplink_received"] == 900 and snap["uplink_delivered"] == 900
+        assert snap["uplink_received"] - warm_up == 900
+        assert snap["uplink_delivered"] == snap["uplink_received"]
         assert tally.out_of_order == 0 and tally.duplicates() == 0
-        assert set(relay.presence.report(0).keys()) == {"a", "b", "c"}
+        assert set(relay.presence.report(0).keys()) == {"a", "b", "c", "warm-up"}
     finally:
         relay.stop()
         tally.close()
@@ -57,8 +73,7 @@ def test_relay__publishes_a_retained_status_and_a_beacon_with_ntp_state(brokers,
     site, cloud = brokers
     got: dict[str, list[bytes]] = {"status": [], "time": []}
     done = threading.Event()
-    relay = _relay(site, cloud, tmp_path, time_beacon_s=0.2)
-    relay.start()
+    relay = _started(_relay(site, cloud, tmp_path, time_beacon_s=0.2), site.port)
     publish(site.port, frames("dev-1", 0, 3))
 
     def watch(port: int, topic: str, key: str) -> mqtt.Client:
@@ -104,3 +119,34 @@ def test_relay__publishes_a_retained_status_and_a_beacon_with_ntp_state(brokers,
 def test_relay__refuses_the_same_broker_on_both_sides(tmp_path):
     with pytest.raises(ValueError, match="same"):
         Relay(Endpoint("127.0.0.1", 1883), Endpoint("127.0.0.1", 1883), spool_at(tmp_path))
+
+
+def test_relay__downlink_config_reaches_the_site_retained(brokers, tmp_path):
+    site, cloud = brokers
+    relay = _relay(site, cloud, tmp_path)
+    relay.start()
+    topic = "gaitlink/v1/dev-9/config/desired"
+    config = b'{"version": 5, "config": "{}", "sig": "00"}'
+    try:
+        sender = mqtt.Client(CallbackAPIVersion.VERSION2)
+        sender.connect("127.0.0.1", cloud.port)
+        sender.loop_start()
+        sender.publish(topic, config, qos=1, retain=True).wait_for_publish(10)
+        sender.disconnect()
+        sender.loop_stop()
+        wait_for(lambda: relay.snapshot()["downlink_delivered"] == 1, 10, "the config relayed")
+        # A device that connects later still gets it: the relay kept it retained.
+        got = threading.Event()
+        device = mqtt.Client(CallbackAPIVersion.VERSION2)
+        device.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
+        device.on_message = lambda c, u, m: got.set() if m.payload == config else None
+        device.connect("127.0.0.1", site.port)
+        device.loop_start()
+        try:
+            assert got.wait(10)
+        finally:
+            device.disconnect()
+            device.loop_stop()
+        assert relay.snapshot()["downlink_received"] == 1
+    finally:
+        relay.stop()
