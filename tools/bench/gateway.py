@@ -6,6 +6,8 @@ In one run, on this machine, with real mosquitto brokers in a temp dir:
    gateway (a `gaitlink gateway run` process pinned to one CPU, spool on); the rate is
    taken between the 10th and the 90th percentile of arrivals, so the site broker's queue
    is never empty and the gateway runs flat out;
+   and, as a floor, paho alone relaying the same burst (ack, publish, PUBACK, no spool) in
+   a process pinned to the same CPU: what any paho-based relay costs before its own work;
 3. latency: the live rate (`devices` x `frames/s`), through both paths; added = gateway
    path minus direct path, p50 and p99;
 4. drain: the cloud broker stops for `outage_s` while live data flows into the spool; then
@@ -16,6 +18,7 @@ Peak RSS is the gateway's VmHWM at the end; CPU is its user+system time per fram
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing
 import os
 import signal
@@ -205,6 +208,66 @@ def _burst(port: int, counter_port: int, spec: Spec, tag: str, profile=None) -> 
     return _rate(counter.arrivals.marks)
 
 
+def _paho_relay(site_port: int, cloud_port: int, count: int, cpu: int, results) -> None:
+    """Child process: paho alone relaying site -> cloud (ack, publish, PUBACK; no spool),
+    pinned like the gateway. Puts "ready", then its CPU seconds once `count` were acked."""
+    import resource
+    import threading
+
+    from gaitlink.mqtt.endpoint import Endpoint
+    from gaitlink.mqtt.link import Link
+
+    os.sched_setaffinity(0, {cpu})
+    logging.getLogger("gaitlink.mqtt").setLevel(logging.ERROR)  # no "disconnected" at the end
+    done = threading.Event()
+    acked = [0]
+
+    def on_acked() -> None:
+        acked[0] += 1
+        if acked[0] >= count:
+            done.set()
+
+    def on_message(message) -> None:
+        site.ack(message)
+        cloud.publish(message.topic, message.payload, qos=1, on_acked=on_acked)
+
+    # Clean sessions: nothing stays queued for it on the brokers after it has gone.
+    cloud = Link(
+        Endpoint("127.0.0.1", cloud_port), "bench-paho-cloud", clean_session=True, max_inflight=0
+    )
+    site = Link(
+        Endpoint("127.0.0.1", site_port), "bench-paho-site", clean_session=True,
+        subscriptions=("gaitlink/v1/+/imu",), on_message=on_message,
+    )  # fmt: skip
+    cloud.start()
+    site.start()
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    results.put("ready")
+    done.wait(300)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    results.put(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    site.stop()
+    cloud.stop()
+
+
+def _paho_floor(site: Broker, cloud: Broker, spec: Spec, cpu: int) -> tuple[float, float]:
+    """Frames/s and CPU µs a frame of paho alone, the floor under any paho-based relay."""
+    ctx = multiprocessing.get_context("fork")
+    results = ctx.Queue()
+    child = ctx.Process(target=_paho_relay, args=(site.port, cloud.port, spec.burst, cpu, results))
+    child.start()
+    try:
+        if results.get(timeout=30) != "ready":
+            raise RuntimeError("the paho-only relay did not start")
+        rate = _burst(site.port, cloud.port, spec, "paho-only")
+        cpu_s = results.get(timeout=60)
+    finally:
+        child.join(30)
+        if child.is_alive():
+            child.kill()
+    return rate, cpu_s / spec.burst * 1e6
+
+
 def _live(port: int, counter_port: int, spec: Spec, tag: str) -> list[float]:
     live_rate = spec.devices * spec.frames_per_device_s
     count = int(live_rate * spec.live_s)
@@ -230,6 +293,8 @@ def run(spec: Spec) -> dict:
             for i in range(spec.repeats):
                 direct_rates.append(_burst(site.port, site.port, spec, f"direct-{i}"))
                 direct_lat.append(_live(site.port, site.port, spec, f"direct-live-{i}"))
+
+            paho_rate, paho_cpu_us = _paho_floor(site, cloud, spec, cpu)
 
             gateway = GatewayProcess(home, site, cloud, cpu)
             gateway_rates, gw_lat, cpu_us = [], [], []
@@ -261,6 +326,8 @@ def run(spec: Spec) -> dict:
         "gateway_frames_per_s": round(gateway_rate),
         "gateway_samples_per_s": round(gateway_rate * samples),
         "gateway_cpu_us_per_frame": round(cpu_per_frame_us, 1),
+        "paho_only_frames_per_s": round(paho_rate),
+        "paho_only_cpu_us_per_frame": round(paho_cpu_us, 1),
         "live_frames_per_s": live_rate,
         "repeats": spec.repeats,
         "gateway_frames_per_s_runs": [round(r) for r in gateway_rates],
@@ -336,6 +403,8 @@ def markdown(result: dict) -> str:
         ("  samples/s", result["gateway_samples_per_s"]),
         ("direct publish -> subscribe through one mosquitto", result["direct_frames_per_s"]),
         ("gateway CPU per frame (us)", result["gateway_cpu_us_per_frame"]),
+        ("paho alone, no spool (ack + publish + PUBACK): frames/s, CPU us per frame",
+         f"{result['paho_only_frames_per_s']}, {result['paho_only_cpu_us_per_frame']}"),
         (f"latency at {result['live_frames_per_s']:.0f} frames/s, direct p50 / p99 (ms)",
          f"{lat_d['p50']} / {lat_d['p99']}"),
         ("  through the gateway p50 / p99 (ms)", f"{lat_g['p50']} / {lat_g['p99']}"),
