@@ -64,6 +64,7 @@ class App:
                 "frames_dropped": self.ring.dropped,
                 "range_violations": s.range_violations + self.env_out_of_range,
                 "free_heap": gc.mem_free(),
+                "heap_min_free": self.min_free,
                 "imu": "ok" if s.imu_ok else "lost",
                 "faults": {
                     "i2c_errors": s.i2c_errors,

@@ -71,6 +71,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     speed.add_argument("--json", action="store_true", help="print JSON instead")
     speed.set_defaults(func=_speed)
 
+    fw = which.add_parser(
+        "firmware",
+        help="firmware sampling end to end: loss, heap, CPU per sample (MicroPython, 100k heap)",
+        description="Runs the real firmware under `micropython -X heapsize=100k` against the "
+        "sensor simulator and a real mosquitto at each rate, checks every sample against the "
+        "simulator's truth after the ingest's de-duplication, and reports heap and CPU per "
+        "sample with an ESP32 estimate. Prints markdown.",
+    )
+    fw.add_argument("--rates", default="100,200,500", help="comma-separated, each dividing 1000")
+    fw.add_argument("--seconds", type=float, default=600.0, help="simulated seconds per rate")
+    fw.add_argument(
+        "--warp", type=int, default=0, help="simulated / wall time (0: 1000 // rate; 1: real)"
+    )
+    fw.add_argument("--link-drops", type=int, default=0, help="broker restarts during each run")
+    fw.add_argument("--esp32-factor", type=float, help="desktop/ESP32 speed factor to apply")
+    fw.add_argument("--json", action="store_true", help="print JSON instead")
+    fw.set_defaults(func=_firmware)
+
     research = which.add_parser(
         "research",
         help="time and peak memory to pull one hour of one device's cycles",
@@ -199,3 +217,26 @@ def _gateway(args: argparse.Namespace) -> int:
     except RuntimeError as exc:
         print(f"gaitlink bench gateway: {exc}", file=sys.stderr)
         return 1
+
+
+def _firmware(args: argparse.Namespace) -> int:
+    from gaitlink.tools.bench import firmware
+
+    try:
+        rates = [int(r) for r in args.rates.split(",")]
+    except ValueError:
+        rates = []
+    if not rates or any(not 4 <= r <= 1000 or 1000 % r for r in rates):
+        print("gaitlink bench: --rates must be divisors of 1000 in [4, 1000], e.g. 100,200,500",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    if args.seconds <= 0 or args.warp < 0 or args.link_drops < 0:
+        print("gaitlink bench: --seconds > 0, --warp >= 0, --link-drops >= 0", file=sys.stderr)
+        return 2
+    results = firmware.run(
+        rates, args.seconds, warp=args.warp, link_drops=args.link_drops,
+        log=lambda m: print(m, file=sys.stderr, flush=True),
+    )  # fmt: skip
+    rows = firmware.to_json(results, args.esp32_factor or firmware.ESP32_FACTOR)
+    print(json.dumps(rows, indent=2) if args.json else firmware.to_markdown(rows), end="\n")
+    return 0 if all(r["ok"] for r in rows) else 1
