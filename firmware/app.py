@@ -179,6 +179,7 @@ class App:
             "sensor_period_us": s.sclock.period_us(),
             "clock_steps": self.clock.steps,
             "clock_slews": self.clock.slews,
+            "clock_error_us": self.clock.last_error_us,
             "env_readings": self.env_readings,
             "seed": self.cfg["seed"],
             "heap_min_free": self.min_free,

@@ -27,10 +27,11 @@ async def run(s):
         if late < 0:
             await asyncio.sleep_ms((-late) // 1000)  # 0 just yields: wait for DATA_RDY
             continue
-        t = time.ticks_us()
         try:
             r = imu.read_new(c)
+            t = time.ticks_us()  # after the read: the sample was taken before it returned
         except OSError:
+            t = time.ticks_us()
             s._bus_error()
             if s._errors_in_row >= LOST_AFTER:
                 await s._recover()

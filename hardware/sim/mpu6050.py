@@ -72,6 +72,9 @@ class MPU6050Sim:
         self.regs = bytearray(128)
         self.fifo = bytearray(self.fifo_size)
         self._origin = None  # host ticks_us of the sample clock's start
+        self._origin_div = -1  # SMPLRT_DIV, DLPF_CFG and rate it started with
+        self._origin_dlpf = -1
+        self._origin_rate = 0.0
         self.k = 0  # index of the next sample the sensor takes
         self.overflows = 0  # truth for tests: FIFO overflow events
         self._stuck = 0
@@ -139,21 +142,36 @@ class MPU6050Sim:
     def _start_clock(self):
         if self._origin is None:
             self._origin = _ticks_us()
+            self._origin_div = self.regs[SMPLRT_DIV]
+            self._origin_dlpf = self.regs[CONFIG] & 7
+            self._origin_rate = self.rate_hz()
             self.k = 0
 
     def _advance(self):
         # produce every sample due by now
-        if self._origin is None or self.sleeping:
-            return
+        if self._origin is None or self.sleeping or self.rate_hz() != self._origin_rate:
+            return  # off, or registers still at their reset values (being set up again)
         due = int(_ticks_diff(_ticks_us(), self._origin) / self.period_us())
         if due <= self.k:
             return
         fifo_on = self.regs[USER_CTRL] & 0x40
         per = self._bytes_per_sample()
-        if fifo_on and per and due - self.k > self.fifo_size // per + 2:
+        room = self.fifo_size // per + 2 if per else 0
+        if fifo_on and per and due - self.k > room:
+            if self.has_fifo_mode and self.regs[CONFIG] & 0x40:
+                # FIFO_MODE keeps the oldest: fill what is free, the rest is never written
+                while self.k < due and self._n + per <= self.fifo_size:
+                    self._latch(self.k)
+                    self.k += 1
+                    self._push()
+                self._overflow()
+                self.k = due - 1
+                self._latch(self.k)
+                self.k = due
+                return
             # far behind: only the last FIFO-full of samples can survive; the rest are lost
             # in an overflow (the byte stream restarts, as if overwritten, misaligned)
-            self.k = due - (self.fifo_size // per + 2)
+            self.k = due - room
             self._fifo_clear()
         elif not fifo_on and due - self.k > 1:
             self.k = due - 1  # only the newest sample reaches the data registers
@@ -257,8 +275,10 @@ class MPU6050Sim:
                 continue
             if r in _READ_ONLY or ACCEL_XOUT_H <= r <= 0x48:
                 continue
-            if r == SMPLRT_DIV and v != self.regs[r]:
-                self._origin = None  # a new rate starts a new sample clock
+            # a new rate starts a new sample clock (not the reset values being set up again)
+            new_rate = v != self._origin_div and self.regs[CONFIG] & 7 == self._origin_dlpf
+            if r == SMPLRT_DIV and self._origin is not None and new_rate:
+                self._origin = None
             if r == USER_CTRL:
                 if v & 0x04:
                     self._fifo_clear()  # FIFO_RESET self-clears
