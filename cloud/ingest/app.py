@@ -159,7 +159,9 @@ async def _consumer(app: web.Application) -> AsyncIterator[None]:
     app[CONSUMER] = consumer
     app[METRICS].add_source(lambda: queue_metrics(consumer.backlog, consumer.queue_full, app[HUB]))
     await consumer.start()
-    task = asyncio.create_task(_run(app[PIPELINE], consumer, app[WRITER], app[EXECUTOR]))
+    task = asyncio.create_task(
+        _run(app[PIPELINE], consumer, app[WRITER], app[EXECUTOR], settings.writes_in_flight)
+    )
     task.add_done_callback(_stop_if_failed)
     app[RUNNER] = task
     yield
@@ -182,20 +184,57 @@ def _stop_if_failed(task: asyncio.Task) -> None:
 
 
 async def _run(
-    pipeline: Pipeline, consumer: Consumer, write: ObservedWriter, executor: ThreadPoolExecutor
+    pipeline: Pipeline,
+    consumer: Consumer,
+    write: ObservedWriter,
+    executor: ThreadPoolExecutor,
+    writes_in_flight: int = 1,
 ) -> None:
+    """Transform batch after batch on the one worker (per-device state stays in order), and
+    write up to `writes_in_flight` of them at a time, so InfluxDB works on one batch while
+    the next is transformed. Each batch is acked when its own write is done: at-least-once
+    holds per message, whatever order the writes finish in."""
     loop = asyncio.get_running_loop()
-    while True:
-        # Messages an internal error kept back go first once their retry time has come;
-        # the wait for new ones ends in time for the next retry.
-        retries = pipeline.due_retries()
-        timeout = 0.0 if retries else pipeline.next_retry_in()
-        batch = retries + await consumer.next_batch(timeout)
-        if not batch:
-            continue
-        # transform handles every message on its own and keeps back (never acks) those it
-        # failed on; if the dead-letter store itself fails, that propagates and stops the
-        # service (see _stop_if_failed), with the batch unacked in the broker.
-        transformed = await loop.run_in_executor(executor, pipeline.transform, batch)
-        await pipeline.deliver(transformed, write)
-        consumer.ack(transformed.done)
+    slots = asyncio.Semaphore(writes_in_flight)
+    writing: set[asyncio.Task] = set()
+    failed: list[BaseException] = []
+
+    async def deliver(transformed) -> None:
+        try:
+            await pipeline.deliver(transformed, write)
+            consumer.ack(transformed.done)
+        finally:
+            slots.release()
+
+    runner = asyncio.current_task()
+
+    def finished(task: asyncio.Task) -> None:
+        writing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            failed.append(task.exception())
+            runner.cancel()  # the loop may be waiting for messages: stop it now
+
+    try:
+        while True:
+            # Messages an internal error kept back go first once their retry time has come;
+            # the wait for new ones ends in time for the next retry.
+            retries = pipeline.due_retries()
+            timeout = 0.0 if retries else pipeline.next_retry_in()
+            batch = retries + await consumer.next_batch(timeout)
+            if not batch:
+                continue
+            # transform handles every message on its own and keeps back (never acks) those
+            # it failed on; if the dead-letter store itself fails, that propagates and stops
+            # the service (see _stop_if_failed), with the batch unacked in the broker.
+            transformed = await loop.run_in_executor(executor, pipeline.transform, batch)
+            await slots.acquire()
+            task = asyncio.create_task(deliver(transformed))
+            writing.add(task)
+            task.add_done_callback(finished)
+    except asyncio.CancelledError:
+        if failed:  # a write's own failure (e.g. the dead-letter store), not a shutdown
+            raise failed[0] from None
+        raise
+    finally:
+        for task in list(writing):
+            task.cancel()

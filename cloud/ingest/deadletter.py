@@ -14,7 +14,8 @@ Records are evicted a segment at a time, counted per reason (`evicted_by_reason`
 eviction is logged as a warning.
 
 `put` appends (called by the worker thread); `sync` makes everything appended durable, and
-the ingest calls it before it acks the messages (off the event loop: it fsyncs). Tools read
+the ingest calls it before it acks the messages, in a thread of its own: neither the event
+loop nor the worker waits for the disk. Tools read
 the files concurrently (`read`, `get`) and never change them; replays are recorded in
 `replayed.jsonl` beside the sources.
 """
@@ -64,6 +65,8 @@ class DeadLetterStore:
         self._segments: dict[str, list[list]] = {}  # source -> [[path, bytes], ...] oldest first
         self._total = 0
         self._unsynced: set[Path] = set()
+        self._new_folders: set[Path] = set()
+        self._sync_lock = threading.Lock()
         self._scan()
 
     # -- writing (the ingest) -----------------------------------------------------------
@@ -98,31 +101,40 @@ class DeadLetterStore:
         return record["id"]
 
     def sync(self) -> None:
-        """fsync what was appended since the last call (and new segment files' folders)."""
-        with self._lock:
-            paths, self._unsynced = self._unsynced, set()
-        for path in paths:
-            try:
-                fd = os.open(path, os.O_RDONLY)
-            except FileNotFoundError:
-                continue  # evicted meanwhile
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        for folder in {p.parent for p in paths}:
-            fd = os.open(folder, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        """fsync what was appended before this call (and the folders of new segment files).
+
+        Callers in several threads: one sync at a time, so a call that finds nothing left
+        to do returns only after the sync in progress (which may hold its records) is done.
+        """
+        with self._sync_lock:
+            with self._lock:
+                paths, self._unsynced = self._unsynced, set()
+                folders, self._new_folders = self._new_folders, set()
+            for path in paths:
+                try:
+                    fd = os.open(path, os.O_RDONLY)
+                except FileNotFoundError:
+                    continue  # evicted meanwhile
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            for folder in folders:  # a new segment's name is durable with its folder
+                fd = os.open(folder, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
 
     def _segment_for(self, source: str, incoming: int) -> list:
         segments = self._segments.setdefault(source, [])
         if segments and segments[-1][1] + incoming <= self.segment_bytes:
             return segments[-1]
         folder = self.path / source
-        folder.mkdir(exist_ok=True)
+        if not folder.exists():
+            folder.mkdir()
+            self._new_folders.add(self.path)
+        self._new_folders.add(folder)
         number = int(segments[-1][0].stem) + 1 if segments else 1
         segment = [folder / f"{number:08d}.jsonl", 0]
         segments.append(segment)

@@ -88,6 +88,7 @@ class Transformed:
 
     per_message: list[tuple[Message, list[str]]] = field(default_factory=list)
     held: list[Message] = field(default_factory=list)
+    dead_lettered: int = 0  # of per_message: durable only after the store's sync()
 
     @property
     def lines(self) -> list[str]:
@@ -159,14 +160,13 @@ class Pipeline:
             except _REJECTIONS as exc:
                 reason = _reason(exc)
                 self.dead_letter(message, reason, str(exc).removeprefix(f"{reason}: "))
+                out.dead_lettered += 1
                 lines = []
             except Exception as exc:
                 self._internal_error(message, exc, retry=retry)
                 out.held.append(message)
                 continue
             out.per_message.append((message, lines))
-        # Durable before the caller acks: a dead letter may be the only copy.
-        self.dead_letters.sync()
         if not self._held:
             self._faults.pop("held", None)
         return out
@@ -381,6 +381,10 @@ class Pipeline:
         """
         lines = transformed.lines
         self.counters.batches += 1
+        if transformed.dead_lettered:
+            # Durable before the caller acks: a dead letter may be the only copy. In a
+            # thread: the worker goes on with the next batch meanwhile.
+            await asyncio.to_thread(self.dead_letters.sync)
         if not lines:
             return
         try:

@@ -23,10 +23,19 @@ def imu_lines(
 ) -> list[str]:
     """One `imu` point per sample; `body` is the frame's samples in the body frame, SI."""
     head = "imu" + tag_set({"device": device, "placement": placement})
-    values = ",".join(f"{name}={{!r}}" for name in channel_names(frame.channels))
-    template = f"{head} {values},q={frame.quality | flags}i {{}}"
+    q = f"q={frame.quality | flags}i"
     ts = frame.timestamps_us().tolist()
-    return [template.format(*row, t) for row, t in zip(body.tolist(), ts, strict=True)]
+    rows = body.tolist()
+    if body.shape[1] == 6:
+        # The hot path (every sample of every v1 frame): one f-string per sample is the
+        # fastest Python has; repr of each float (the shortest exact form) is most of it.
+        return [
+            f"{head} ax={ax!r},ay={ay!r},az={az!r},gx={gx!r},gy={gy!r},gz={gz!r},{q} {t}"
+            for (ax, ay, az, gx, gy, gz), t in zip(rows, ts, strict=True)
+        ]
+    values = ",".join(f"{name}={{!r}}" for name in channel_names(frame.channels))
+    template = f"{head} {values},{q} {{}}"
+    return [template.format(*row, t) for row, t in zip(rows, ts, strict=True)]
 
 
 def env_line(message: EnvTelemetry) -> str:

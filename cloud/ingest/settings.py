@@ -49,6 +49,10 @@ class IngestSettings(BaseModel):
     gait: bool = True
     # A batch is what arrived while the previous write ran, up to this many messages.
     batch_max_messages: int = Field(500, ge=1)
+    # Batches written to InfluxDB at once while the next is transformed. The broker must
+    # let that many batches' messages be unacked (mosquitto `max_inflight_messages`, 20 by
+    # default: see docs/stack.md), or the batches stay small and the writes few.
+    writes_in_flight: int = Field(4, ge=1, le=64)
     # Bound of the hand-off queue from the MQTT thread; see consumer.py for why it holds.
     queue_max_messages: int = Field(10_000, ge=1)
     # -- HTTP API (docs/api.md) --

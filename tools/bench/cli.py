@@ -123,6 +123,49 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gateway.add_argument("--json", action="store_true", help="print JSON instead")
     gateway.set_defaults(func=_gateway)
 
+    ingest = which.add_parser(
+        "ingest",
+        help="ingest throughput vs raw InfluxDB writes, latency at half load, RSS",
+        description="A local stack in a temp dir; the raw limit (pre-built imu line protocol, "
+        "1 and N concurrent writers) and `gaitlink ingest run` (gait on) draining a backlog "
+        "from the cloud broker into the same InfluxDB, clean and with bad frames; latency "
+        "broker -> InfluxDB at half the measured rate. Prints markdown. See "
+        "docs/benchmarks.md.",
+    )
+    ingest.add_argument("--samples", type=int, default=500_000, help="samples in the backlog")
+    ingest.add_argument("--devices", type=int, default=20)
+    ingest.add_argument("--writers", type=int, default=4, help="raw-limit concurrent writers")
+    ingest.add_argument("--bad-fraction", type=float, default=0.01, help="corrupt frames (0.01)")
+    ingest.add_argument("--latency-s", type=float, default=10.0, help="live phase, s (10)")
+    ingest.add_argument("--profile", type=Path, help="py-spy record (raw) of the clean run")
+    ingest.add_argument("--json", action="store_true", help="print JSON instead")
+    ingest.set_defaults(func=_ingest)
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from gaitlink.tools.bench import ingest
+
+    if min(args.samples, args.devices, args.writers) <= 0 or not 0 <= args.bad_fraction < 0.5:
+        print(
+            "gaitlink bench ingest: --samples, --devices, --writers must be > 0 and "
+            "--bad-fraction in [0, 0.5)",
+            file=sys.stderr,
+        )
+        return 2
+    spec = ingest.Spec(
+        samples=args.samples,
+        devices=args.devices,
+        writers=args.writers,
+        bad_fraction=args.bad_fraction,
+        latency_s=args.latency_s,
+        profile=args.profile,
+    )
+    try:
+        return ingest.main(spec, args.json)
+    except RuntimeError as exc:
+        print(f"gaitlink bench ingest: {exc}", file=sys.stderr)
+        return 1
+
 
 def _research(args: argparse.Namespace) -> int:
     from gaitlink.tools.bench import research

@@ -1,0 +1,380 @@
+"""`gaitlink bench ingest`: the ingest against the raw speed of the same InfluxDB.
+
+In one run, on this machine, with a local stack (mosquitto, InfluxDB) in a temp dir:
+1. raw limit: pre-built line protocol for the `imu` schema (the lines the ingest writes),
+   in batches of `batch_lines`, posted by one writer and by `writers` concurrent writers;
+2. gaitlink: a backlog of `samples` valid frames from `devices` devices waits on the cloud
+   broker; a `gaitlink ingest run` process (gait on) then takes it through decode,
+   validation, dedup, gait and writing. The rate is taken between 10 % and 90 % of the
+   samples written (the ingest's own counter), so start-up is not in it;
+3. the same backlog with `bad_fraction` of the frames corrupt (dead letters);
+4. latency: live frames at half the measured gaitlink rate, each stamped with its publish
+   time as t0; a poller asks InfluxDB every `poll_s` for each device's newest sample, so a
+   frame's latency (publish -> visible in InfluxDB) is known to within one poll.
+Peak RSS is the ingest's VmHWM at the end of each run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gaitlink.cloud.protocol import frame as wire
+from gaitlink.mqtt.endpoint import Endpoint
+from gaitlink.mqtt.link import Link
+from gaitlink.tools import services
+from gaitlink.tools.stack import Stack, free_port
+from gaitlink.tools.stack import influxdb as influx_http
+
+N = 50  # samples per frame (the firmware default)
+PERIOD_US = 10_000  # 100 Hz
+ACC_SCALE = 16 * 9.80665 / 32768
+GYRO_SCALE = 2000 * np.pi / 180 / 32768
+
+
+@dataclass(frozen=True)
+class Spec:
+    samples: int = 500_000
+    devices: int = 20
+    writers: int = 4
+    batch_lines: int = 5_000
+    bad_fraction: float = 0.01
+    latency_s: float = 10.0
+    poll_s: float = 0.05
+    profile: Path | None = None  # py-spy record (raw, collapsed stacks) of the clean run
+
+
+# -- the raw limit -------------------------------------------------------------------------
+def _raw_lines(samples: int, devices: int, t0_us: int) -> list[str]:
+    rng = np.random.default_rng(1)
+    values = rng.integers(-2000, 2000, (samples, 6)) * ([ACC_SCALE] * 3 + [GYRO_SCALE] * 3)
+    per = samples // devices
+    lines = []
+    for d in range(devices):
+        head = f"imu,device=bench-{d:03d},placement=foot"
+        for k, (ax, ay, az, gx, gy, gz) in enumerate(values[d * per : (d + 1) * per].tolist()):
+            lines.append(
+                f"{head} ax={ax!r},ay={ay!r},az={az!r},gx={gx!r},gy={gy!r},gz={gz!r},q=0i "
+                f"{t0_us + k * PERIOD_US}"
+            )
+    return lines
+
+
+async def _post_all(url: str, database: str, bodies: list[bytes], writers: int) -> float:
+    import aiohttp
+
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    params = {"db": database, "precision": "u"}
+
+    async def writer(session: aiohttp.ClientSession) -> None:
+        while not queue.empty():
+            body = queue.get_nowait()
+            async with session.post(f"{url}/write", params=params, data=body) as resp:
+                if resp.status != 204:
+                    raise RuntimeError(f"raw write: HTTP {resp.status}: {await resp.text()}")
+
+    async with aiohttp.ClientSession() as session:
+        started = time.perf_counter()
+        await asyncio.gather(*(writer(session) for _ in range(writers)))
+        return time.perf_counter() - started
+
+
+def raw_limit(stack: Stack, spec: Spec, writers: int, t0_us: int) -> float:
+    database = f"bench_raw_{writers}"
+    influx_http.create_database(stack.influx_url, database)
+    lines = _raw_lines(spec.samples, spec.devices, t0_us)
+    bodies = [
+        "\n".join(lines[i : i + spec.batch_lines]).encode()
+        for i in range(0, len(lines), spec.batch_lines)
+    ]
+    seconds = asyncio.run(_post_all(stack.influx_url, database, bodies, writers))
+    return len(lines) / seconds
+
+
+# -- gaitlink ------------------------------------------------------------------------------
+def _frames(spec: Spec, t0_us: int, bad_every: int | None) -> list[tuple[str, bytes]]:
+    from gaitlink.hardware.walker import synthesize
+
+    per_device = spec.samples // spec.devices // N
+    walk = synthesize("foot", 100.0, per_device * N / 100.0 + 2, cadence_spm=55.0, seed=3)
+    counts = np.round(walk.samples[: per_device * N] / ([ACC_SCALE] * 3 + [GYRO_SCALE] * 3))
+    counts = counts.astype(np.int16)
+    out = []
+    for seq in range(per_device):
+        for d in range(spec.devices):
+            payload = _encode(
+                counts[seq * N : (seq + 1) * N], d + 1, seq, t0_us + seq * N * PERIOD_US
+            )
+            if bad_every and (len(out) + 1) % bad_every == 0:
+                payload = payload[:-1] + bytes([payload[-1] ^ 0xFF])  # a bad_crc
+            out.append((f"gaitlink/v1/bench-{d:03d}/imu", payload))
+    return out
+
+
+class _Ingest:
+    def __init__(self, stack: Stack, home: Path, database: str) -> None:
+        self.port = free_port()
+        self.service = services.ingest(
+            stack.cloud_url, stack.influx_url, database, home, http_port=self.port
+        )
+
+    def start(self) -> None:
+        self.service.start()
+
+    def stop(self) -> None:
+        self.service.stop()
+
+    def metrics(self) -> dict:
+        return services.ingest_metrics(self.port)
+
+    def peak_rss_mb(self) -> float:
+        status = Path(f"/proc/{self.service.process.pid}/status").read_text()
+        return next(int(x.split()[1]) / 1024 for x in status.splitlines() if x.startswith("VmHWM"))
+
+
+def _encode(counts: np.ndarray, boot_id: int, seq: int, t0_us: int) -> bytes:
+    """A protocol v1 frame (docs/protocol.md §2.1), 100 Hz, six channels."""
+    header = wire.HEADER.pack(
+        wire.MAGIC, wire.VERSION, wire.FLAG_TIME_SYNCED, boot_id, seq, t0_us, PERIOD_US,
+        len(counts), wire.CHANNELS_ACC | wire.CHANNELS_GYRO, 0, ACC_SCALE, GYRO_SCALE, 0, 0,
+    )  # fmt: skip
+    body = header + counts.astype("<i2").tobytes()
+    return body + wire.CRC.pack(zlib.crc32(body))
+
+
+class _Publisher:
+    """QoS 1 publishes through the project's MQTT link; `wait` until the broker acked all."""
+
+    def __init__(self, stack: Stack, client_id: str) -> None:
+        self.link = Link(Endpoint("127.0.0.1", stack.cloud_port), client_id, clean_session=True)
+        self.link.start()
+        self._lock = threading.Lock()
+        self.sent = self.acked = 0
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        self.sent += 1
+        self.link.publish(topic, payload, qos=1, on_acked=self._acked)
+
+    def _acked(self) -> None:
+        with self._lock:
+            self.acked += 1
+
+    def wait(self, timeout_s: float = 120) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.acked < self.sent:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"broker acked {self.acked} of {self.sent} publishes")
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        self.link.stop()
+
+
+def _publish(stack: Stack, messages: list[tuple[str, bytes]], client_id: str) -> None:
+    pub = _Publisher(stack, client_id)
+    try:
+        for i, (topic, payload) in enumerate(messages):
+            pub.publish(topic, payload)
+            if i % 1000 == 999:
+                pub.wait()  # bounded: never more than 1000 publishes waiting in paho
+        pub.wait()
+    finally:
+        pub.close()
+
+
+def gaitlink_rate(stack: Stack, home: Path, spec: Spec, bad_every: int | None, tag: str) -> dict:
+    database = f"bench_{tag}"
+    influx_http.create_database(stack.influx_url, database)
+    ingest = _Ingest(stack, home / tag, database)
+    ingest.start()  # once, to make its broker session; the backlog then waits there
+    ingest.stop()
+    t0_us = time.time_ns() // 1000 - 86_400_000_000
+    messages = _frames(spec, t0_us, bad_every)
+    _publish(stack, messages, f"bench-pub-{tag}")
+    good = sum(1 for i in range(len(messages)) if not bad_every or (i + 1) % bad_every) * N
+    ingest.start()
+    spy = _profile(ingest, spec) if tag == "clean" else None
+    marks: list[tuple[float, int]] = []
+    deadline = time.monotonic() + 600
+    try:
+        while True:
+            written = ingest.metrics()["samples"]
+            marks.append((time.monotonic(), written))
+            if written >= good or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        if spy is not None:
+            _stop(spy)
+        metrics = ingest.metrics()
+        rss = ingest.peak_rss_mb()
+    finally:
+        ingest.stop()
+    if metrics["samples"] < good:
+        raise RuntimeError(f"{tag}: {metrics['samples']} of {good} samples in 600 s")
+    t10 = next(t for t, n in marks if n >= good * 0.1)
+    t90 = next(t for t, n in marks if n >= good * 0.9)
+    return {
+        "samples_per_s": round(0.8 * good / (t90 - t10)),
+        "peak_rss_mb": round(rss, 1),
+        "dead_letters": metrics["dead_letters"],
+        "frames": metrics["frames"],
+    }
+
+
+def _profile(ingest: _Ingest, spec: Spec):
+    if spec.profile is None:
+        return None
+    import subprocess
+
+    from gaitlink.tools.bench.gateway import _py_spy
+
+    argv = [_py_spy(), "record", "-o", str(spec.profile), "--format", "raw",
+            "--pid", str(ingest.service.process.pid), "--nonblocking"]  # fmt: skip
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _stop(spy) -> None:
+    import signal
+
+    spy.send_signal(signal.SIGINT)
+    spy.wait(60)
+
+
+# -- latency -------------------------------------------------------------------------------
+def latency(stack: Stack, home: Path, spec: Spec, samples_per_s: float) -> dict:
+    database = "bench_latency"
+    influx_http.create_database(stack.influx_url, database)
+    ingest = _Ingest(stack, home / "latency", database)
+    ingest.start()
+    frames_per_s = samples_per_s / 2 / N
+    total = int(frames_per_s * spec.latency_s)
+    counts = np.zeros((N, 6), np.int16)
+    published: dict[tuple[int, int], int] = {}  # (device, last sample µs) -> publish time µs
+    seen: dict[int, int] = {}
+    stop = threading.Event()
+    latencies: list[float] = []
+
+    def poll() -> None:
+        query = "SELECT last(ax) FROM imu WHERE time > now() - 5m GROUP BY device"
+        url = f"{stack.influx_url}/query?" + urllib.parse.urlencode(
+            {"db": database, "q": query, "epoch": "u"}
+        )
+        while not stop.is_set():
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                body = json.loads(resp.read())
+            now_us = time.time_ns() // 1000
+            for series in body["results"][0].get("series", []):
+                device = int(series["tags"]["device"].rsplit("-", 1)[1])
+                newest = series["values"][0][0]
+                for (d, last), sent in list(published.items()):
+                    if d == device and last <= newest:
+                        latencies.append((now_us - sent) / 1000)
+                        del published[(d, last)]
+                seen[device] = newest
+            stop.wait(spec.poll_s)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    try:
+        client = _Publisher(stack, "bench-live")
+        try:
+            poller.start()
+            started = time.monotonic()
+            seqs = [0] * spec.devices
+            for k in range(total):
+                due = started + k / frames_per_s
+                time.sleep(max(0.0, due - time.monotonic()))
+                d = k % spec.devices
+                now_us = time.time_ns() // 1000
+                payload = _encode(counts, d + 1, seqs[d], now_us)
+                seqs[d] += 1
+                published[(d, now_us + (N - 1) * PERIOD_US)] = now_us
+                client.publish(f"gaitlink/v1/bench-{d:03d}/imu", payload)
+            deadline = time.monotonic() + 30
+            while published and time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            client.close()
+        stop.set()
+        poller.join(10)
+        rss = ingest.peak_rss_mb()
+    finally:
+        stop.set()
+        ingest.stop()
+    warm = latencies[len(latencies) // 10 :]
+    return {
+        "frames_per_s": round(frames_per_s, 1),
+        "p50_ms": round(float(np.percentile(warm, 50)), 1),
+        "p99_ms": round(float(np.percentile(warm, 99)), 1),
+        "measured_frames": len(warm),
+        "peak_rss_mb": round(rss, 1),
+    }
+
+
+def run(spec: Spec) -> dict:
+    with tempfile.TemporaryDirectory(prefix="gaitlink-bench-ingest-") as tmp:
+        home = Path(tmp)
+        stack = Stack.on_free_ports(home / "stack")
+        stack.up()
+        try:
+            t0_us = time.time_ns() // 1000 - 2 * 86_400_000_000
+            raw_1 = raw_limit(stack, spec, 1, t0_us)
+            raw_n = raw_limit(stack, spec, spec.writers, t0_us)
+            clean = gaitlink_rate(stack, home, spec, None, "clean")
+            bad_every = round(1 / spec.bad_fraction) if spec.bad_fraction else None
+            bad = gaitlink_rate(stack, home, spec, bad_every, "bad")
+            live = latency(stack, home, spec, clean["samples_per_s"])
+        finally:
+            stack.down()
+    return {
+        "spec": {k: str(v) if isinstance(v, Path) else v for k, v in spec.__dict__.items()},
+        "cpus": os.cpu_count(),
+        "raw_points_per_s_1_writer": round(raw_1),
+        f"raw_points_per_s_{spec.writers}_writers": round(raw_n),
+        "gaitlink": clean,
+        "gaitlink_bad_frames": bad,
+        "ratio_to_raw": round(clean["samples_per_s"] / raw_n, 2),
+        "bad_over_clean": round(bad["samples_per_s"] / clean["samples_per_s"], 2),
+        "latency_at_half_load": live,
+    }
+
+
+def markdown(r: dict) -> str:
+    s, live = r["spec"], r["latency_at_half_load"]
+    w = s["writers"]
+    rows = [
+        ("raw line protocol into InfluxDB, 1 writer (points/s)", r["raw_points_per_s_1_writer"]),
+        (f"  {w} writers (points/s)", r[f"raw_points_per_s_{w}_writers"]),
+        ("gaitlink: backlog on the cloud broker -> InfluxDB, gait on (samples/s)",
+         r["gaitlink"]["samples_per_s"]),
+        (f"  ratio to the raw limit ({w} writers)", r["ratio_to_raw"]),
+        (f"  with {s['bad_fraction']:.0%} bad frames (samples/s)",
+         r["gaitlink_bad_frames"]["samples_per_s"]),
+        ("  bad / clean", r["bad_over_clean"]),
+        (f"latency broker -> InfluxDB at {live['frames_per_s']} frames/s (half load), p50 / p99"
+         f" (ms, +-{s['poll_s'] * 1000:.0f})", f"{live['p50_ms']} / {live['p99_ms']}"),
+        ("ingest peak RSS, clean / bad / live (MB)",
+         f"{r['gaitlink']['peak_rss_mb']} / {r['gaitlink_bad_frames']['peak_rss_mb']} / "
+         f"{live['peak_rss_mb']}"),
+    ]  # fmt: skip
+    out = [f"{s['samples']} samples, {s['devices']} devices, {r['cpus']} CPUs", "",
+           "| measure | value |", "|---|---|"]  # fmt: skip
+    return "\n".join(out + [f"| {k} | {v} |" for k, v in rows])
+
+
+def main(spec: Spec, as_json: bool) -> int:
+    result = run(spec)
+    print(json.dumps(result, indent=2) if as_json else markdown(result))
+    return 0
