@@ -137,6 +137,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ingest.add_argument("--writers", type=int, default=4, help="raw-limit concurrent writers")
     ingest.add_argument("--bad-fraction", type=float, default=0.01, help="corrupt frames (0.01)")
     ingest.add_argument("--latency-s", type=float, default=10.0, help="live phase, s (10)")
+    ingest.add_argument("--repeats", type=int, default=3, help="interleaved runs (medians, 3)")
     ingest.add_argument("--profile", type=Path, help="py-spy record (raw) of the clean run")
     ingest.add_argument("--json", action="store_true", help="print JSON instead")
     ingest.set_defaults(func=_ingest)
@@ -145,9 +146,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _ingest(args: argparse.Namespace) -> int:
     from gaitlink.tools.bench import ingest
 
-    if min(args.samples, args.devices, args.writers) <= 0 or not 0 <= args.bad_fraction < 0.5:
+    numbers = (args.samples, args.devices, args.writers, args.repeats, args.latency_s)
+    if min(numbers) <= 0 or not 0 <= args.bad_fraction < 0.5:
         print(
-            "gaitlink bench ingest: --samples, --devices, --writers must be > 0 and "
+            "gaitlink bench ingest: --samples, --devices, --writers, --repeats, --latency-s "
+            "must be > 0 and "
             "--bad-fraction in [0, 0.5)",
             file=sys.stderr,
         )
@@ -158,6 +161,7 @@ def _ingest(args: argparse.Namespace) -> int:
         writers=args.writers,
         bad_fraction=args.bad_fraction,
         latency_s=args.latency_s,
+        repeats=args.repeats,
         profile=args.profile,
     )
     try:
