@@ -229,8 +229,13 @@ def gaitlink_rate(stack: Stack, home: Path, spec: Spec, bad_every: int | None, t
         raise RuntimeError(f"{tag}: {metrics['samples']} of {good} samples in 600 s")
     t10 = next(t for t, n in marks if n >= good * 0.1)
     t90 = next(t for t, n in marks if n >= good * 0.9)
+    if t90 - t10 >= 1.0:
+        rate = 0.8 * good / (t90 - t10)
+    else:  # a backlog too small to time between polls: all of it, start-up included
+        started = max(t for t, n in marks if n == 0) if marks[0][1] == 0 else marks[0][0]
+        rate = good / max(marks[-1][0] - started, 0.1)
     return {
-        "samples_per_s": round(0.8 * good / (t90 - t10)),
+        "samples_per_s": round(rate),
         "peak_rss_mb": round(rss, 1),
         "dead_letters": metrics["dead_letters"],
         "frames": metrics["frames"],
