@@ -136,6 +136,10 @@ REASON_GAP = 3
 REASON_DEVICE = 4
 REASON_NAN = 5
 
+SIDE_LEFT = 1  # side codes: 0 unknown / the sensor's own foot, 1 left, 2 right
+SIDE_RIGHT = 2
+MIRRORED = (1, 3, 5)  # ay, gx, gz: what a mirror in the sagittal plane negates
+
 NO_IC = -(1 << 40)
 _PHASE = np.arange(N_POINTS) / (N_POINTS - 1)  # normalised phase, 0..1
 
@@ -390,6 +394,8 @@ def _emit_cycle(start, end, fc, side, forced, par, st, out):
         j = cnt[K_NORM]
         base = i0 - 1  # first sample index that may be needed (floor(start))
         _normalize_cycle(raw, base % cap, base, start, end, norm[j])
+        if side == SIDE_LEFT and int(par[P_METHOD]) == METHOD_ACC:
+            _mirror(norm[j])
         cnt[K_NORM] = j + 1
 
 
@@ -414,6 +420,17 @@ def _normalize_cycle(raw, pbase, base, start, end, dst):
         for c in range(N_CH):
             xa = raw[a, c]
             dst[p, c] = xa + f * (raw[b, c] - xa)
+
+
+@njit(**JIT_OPTIONS)
+def _mirror(dst):
+    # Ipsi/contra (LocoHub): a lower-back cycle is expressed relative to its own side. A
+    # left cycle is mirrored in the sagittal plane (y -> -y), which negates ay and, the
+    # angular velocity being an axial vector, gx and gz; then +y points to the
+    # contralateral side for the cycles of either foot, and the two sides pool.
+    for p in range(dst.shape[0]):
+        for c in MIRRORED:
+            dst[p, c] = -dst[p, c]
 
 
 @njit(**JIT_OPTIONS)

@@ -98,7 +98,11 @@ def _run(args: argparse.Namespace) -> int:
         cycles_path = out_dir / "cycles.csv"
         _write_events(events_path, result.initial_contacts, result.final_contacts)
         _write_cycles(cycles_path, result.cycles)
-        plotted = _plot(args.plot, result.normalized, args.file.name) if args.plot else None
+        plotted = (
+            _plot(args.plot, result.normalized, result.valid_cycles["side"], args.file.name)
+            if args.plot
+            else None
+        )
     except OSError as exc:
         raise BadInput(f"cannot write output: {exc.strerror or exc}: {exc.filename}") from None
 
@@ -211,8 +215,11 @@ def _cell(value) -> str:
     return str(value)
 
 
-def _plot(path: Path, normalized, title: str) -> Path | None:
-    """Mean ± SD of the normalised valid cycles, one panel per channel; None if none."""
+def _plot(path: Path, normalized, sides, title: str) -> Path | None:
+    """Mean ± SD of the normalised valid cycles, one panel per channel; None if none.
+
+    Lower back (cycles named left/right): left, right and pooled, in the ipsi/contra
+    convention `segment` uses (left cycles mirrored: ay, gx, gz negated)."""
     if len(normalized) == 0:
         return None
     try:
@@ -223,17 +230,33 @@ def _plot(path: Path, normalized, title: str) -> Path | None:
     import matplotlib.pyplot as plt
 
     pct = [100.0 * i / (normalized.shape[1] - 1) for i in range(normalized.shape[1])]
-    mean, sd = normalized.mean(axis=0), normalized.std(axis=0)
+    by_side = any(side in ("left", "right") for side in sides)
+    groups = [("pooled", normalized, "k" if by_side else "C0")]
+    if by_side:
+        groups += [
+            (f"{side} ({sum(s == side for s in sides)})", normalized[sides == side], colour)
+            for side, colour in (("left", "C0"), ("right", "C3"))
+            if any(s == side for s in sides)
+        ]
     fig, axes = plt.subplots(2, 3, figsize=(11, 6), sharex=True)
     for c, ax in enumerate(axes.flat):
-        ax.plot(pct, mean[:, c], color="C0")
-        ax.fill_between(pct, mean[:, c] - sd[:, c], mean[:, c] + sd[:, c], alpha=0.3, color="C0")
+        for label, cycles, colour in groups:
+            mean, sd = cycles.mean(axis=0)[:, c], cycles.std(axis=0)[:, c]
+            ax.plot(pct, mean, color=colour, label=label, lw=1.5 if label == "pooled" else 1)
+            ax.fill_between(pct, mean - sd, mean + sd, alpha=0.15, color=colour)
         unit = "m/s²" if c < 3 else "rad/s"
         ax.set_title(f"{CHANNELS[c]} [{unit}]")
         ax.grid(alpha=0.3)
     for ax in axes[1]:
         ax.set_xlabel("% of gait cycle")
-    fig.suptitle(f"{title}: mean ± SD of {len(normalized)} valid cycles")
+    heading = f"{title}: mean ± SD of {len(normalized)} valid cycles"
+    if by_side:
+        axes[0, 0].legend(fontsize=7)
+        heading += (
+            "\nipsi/contra: each cycle relative to its own foot; left cycles mirrored "
+            "(ay, gx, gz negated), so +y points to the contralateral side"
+        )
+    fig.suptitle(heading, fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)

@@ -137,7 +137,10 @@ class _Cycles:
         if reason == k.REASON_OK:
             phase = start + (end - start) * (np.arange(k.N_POINTS) / (k.N_POINTS - 1))
             grid = np.arange(x.shape[0])
-            self.normalized.append(np.stack([np.interp(phase, grid, x[:, c]) for c in range(6)], 1))
+            cycle = np.stack([np.interp(phase, grid, x[:, c]) for c in range(6)], 1)
+            if side == k.SIDE_LEFT and par[k.P_METHOD] == k.METHOD_ACC:
+                cycle[:, list(k.MIRRORED)] *= -1.0  # ipsi/contra: left cycles mirrored
+            self.normalized.append(cycle)
 
     def table(self) -> tuple[np.ndarray, np.ndarray]:
         norm = np.array(self.normalized).reshape(-1, k.N_POINTS, k.N_CH)

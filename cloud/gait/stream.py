@@ -276,14 +276,16 @@ def segment(
     return out.result()
 
 
-def normalize_cycles(samples: np.ndarray, starts, ends, first: int = 0) -> np.ndarray:
+def normalize_cycles(samples: np.ndarray, starts, ends, first: int = 0, sides=None) -> np.ndarray:
     """Resample cycles of a recording to 150 points each, as `segment` does: (n, 150, 6).
 
     ``starts``/``ends``: each cycle's bounding initial contacts as fractional sample indices,
     e.g. ``cycles["start"] * rate_hz``; ``samples`` (n, 6) holds the samples from index
     ``first`` on (a window of a longer stream). Linear interpolation by the streaming
     kernel's own code, on the indices as given, so cycles cut from a window of stored
-    samples equal `segment`'s whatever the window.
+    samples equal `segment`'s whatever the window. ``sides``: each cycle's ``side`` from
+    the cycles table; 'left' cycles (only the lower back names them) are mirrored as
+    `segment` mirrors them (ipsi/contra: ay, gx, gz negated).
     """
     x = _as_samples(samples)
     s = np.ascontiguousarray(starts, dtype=np.float64).reshape(-1)
@@ -302,6 +304,11 @@ def normalize_cycles(samples: np.ndarray, starts, ends, first: int = 0) -> np.nd
         )
     out = np.empty((s.size, k.N_POINTS, k.N_CH))
     k._normalize_cycles(x, first, s, e, out)
+    if sides is not None:
+        left = np.asarray(sides).reshape(-1) == "left"
+        if left.shape != s.shape:
+            raise ValueError(f"sides must name one side per cycle ({s.size}); got {left.size}")
+        out[np.ix_(left, np.arange(k.N_POINTS), list(k.MIRRORED))] *= -1.0
     return out
 
 

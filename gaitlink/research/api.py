@@ -220,7 +220,8 @@ class Research:
             start_s, end_s = t["start_s"].to_numpy(float), t["end_s"].to_numpy(float)
             lo, hi = cut.raw_window_us(origin, rate, start_s, end_s)
             times, samples = self._raw_arrays(session.device, lo, hi + 1)
-            got, got_ok = cut.cut(times, samples, origin, rate, start_s, end_s)
+            sides = t["side"].fillna("").to_numpy(str)
+            got, got_ok = cut.cut(times, samples, origin, rate, start_s, end_s, sides)
             data[has], ok[has] = got, got_ok
         table["cut"] = ok
         table.insert(0, "session_id", session.id)

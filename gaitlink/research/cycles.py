@@ -37,8 +37,12 @@ def cut(
     rate_hz: np.ndarray,
     start_s: np.ndarray,
     end_s: np.ndarray,
+    sides: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(n_cycles, 150, 6) normalised cycles and a bool per cycle: whether it could be cut.
+
+    ``sides``: each cycle's `side`; left lower-back cycles are mirrored (ipsi/contra), as
+    `segment` mirrors them.
 
     ``times_us``/``samples``: the device's raw samples (sorted by time) around the cycles.
     A cycle whose samples are not all there (lost, or cut by a gap) is NaN and False.
@@ -73,8 +77,9 @@ def cut(
         )
         if complete.any():
             out[mine[complete]] = normalize_cycles(
-                dense, starts[complete], ends[complete], first=first
-            )
+                dense, starts[complete], ends[complete], first=first,
+                sides=None if sides is None else np.asarray(sides)[mine[complete]],
+            )  # fmt: skip
             ok[mine[complete]] = True
     return out, ok
 

@@ -73,6 +73,19 @@ def test_segment__valid(tmp_path: Path, foot_walk, walk_csv: Path, capsys) -> No
     assert "initial contacts" in capsys.readouterr().out
 
 
+def test_segment__lower_back_plot_shows_left_right_and_pooled(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    w = synthesize("lower_back", RATE, 30.0, noise=0.02, seed=12)
+    path = _write(tmp_path / "back.csv", ["ax", "ay", "az", "gx", "gy", "gz"], w.samples)
+    png = tmp_path / "back.png"
+    args = ["gait", "segment", str(path), "--rate", "100", "--placement", "lower_back",
+            "--out-dir", str(tmp_path), "--plot", str(png)]  # fmt: skip
+    assert main(args) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    cycles = _read(tmp_path / "cycles.csv")
+    assert {c["side"] for c in cycles if c["valid"] == "True"} == {"left", "right"}
+
+
 def test_segment__deg_per_s_and_named_columns(tmp_path: Path, foot_walk) -> None:
     deg = foot_walk.samples.copy()
     deg[:, 3:] = np.degrees(deg[:, 3:])

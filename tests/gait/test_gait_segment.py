@@ -52,6 +52,25 @@ def test_segment__lower_back_sides_alternate_and_match_truth(walk) -> None:
     assert agree > 0.95
 
 
+def test_segment__lower_back_cycles_pool_ipsi_contra(walk) -> None:
+    # Mirroring left cycles makes the medio-lateral channels of both feet alike, so the
+    # pooled mean keeps their shape instead of cancelling to a flat line near 0.
+    w = walk("lower_back", 100.0, 40.0, cadence_spm=60, noise=0.05, seed=6)
+    res = segment(w.samples, 100.0, "lower_back")
+    sides, norm = res.valid_cycles["side"], res.normalized
+    left, right = norm[sides == "left"].mean(axis=0), norm[sides == "right"].mean(axis=0)
+    for c in (1, 3, 5):  # ay, gx, gz
+        assert np.corrcoef(left[:, c], right[:, c])[0, 1] > 0.9
+        pooled = norm[:, :, c].mean(axis=0)
+        assert np.abs(pooled).max() > 3 * norm[:, :, c].std(axis=0).mean()
+    # The table keeps the body frame and the side.
+    assert set(sides) == {"left", "right"}
+    v = res.valid_cycles
+    raw = [w.samples[int(np.ceil(a * 100)) : int(np.floor(b * 100)) + 1, 1].mean()
+           for a, b in zip(v["start"], v["end"], strict=True)]  # fmt: skip
+    np.testing.assert_allclose(v["ay_mean"], raw, rtol=1e-9, atol=1e-12)
+
+
 def test_segment__cycles_table(walk) -> None:
     w = walk("foot", 100.0, 30.0, cadence_spm=55, seed=2)
     res = segment(w.samples, 100.0, "foot")

@@ -14,7 +14,9 @@ def test_normalize_cycles__equals_segment_value_for_value(walk, placement) -> No
     res = segment(w.samples, 100.0, placement)
     valid = res.valid_cycles
     assert len(valid) > 10
-    got = normalize_cycles(w.samples, valid["start"] * 100.0, valid["end"] * 100.0)
+    got = normalize_cycles(
+        w.samples, valid["start"] * 100.0, valid["end"] * 100.0, sides=valid["side"]
+    )
     assert got.shape == res.normalized.shape
     # Bounds travel as seconds (start / rate * rate): equal up to float rounding of those.
     np.testing.assert_allclose(got, res.normalized, rtol=0, atol=1e-9)
@@ -43,3 +45,19 @@ def test_normalize_cycles__window_cut_from_the_recording_gives_the_same(walk) ->
 def test_normalize_cycles__invalid_bounds_are_refused(starts, ends) -> None:
     with pytest.raises(ValueError, match=r"cycles must|differ in length"):
         normalize_cycles(np.zeros((100, 6)), starts, ends)
+
+
+def test_normalize_cycles__left_lower_back_cycles_are_mirrored(walk) -> None:
+    # ipsi/contra: a left cycle is its body-frame cut with ay, gx, gz negated.
+    w = walk("lower_back", 100.0, 30.0, cadence_spm=90, noise=0.05, seed=5)
+    valid = segment(w.samples, 100.0, "lower_back").valid_cycles
+    s, e = valid["start"] * 100.0, valid["end"] * 100.0
+    plain = normalize_cycles(w.samples, s, e)
+    mirrored = normalize_cycles(w.samples, s, e, sides=valid["side"])
+    left = valid["side"] == "left"
+    assert left.any() and (~left).any()
+    np.testing.assert_array_equal(mirrored[~left], plain[~left])
+    np.testing.assert_array_equal(mirrored[left][:, :, [1, 3, 5]], -plain[left][:, :, [1, 3, 5]])
+    np.testing.assert_array_equal(mirrored[left][:, :, [0, 2, 4]], plain[left][:, :, [0, 2, 4]])
+    with pytest.raises(ValueError, match="one side per cycle"):
+        normalize_cycles(w.samples, s, e, sides=valid["side"][:-1])

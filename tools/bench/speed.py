@@ -248,7 +248,8 @@ def to_markdown(r: dict[str, Any]) -> str:
         "",
         f"Data: {data} of {r['rate_hz']:.0f} Hz synthetic walking per placement (walker, "
         f"noise 0.05, drift 1). Timed in a subprocess pinned to CPU {r['pinned_cpu']} with "
-        f"NUMBA_NUM_THREADS=1; medians of {r['repeats']} repeats; samples/s are per core. "
+        f"NUMBA_NUM_THREADS=1; medians of {r['repeats']} repeats of the process's CPU time "
+        "(not wall time: other processes on the core do not count); samples/s are per core. "
         "IC F1 and bias (detected − true, matched pairs): against the walker's truth, ±50 ms.",
         "",
         "| measure | placement | samples/s per core | IC F1 / bias ms | target | ratio to target |",
