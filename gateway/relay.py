@@ -211,9 +211,12 @@ class Relay:
         if incoming:
             spool.add(((m.topic, m.payload) for m in incoming), now)
             self.presence.saw(incoming, now)
-        if acked:
-            in_flight = self._in_flight
-            spool.remove_delivered([(i, *in_flight.pop(i)) for i in acked if i in in_flight])
+        # Acks of ids no longer in flight (sent before a recovery) are left: those rows are
+        # sent again, and their new acks remove them.
+        in_flight = self._in_flight
+        delivered = [(i, *in_flight.pop(i)) for i in acked if i in in_flight]
+        if delivered:
+            spool.remove_delivered(delivered)
         if housekeeping:
             spool.housekeeping(now)
         spool.commit()
@@ -222,7 +225,7 @@ class Relay:
             self.site.ack(message)
         with self._lock:
             self.counters.uplink_received += len(incoming)
-            self.counters.uplink_delivered += len(acked)
+            self.counters.uplink_delivered += len(delivered)
         if not self._stop.is_set():
             self._top_up_window()
 
