@@ -63,6 +63,15 @@ def test_check_subject__invalid_names_the_reason(subject, reason) -> None:
         check_subject(subject)
 
 
+@given(st.text(max_size=56))
+def test_check_task__accepts_exactly_snake_case_names(text) -> None:
+    if re.fullmatch(r"[a-z][a-z0-9_]{0,47}", text):
+        assert check_task(text) == text
+    else:
+        with pytest.raises(SessionError, match="snake_case"):
+            check_task(text)
+
+
 @pytest.mark.parametrize("task", [*LOCOHUB_TASKS, "treadmill_6min", "tug_test"])
 def test_check_task__valid(task) -> None:
     assert check_task(task) == task
