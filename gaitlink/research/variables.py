@@ -5,8 +5,9 @@ anatomical direction they point along: `ap` (anterior-posterior, x), `ml`
 (medio-lateral, y) and `vt` (vertical, z). Angular velocity about y is the sagittal-plane
 rotation (flexion/extension): `shank_angular_velocity_ml_ipsi_rad_s`. The side is `ipsi`:
 the sensor's foot is the foot whose cycle it is. A lower-back sensor sits on the pelvis
-and has no side. LocoHub's own validator knows only its kinematic and kinetic variables,
-so these names are ours, in its spirit.
+and has no side (its left-foot cycles come mirrored from `cloud.gait`: `ml` points to the
+contralateral side in every cycle). LocoHub's own validator knows only its kinematic and
+kinetic variables, so these names are ours, in its spirit.
 """
 
 from __future__ import annotations
