@@ -3,7 +3,7 @@
 It writes an hour of a synthetic walker (foot, 100 Hz) to a real InfluxDB the way the
 ingest does (its own `imu_lines` and `GaitStage` on v1 frames, so `gait_cycle` carries
 what the ingest writes), records a session, then pulls `get_cycles(subject, task)` in a
-fresh process per repeat: wall time, the process's peak RSS above its state before the
+fresh process per repeat: wall and CPU time, the process's peak RSS above its state before the
 pull (imports and numba warm-up excluded), and, in one more run, Python's traced peak
 (tracemalloc, which slows the pull, so it is not timed).
 """
@@ -101,14 +101,15 @@ def pull_once(trace: bool) -> dict:
     if trace:
         tracemalloc.start()
     sampler.start()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     data, _names = research.get_cycles(SUBJECT, TASK)
-    seconds = time.perf_counter() - started
+    seconds, cpu_s = time.perf_counter() - started, time.process_time() - cpu
     done.set()
     sampler.join()
     peak[0] = max(peak[0], _rss_mb())
     out = {
         "seconds": seconds,
+        "cpu_s": cpu_s,
         "cycles": int(data.shape[0]),
         "rss_growth_mb": peak[0] - before,
         "rss_peak_mb": peak[0],
@@ -164,6 +165,8 @@ def run(seconds: float = 3600.0, repeats: int = 3) -> dict:
         "queries": runs[0]["queries"],
         "pull_s_median": statistics.median(r["seconds"] for r in runs),
         "pull_s_all": [round(r["seconds"], 2) for r in runs],
+        "client_cpu_s_median": statistics.median(r["cpu_s"] for r in runs),
+        "load_average": os.getloadavg()[0],
         "rss_growth_mb_median": statistics.median(r["rss_growth_mb"] for r in runs),
         "rss_peak_mb_median": statistics.median(r["rss_peak_mb"] for r in runs),
         "traced_peak_mb": traced["traced_peak_mb"],
@@ -179,6 +182,8 @@ def to_markdown(r: dict) -> str:
         "| figure | value |\n|---|---|\n"
         f"| wall time, median of {r['repeats']} | {r['pull_s_median']:.2f} s "
         f"({', '.join(str(x) for x in r['pull_s_all'])}) |\n"
+        f"| CPU time of the pulling process, median (InfluxDB's own not included) | "
+        f"{r['client_cpu_s_median']:.2f} s |\n"
         f"| peak RSS above the RSS before the pull, median | "
         f"{r['rss_growth_mb_median']:.0f} MB |\n"
         f"| peak RSS of the process during the pull (imports included), median | "
@@ -186,4 +191,5 @@ def to_markdown(r: dict) -> str:
         f"| Python-traced peak during the pull (tracemalloc) | {r['traced_peak_mb']:.0f} MB |\n"
         f"| the result array | {r['result_mb']:.1f} MB |\n"
         f"| writing the data (ingest's line code + InfluxDB) | {r['write_s']} s |\n"
+        f"| load average (1 min) at the end | {r['load_average']:.1f} |\n"
     )
