@@ -75,6 +75,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="API key hashes made by `gaitlink apikey` (default $GAITLINK_API_KEYS or "
         ".gaitlink/api-keys.json)",
     )
+    run.add_argument("--tls-cert", default=None, help="serve HTTPS: certificate chain (PEM)")
+    run.add_argument("--tls-key", default=None, help="serve HTTPS: private key (PEM, mode 0600)")
     run.add_argument(
         "--metrics-need-key", action="store_true", help="serve /metrics to admin keys only"
     )
@@ -103,6 +105,7 @@ def _run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from gaitlink.cloud.api.keystore import KeyFileError
+    from gaitlink.cloud.api.tls import server_context
     from gaitlink.cloud.ingest.app import create_app
     from gaitlink.cloud.ingest.devices import DeviceProfile
     from gaitlink.cloud.ingest.settings import IngestSettings
@@ -136,7 +139,10 @@ def _run(args: argparse.Namespace) -> int:
             registry_path=Path(args.registry),
             metrics_require_key=args.metrics_need_key,
             stream_queue_max=args.stream_queue,
+            tls_cert=Path(args.tls_cert) if args.tls_cert else None,
+            tls_key=Path(args.tls_key) if args.tls_key else None,
         )
+        ssl_context = server_context(settings.tls_cert, settings.tls_key)
     except (ValueError, ValidationError) as exc:
         print(f"gaitlink ingest: {exc}", file=sys.stderr)
         return 2
@@ -145,6 +151,7 @@ def _run(args: argparse.Namespace) -> int:
             create_app(settings),
             host=settings.http_host,
             port=settings.http_port,
+            ssl_context=ssl_context,
             print=lambda text: print(text, flush=True),
         )
     except (LinkError, OSError, KeyFileError) as exc:

@@ -69,6 +69,9 @@ class IngestSettings(BaseModel):
     # Per WebSocket client: messages held for it; past that the oldest are dropped.
     stream_queue_max: int = Field(256, ge=1)
     stream_max_clients: int = Field(64, ge=1)
+    # HTTPS served by the ingest itself (cloud/api/tls.py); None: plain HTTP.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     def time_limits(self) -> TimeLimits:
         return TimeLimits(max_future_s=self.max_future_s, not_before=self.not_before)
