@@ -11,6 +11,7 @@ from gaitlink.cloud.api.openapi import document
 from gaitlink.cloud.ingest.app import create_app
 from gaitlink.cloud.ingest.routes import service_routes
 from gaitlink.cloud.ingest.settings import IngestSettings
+from gaitlink.tools import services
 from gaitlink.tools.stack import influx_query
 from tests.api.service import PERIOD_US, api_service, recent_t0_us, walking_frames
 from tests.integration.pipeline import count, publish_all, publisher, wait_until
@@ -207,6 +208,13 @@ def test_api__ingest_env_invalid_body_is_422_naming_the_field(api):
     assert "device_status.battery_level" in body["detail"]
     status, _, body = api.call("/v1/data/ingest", key="device", method="POST", body=b"{nope")
     assert status == 422 and body["error"] == "invalid_body"
+
+
+def test_api__ingest_env_from_the_future_is_rejected_by_the_same_checks_as_mqtt(api):
+    future = _env("api-env", timestamp="2099-01-01T00:00:00Z")
+    status, _, body = api.call("/v1/data/ingest", key="device", method="POST", body=future)
+    assert status == 422 and body["error"] == "rejected"
+    assert services.ingest_metrics(api.port)["dead_letters_by_reason"]["time_out_of_range"] == 1
 
 
 def test_api__unknown_route_and_method_keep_the_error_shape(api):
