@@ -472,3 +472,85 @@ def _sensor_errors(
             wander = np.sin(2 * np.pi * t[:, None] / periods + phases).sum(axis=1) / 3
             out[:, channel] += level * (rng.standard_normal() + wander)
     return out
+
+
+ACTIVITIES = ("standing", "sitting", "turning")
+# Segment tilt from upright (pitch about y, degrees) while standing and sitting: the trunk
+# leans back against a chair, the shank leans forward under the chair's edge.
+_TILT_DEG = {
+    "standing": {"foot": 0.0, "shank": 3.0, "lower_back": 8.0},
+    "sitting": {"foot": 0.0, "shank": 15.0, "lower_back": -20.0},
+}
+_ACC_NOISE = 0.03  # m/s², white: a MEMS accelerometer at rest
+_GYRO_NOISE = 0.005  # rad/s
+
+
+def synthesize_rest(
+    placement: str,
+    rate_hz: float,
+    duration_s: float,
+    activity: str,
+    *,
+    seed: int = 0,
+) -> Walk:
+    """Nobody walks: standing, sitting, or turning on the spot; no gait events (empty truth).
+
+    - standing: postural sway, a few tenths of a m/s² and hundredths of a rad/s at
+      0.1-1 Hz, plus a weight shift (a slow 1 m/s² medio-lateral swing) every ~10 s;
+    - sitting: the segment tilted as on a chair, sway halved, and a fidget every ~8 s
+      (a 0.3 s bump of 1.5 m/s² up and 0.5 rad/s of pitch);
+    - turning: standing, plus turns on the spot about the vertical, 180° in 2 s every 4 s
+      (peak 3.1 rad/s), alternately left and right, pivoting without a step.
+    """
+    if placement not in PLACEMENTS:
+        raise ValueError(f"placement must be one of {PLACEMENTS}, got {placement!r}")
+    if activity not in ACTIVITIES:
+        raise ValueError(f"activity must be one of {ACTIVITIES}, got {activity!r}")
+    if not 20.0 <= rate_hz <= 2000.0 or duration_s <= 0:
+        raise ValueError("rate_hz must be within 20..2000 and duration_s > 0")
+    rng = np.random.default_rng(seed)
+    n = round(duration_s * rate_hz)
+    t = np.arange(n) / rate_hz
+    sway = 0.5 if activity == "sitting" else 1.0
+
+    def slow(level: float) -> np.ndarray:
+        f = rng.uniform(0.1, 1.0, 4)
+        ph = rng.uniform(0, 2 * np.pi, 4)
+        return level * np.sin(2 * np.pi * f[:, None] * t + ph[:, None]).sum(axis=0) / 2
+
+    acc = np.stack([slow(0.15 * sway), slow(0.15 * sway), slow(0.1 * sway)], axis=1)
+    gyro = np.stack([slow(0.03 * sway), slow(0.03 * sway), slow(0.02 * sway)], axis=1)
+    if activity in ("standing", "turning"):
+        for t0 in np.arange(rng.uniform(2, 6), duration_s - 3, 10.0):
+            acc[:, 1] += (
+                1.0
+                * np.sin(np.pi * np.clip((t - t0) / 3.0, 0, 1)) ** 2
+                * np.sign(rng.standard_normal())
+            )
+    if activity == "sitting":
+        for t0 in np.arange(rng.uniform(2, 6), duration_s - 1, 8.0):
+            bump = np.sin(np.pi * np.clip((t - t0) / 0.3, 0, 1)) ** 2
+            acc[:, 2] += 1.5 * bump
+            gyro[:, 1] += 0.5 * bump
+    if activity == "turning":
+        # Half-sine-squared yaw-rate bumps of peak pi rad/s over 2 s integrate to pi.
+        for i, t0 in enumerate(np.arange(1.0, duration_s - 2.0, 4.0)):
+            u = (t - t0) / 2.0
+            inside = (u > 0) & (u < 1)
+            gyro[inside, 2] += (1 if i % 2 == 0 else -1) * np.pi * np.sin(np.pi * u[inside]) ** 2
+    tilt = np.radians(_TILT_DEG["sitting" if activity == "sitting" else "standing"][placement])
+    gravity = GRAVITY * np.array([-np.sin(tilt), 0.0, np.cos(tilt)])
+    samples = np.concatenate((acc + gravity, gyro), axis=1)
+    samples[:, :3] += _ACC_NOISE * rng.standard_normal((n, 3))
+    samples[:, 3:] += _GYRO_NOISE * rng.standard_normal((n, 3))
+    empty = np.empty(0)
+    return Walk(
+        samples=samples,
+        rate_hz=float(rate_hz),
+        placement=placement,
+        initial_contacts=empty,
+        final_contacts=empty,
+        side=np.empty(0, dtype="U5"),
+        final_side=np.empty(0, dtype="U5"),
+        cadence_spm=0.0,
+    )

@@ -64,7 +64,9 @@ P_GYROIC = 24  # shank: without an impact, the IC is the first minimum of -gy (1
 P_IMPRISE = 25  # foot/shank: longest rise of an impact to its largest jump
 P_ICFRAC = 26  # foot/shank: impact search at most this fraction of the median stride
 P_NCH = 27  # channels measured: 6, or 3 (accelerometer only; gyroscope columns NaN)
-N_PAR = 28
+P_GATEPREV = 28  # lower back: a step with another this soon before it is walking
+P_GATENEXT = 29  # ... or with another this soon after it (within the 1 s look-ahead)
+N_PAR = 30
 
 # Integer state.
 I_N = 0  # samples seen (stream time, gaps included)
@@ -83,7 +85,8 @@ I_SIDE2 = 12  # ... of the IC before it
 I_ZC = 13  # foot/shank: sample of the zero crossing ending the swing
 I_SWSTART = 14  # foot/shank: sample where the swing rose above the threshold
 I_ZCEND = 15  # foot/shank: last sample of the impact search after the zero crossing
-N_IST = 16
+I_HELDSIDE = 16  # lower back: side of the held step candidate
+N_IST = 17
 
 # Float state.
 F_SPREV = 0
@@ -105,7 +108,9 @@ F_STH = F_PKH + N_HIST  # recent intervals between ICs (samples)
 F_DUH = F_STH + N_HIST  # recent cycle durations (s)
 F_SORT = F_DUH + N_HIST  # scratch of `_hist_median` (no allocation per event)
 F_GRAV = F_SORT + N_HIST  # lower back: gravity estimate (x, y, z), slow mean of smoothed acc
-N_FST = F_GRAV + 3
+F_CAND = F_GRAV + 3  # lower back: time of the last step candidate (samples)
+F_HELD = F_CAND + 1  # lower back: a candidate waiting for a next step, NaN if none
+N_FST = F_HELD + 1
 
 # Output counters.
 K_IC = 0
@@ -689,23 +694,52 @@ def _side_acc(raw, t, k_now, par):
 
 @njit(**JIT_OPTIONS)
 def _confirm_ic_acc(p, k_now, par, w2, scr, st, out):
+    # A step candidate: the loading peak at ``p`` stood for P_CONFIRM samples. Its IC is
+    # the steepest rise before the peak (the peak lags the contact). Every candidate
+    # sets the pace (threshold, refractory period); only those with a neighbour become
+    # ICs (the walking gate): another candidate at most P_GATEPREV before it, or at most
+    # P_GATENEXT after it. A candidate without the first waits (held) for the second.
     raw, _, _, ist, fst = st
-    _, ev_fc, _, _, _, cnt, _ = out
-    rate = par[P_RATE]
-    # The loading peak lags the contact: the IC is the steepest rise before it.
     lo = max(p - int(par[P_ICREF]), ist[I_SEG] + int(par[P_H1]))
     t = _dog_extremum(raw, w2, fst, lo, p, 1.0, scr)
     if t != t:
         t = float(p)
+    side = _side_acc(raw, t, k_now + int(par[P_H1]), par)
+    last = fst[F_CAND]
+    if last == last and t - last <= par[P_MAXCYC]:
+        _hist_push(fst, F_STH, ist, I_NST, t - last)
+    _hist_push(fst, F_PKH, ist, I_NPK, fst[F_PENDH])
+    _adapt(par, ist, fst)
+    ist[I_LASTIC] = p  # the refractory period runs from the detected peak
+    held = fst[F_HELD]
+    if held == held:
+        if t - held <= par[P_GATENEXT]:
+            _accept_ic_acc(held, ist[I_HELDSIDE], True, par, w2, scr, st, out)
+        fst[F_HELD] = np.nan  # accepted now, or no step followed it in time: not walking
+    if last == last and t - last <= par[P_GATEPREV]:
+        _accept_ic_acc(t, side, False, par, w2, scr, st, out)
+    else:
+        fst[F_HELD] = t
+        ist[I_HELDSIDE] = side
+    fst[F_CAND] = t
+
+
+@njit(**JIT_OPTIONS)
+def _accept_ic_acc(t, side, bout_start, par, w2, scr, st, out):
+    # An IC of walking: its FC, the cycle it closes, the event. A held candidate had no
+    # step within P_GATEPREV before it: it starts a bout and closes nothing (so nothing
+    # before it is read, and the rings need not hold the wait).
+    raw, _, _, ist, fst = st
+    _, ev_fc, _, _, _, cnt, _ = out
+    rate = par[P_RATE]
     ic1 = fst[F_IC1]
     ic2 = fst[F_IC2]
-    if ic1 == ic1 and t - ic1 > par[P_MAXCYC]:
+    if bout_start or (ic1 == ic1 and t - ic1 > par[P_MAXCYC]):
         # A pause between bouts: start afresh.
         ic1 = np.nan
         ic2 = np.nan
         ist[I_SIDE1] = 0
         ist[I_SIDE2] = 0
-    side = _side_acc(raw, t, k_now + int(par[P_H1]), par)
     fc = np.nan
     if ic1 == ic1:
         # The final contact after ic1 (the other foot lifting off) lies in the first half
@@ -715,17 +749,12 @@ def _confirm_ic_acc(p, k_now, par, w2, scr, st, out):
         fc = _dog_extremum(raw, w2, fst, lo, hi, -1.0, scr)
         if fc == fc:
             _emit_event(ev_fc, cnt, K_FC, fc, rate)
-        if t - ic1 <= par[P_MAXCYC]:
-            _hist_push(fst, F_STH, ist, I_NST, t - ic1)
     if ic2 == ic2 and t - ic2 <= par[P_BREAK]:
         _emit_cycle(ic2, t, fc, ist[I_SIDE2], REASON_OK, par, st, out)
-    _hist_push(fst, F_PKH, ist, I_NPK, fst[F_PENDH])
-    _adapt(par, ist, fst)
     fst[F_IC2] = ic1
     fst[F_IC1] = t
     ist[I_SIDE2] = ist[I_SIDE1]
     ist[I_SIDE1] = side
-    ist[I_LASTIC] = p  # the refractory period runs from the detected peak
     _emit_ic(out, t, side, rate)
 
 

@@ -41,6 +41,8 @@ class MethodSettings:
     side_gap_s: float = 0.0  # lower back: the after-IC window starts this late
     impact_latency_s: float = 0.0  # foot/shank: the impact's jolt lags the contact by this
     impact_significance: float = 0.0  # foot/shank: jolt / median jump, at least
+    gate_prev_s: float = 0.0  # lower back: walking gate, see _kernels._confirm_ic_acc
+    gate_next_s: float = 0.0
     ic_window_frac: float = 0.0  # foot/shank: impact search <= this x median stride
     impact_rise_s: float = 0.0  # foot/shank: an impact builds to its largest jump within this
     gyro_ic: bool = False  # shank: without an impact, the first minimum of -gy after the swing
@@ -88,6 +90,8 @@ SETTINGS = {
         ic_refine_s=0.15,
         side_window_s=0.3,  # half a step at 100 steps/min
         side_gap_s=0.05,  # skip the heel-strike transient
+        gate_prev_s=2.0,  # walking: a step within 2 s before (30 steps/min, the slowest)
+        gate_next_s=0.4,  # ... or within 0.4 s after (what the 1 s look-ahead allows)
     ),
 }
 
@@ -203,6 +207,10 @@ def make_plan(placement: str, rate_hz: float, n_columns: int = 6) -> Plan:
     maxcyc = math.ceil(MAX_CYCLE_S * rate)
     confirm = math.ceil(s.confirm_s * rate)
     lookahead = h1 + confirm + math.ceil(s.ic_window_s * rate) + 2
+    # A held lower-back step is decided when the next one is confirmed: up to the gate's
+    # 0.5 s, plus that step's peak lag (<= the IC search before it). It reads no samples
+    # then (it starts a bout), so the rings do not grow by this wait.
+    gate = math.ceil(s.gate_next_s * rate) + math.ceil(s.ic_refine_s * rate) if s.gate_next_s else 0
     lookback = math.ceil(s.ic_refine_s * rate)  # lower back: IC before the detected peak
     block = max(16, min(BLOCK, math.floor(BLOCK * 100.0 / rate)))
     # The raw ring holds the longest cycle (plus a sample either side for the
@@ -240,6 +248,8 @@ def make_plan(placement: str, rate_hz: float, n_columns: int = 6) -> Plan:
     par[k.P_IMPRISE] = math.ceil(s.impact_rise_s * rate)
     par[k.P_ICFRAC] = s.ic_window_frac
     par[k.P_NCH] = n_columns
+    par[k.P_GATEPREV] = s.gate_prev_s * rate
+    par[k.P_GATENEXT] = s.gate_next_s * rate
     return Plan(
         placement=placement,
         rate_hz=rate,
@@ -249,7 +259,7 @@ def make_plan(placement: str, rate_hz: float, n_columns: int = 6) -> Plan:
         ring=ring,
         # Foot/shank look back into the smoothed signal for the push-off minimum: same span.
         sig_ring=ring if s.method == k.METHOD_GYRO else 1,
-        lookahead_s=lookahead / rate,
+        lookahead_s=(lookahead + gate) / rate,
         refr_min=int(par[k.P_REFR_MIN]),
         n_columns=n_columns,
     )

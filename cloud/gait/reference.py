@@ -276,6 +276,8 @@ def _acc_events(x, par, w1, w2, cycles: _Cycles):
     ic1 = ic2 = math.nan
     side1 = side2 = 0
     last_idx = k.NO_IC
+    last_cand = held = math.nan  # the last step candidate; one waiting for a next step
+    held_side = 0
     base = math.nan
     pend, pend_val, pend_h = -1, 0.0, 0.0
 
@@ -286,26 +288,41 @@ def _acc_events(x, par, w1, w2, cycles: _Cycles):
             d[lo : hi + 1] = _vertical(grav, dacc[lo : hi + 1])
         return _extremum(d, lo, hi, sign)
 
-    def confirm(p, i):
-        nonlocal ic1, ic2, side1, side2, last_idx
-        t = steepest(max(p - int(par[k.P_ICREF]), h1), p, 1.0)
-        t = float(p) if math.isnan(t) else t
-        if not math.isnan(ic1) and t - ic1 > maxcyc:
+    def accept(t, side, bout_start):
+        """An IC of walking: its FC, the cycle it closes; a bout's first closes nothing."""
+        nonlocal ic1, ic2, side1, side2
+        if bout_start or (not math.isnan(ic1) and t - ic1 > maxcyc):
             ic1 = ic2 = math.nan
             side1 = side2 = 0
-        side, fc = _side(x, t, i + h1, par), math.nan
+        fc = math.nan
         if not math.isnan(ic1):
             fc = steepest(math.floor(ic1) + 1, math.floor(ic1 + 0.5 * (t - ic1)), -1.0)
             if not math.isnan(fc):
                 fcs.append(fc)
         if not math.isnan(ic2) and t - ic2 <= par[k.P_BREAK]:
             cycles.emit(ic2, t, fc, side2)
-        pace.add(pend_h, t - ic1)
         ic2, ic1 = ic1, t
         side2, side1 = side1, side
-        last_idx = p
         ics.append(t)
         sides.append(side)
+
+    def confirm(p, i):
+        """A step candidate; it becomes an IC if another lies close before or after it."""
+        nonlocal last_idx, last_cand, held, held_side
+        t = steepest(max(p - int(par[k.P_ICREF]), h1), p, 1.0)
+        t = float(p) if math.isnan(t) else t
+        side = _side(x, t, i + h1, par)
+        pace.add(pend_h, t - last_cand)
+        last_idx = p
+        if not math.isnan(held):
+            if t - held <= par[k.P_GATENEXT]:
+                accept(held, held_side, True)
+            held = math.nan
+        if t - last_cand <= par[k.P_GATEPREV]:
+            accept(t, side, False)
+        else:
+            held, held_side = t, side
+        last_cand = t
 
     before = prev = math.nan  # y1 two samples back, one sample back
     for i in range(h1, n - h1):

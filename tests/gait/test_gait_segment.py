@@ -222,3 +222,30 @@ def test_segment__gaps_argument(walk) -> None:
     )
     with pytest.raises(ValueError, match="gaps"):
         segment(w.samples, 100.0, "foot", gaps=[len(w.samples)])
+
+
+@pytest.mark.parametrize("placement", PLACEMENTS)
+@pytest.mark.parametrize("activity", ["standing", "sitting", "turning"])
+@pytest.mark.parametrize("rate", [50.0, 100.0, 200.0])
+def test_segment__no_ics_where_nobody_walks(placement, activity, rate) -> None:
+    from gaitlink.hardware.walker import synthesize_rest
+
+    rest = synthesize_rest(placement, rate, 120.0, activity, seed=int(rate))
+    res = segment(rest.samples, rate, placement)
+    assert len(res.initial_contacts) / 2.0 < 1.0  # per minute
+
+
+@pytest.mark.parametrize("placement", PLACEMENTS)
+def test_segment__walk_then_sit_then_walk(walk, placement) -> None:
+    # The rest between two walks stays free of ICs; the walks keep theirs.
+    from gaitlink.hardware.walker import synthesize_rest
+
+    w = walk(placement, 100.0, 20.0, cadence_spm=60, noise=0.05, seed=51)
+    sit = synthesize_rest(placement, 100.0, 60.0, "sitting", seed=52).samples
+    # Join at the level of the walk's last rest (sensor offsets differ between segments).
+    x = np.concatenate((w.samples, sit - sit[:100].mean(0) + w.samples[-100:].mean(0), w.samples))
+    ic = segment(x, 100.0, placement).initial_contacts
+    assert not np.any((ic > 21.0) & (ic < 79.0))
+    truth = np.concatenate((w.initial_contacts, w.initial_contacts + 80.0))
+    f1, _ = match(ic, truth, 0.05)
+    assert f1 >= 0.95

@@ -143,11 +143,29 @@ def test_stream__memory_per_stream(walk, placement, rate) -> None:
 
 
 @pytest.mark.parametrize("placement", PLACEMENTS)
-@pytest.mark.parametrize("rate", [50.0, 102.4, 204.8, 400.0])
+@pytest.mark.parametrize("rate", [20.0, 50.0, 102.4, 204.8, 400.0, 1000.0])
 def test_stream__lookahead_is_bounded(placement, rate) -> None:
     plan = make_plan(placement, rate)
-    assert 0.0 < plan.lookahead_s < 0.5
+    assert 0.0 < plan.lookahead_s <= 1.0  # issue 12: at most 1 s at any rate
     assert plan.ring >= 2.5 * rate
+
+
+@pytest.mark.parametrize("placement", PLACEMENTS)
+def test_stream__every_ic_is_final_within_the_lookahead(walk, placement) -> None:
+    # Data time from an IC to the push that reports it: at most the look-ahead (plus the
+    # push's own length), also for the lower back's first step of a bout, which waits
+    # for the next step before it counts as walking.
+    rate, n = 100.0, 10
+    x = walk(placement, rate, 30.0, cadence_spm=45, noise=0.05, seed=16).samples
+    stream = GaitStream(rate, placement)
+    seen = 0
+    for i in range(0, len(x), n):
+        r = stream.push(x[i : i + n])
+        now = (i + len(x[i : i + n])) / rate
+        for t in r.initial_contacts:
+            assert now - t <= stream.lookahead_s + n / rate + 1e-9, (placement, t, now)
+        seen += len(r.initial_contacts)
+    assert seen > 20
 
 
 def test_stream__cycle_emitted_soon_after_its_closing_ic(walk) -> None:

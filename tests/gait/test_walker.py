@@ -184,3 +184,18 @@ def test_foot__contact_delay_moves_the_swing_end_not_the_contact(delay: float) -
 def test_synthesize__contact_delay_out_of_range() -> None:
     with pytest.raises(ValueError, match="contact_delay_s"):
         synthesize("foot", 100.0, 20.0, contact_delay_s=0.3)
+
+
+@pytest.mark.parametrize("activity", ["standing", "sitting", "turning"])
+def test_synthesize_rest__no_events_gravity_and_turns(activity: str) -> None:
+    from gaitlink.hardware.walker import synthesize_rest
+
+    rest = synthesize_rest("lower_back", 100.0, 30.0, activity, seed=1)
+    assert rest.samples.shape == (3000, 6) and rest.initial_contacts.size == 0
+    norm = np.linalg.norm(rest.samples[:, :3].mean(axis=0))
+    assert norm == pytest.approx(GRAVITY, abs=0.2)
+    turned = np.sum(rest.samples[:, 5]) / 100.0  # integral of the yaw rate, rad
+    if activity == "turning":
+        assert np.abs(rest.samples[:, 5]).max() > 2.5  # turns of 180° in 2 s
+    else:
+        assert abs(turned) < 0.5
