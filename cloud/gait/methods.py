@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _kernels as k
+from . import _layout as k
 
 PLACEMENTS = ("foot", "shank", "lower_back")
 MIN_RATE_HZ = 20.0
@@ -41,7 +41,7 @@ class MethodSettings:
     side_gap_s: float = 0.0  # lower back: the after-IC window starts this late
     impact_latency_s: float = 0.0  # foot/shank: the impact's jolt lags the contact by this
     impact_significance: float = 0.0  # foot/shank: jolt / median jump, at least
-    gate_prev_s: float = 0.0  # lower back: walking gate, see _kernels._confirm_ic_acc
+    gate_prev_s: float = 0.0  # lower back: walking gate, see _trunk._confirm_ic_acc
     gate_next_s: float = 0.0
     ic_window_frac: float = 0.0  # foot/shank: impact search <= this x median stride
     impact_rise_s: float = 0.0  # foot/shank: an impact builds to its largest jump within this

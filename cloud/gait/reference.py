@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from . import _kernels as k
+from . import _layout as k
 from .methods import make_plan
 from .stream import GaitResult
 from .table import CYCLE_DTYPE, FEATURE_COLUMNS, REASONS, SIDE_NAMES, SIDES

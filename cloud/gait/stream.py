@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _kernels as k
+from . import _layout as k
+from ._cycles import _normalize_cycles
+from ._kernels import _push
+from ._pace import _init_state, _reset
 from .methods import ACC, GYRO, channel_mask, make_plan
 from .table import SIDE_NAMES, cycles_from_rows, empty_cycles
 
@@ -138,7 +141,7 @@ class GaitStream:
         self._state = (self._raw, self._qual, self._sig1, self._ist, self._fst)
         self._t0: float | None = None
         self._q0 = np.zeros(0, dtype=np.uint16)
-        k._init_state(plan.par, self._ist, self._fst)
+        _init_state(plan.par, self._ist, self._fst)
 
     # -- properties ---------------------------------------------------------------------
 
@@ -213,7 +216,7 @@ class GaitStream:
 
     def _call(self, x, q, gaps, lens, out: _Outputs) -> None:
         p = self._plan
-        k._push(x, q, gaps, lens, p.par, p.w1, p.w2, self._state, out.arrays)
+        _push(x, q, gaps, lens, p.par, p.w1, p.w2, self._state, out.arrays)
 
     def _quality(self, quality, n: int) -> np.ndarray:
         if quality is None:
@@ -227,7 +230,7 @@ class GaitStream:
 
     def reset(self) -> None:
         """Forget the detector state as at a gap (open cycles are dropped, not emitted)."""
-        k._reset(int(self._ist[k.I_N]), self._plan.par, self._ist, self._fst)
+        _reset(int(self._ist[k.I_N]), self._plan.par, self._ist, self._fst)
 
 
 def _as_samples(samples, n_columns: int | None = 6) -> np.ndarray:
@@ -303,7 +306,7 @@ def normalize_cycles(samples: np.ndarray, starts, ends, first: int = 0, sides=No
             f"{first + x.shape[0]} (the samples held)"
         )
     out = np.empty((s.size, k.N_POINTS, k.N_CH))
-    k._normalize_cycles(x, first, s, e, out)
+    _normalize_cycles(x, first, s, e, out)
     if sides is not None:
         left = np.asarray(sides).reshape(-1) == "left"
         if left.shape != s.shape:

@@ -6,7 +6,7 @@ and its named columns map one-to-one onto InfluxDB fields (``row[name]``).
 
 import numpy as np
 
-from . import _kernels as k
+from . import _layout as k
 
 CHANNELS = ("ax", "ay", "az", "gx", "gy", "gz")
 FEATURES = ("rom", "peak", "mean")
