@@ -17,6 +17,7 @@ from ring import Ring
 from sampler import Sampler
 from uplink import Uplink
 
+_NO_MEMORY = '{"status": "rejected", "error": "no_memory"}'
 FIRMWARE_VERSION = "0.1.0"
 DEVICE_FILE = "device.json"
 _ENV_UNITS = (("temperature", "°C", 2), ("humidity", "%", 1), ("pressure", "hPa", 2))
@@ -39,6 +40,11 @@ class App:
         if not self.has_env:
             print("app: no environmental sensor")
         self.uplink = Uplink(cfg, self.ring, self.clock, self.boot_id, self.status)
+        self.uplink.on_command = self._on_command
+        self.max_spf = cfg["samples_per_frame"]  # what the ring's slots hold
+        self.desired = None  # the newest config/desired payload not yet handled
+        self.apply_min_free = None  # free heap in the middle of applying a config
+        self.config_oom = 0  # desired configs dropped for want of heap
         self.sampler = Sampler(
             self.imu, self.ring, self.clock, self.boot_id, cfg, hw.imu_fifo, self.uplink.wake
         )
@@ -183,12 +189,36 @@ class App:
             "env_readings": self.env_readings,
             "seed": self.cfg["seed"],
             "heap_min_free": self.min_free,
+            "heap_free_applying": self.apply_min_free,
+            "config_oom": self.config_oom,
             "heap_total": gc.mem_free() + gc.mem_alloc(),
         }
 
+    def _on_command(self, topic, payload):
+        # from the uplink's reader: only note it; the supervisor applies it (it awaits)
+        if topic == self.uplink.commands[0]:
+            self.desired = payload  # a newer one replaces one not yet handled
+
+    async def _handle_desired(self):
+        try:
+            # loaded only while needed: resident, its code would cost ~9 kB of heap
+            import devconfig
+
+            await devconfig.handle(self)
+        except MemoryError:
+            # a heap too small or too fragmented must not become a crash loop (the desired
+            # config is retained and comes back at every connect): say so, keep running
+            self.desired = None
+            self.config_oom += 1
+            self.uplink.send_json(self.uplink.topic_reported, _NO_MEMORY, True)
+        finally:
+            devconfig = None  # this frame's name would keep the module alive
+            for name in ("devconfig", "rules", "sign"):
+                sys.modules.pop(name, None)
+
     async def run(self):
         cfg = self.cfg
-        tasks = [asyncio.create_task(self.sampler.run())]
+        self.tasks = tasks = [asyncio.create_task(self.sampler.run())]
         if self.has_env:
             tasks.append(asyncio.create_task(self._env_loop()))
         self.uplink.start()
@@ -198,6 +228,9 @@ class App:
                 await asyncio.sleep_ms(250)
                 if tasks[0].done():
                     await tasks[0]  # the sampler died: re-raise its exception (main resets)
+                if self.desired is not None:
+                    await self._handle_desired()
+                    cfg = self.cfg
                 gc.collect()  # here, not in the sample loop
                 self.min_free = min(self.min_free, gc.mem_free())
                 faults = self._fault_count()
@@ -227,7 +260,8 @@ def load_config(path):
     try:
         return config.load(path)
     finally:
-        del sys.modules["config"]
+        for name in ("config", "rules"):
+            sys.modules.pop(name, None)
         gc.collect()
 
 

@@ -2,7 +2,10 @@
 # the deploy tool writes (never in the repo). A bad value raises ValueError naming the field.
 import json
 
+import rules
+
 DEVICE_FILE = "device.json"
+CONFIG_FILE = "config.json"  # the last applied remote config (devconfig.py writes it)
 
 DEFAULTS = {
     "device_id": None,  # required: the site-broker account name
@@ -10,6 +13,7 @@ DEFAULTS = {
     "broker_port": 1883,
     "mqtt_user": None,
     "mqtt_password": None,
+    "device_key": None,  # hex, 32 bytes: verifies signed configs and OTA offers
     "wifi_ssid": None,  # ESP32 only
     "wifi_password": None,
     "keepalive_s": 30,
@@ -28,6 +32,7 @@ DEFAULTS = {
     "stuck_samples": 25,  # this many identical raw samples in a row flag SENSOR_STUCK
     "range_checks": {"temperature": [-20, 60], "humidity": [0, 100], "pressure": [300, 1100]},
     "location": None,  # {"latitude": .., "longitude": ..}
+    "axis_map": "x,y,z",  # body x, y, z as signed device axes; the cloud rotates with it
     "config_version": 0,
     "board": None,  # ESP32 board profile (pins), see hardware/boards/
     # bounded runs (tests, demo): stop after max_samples (0 = run forever), then flush
@@ -41,12 +46,9 @@ DEFAULTS = {
 _INTS = {
     "broker_port": (1, 65535),
     "keepalive_s": (5, 3600),
-    "samples_per_frame": (1, 200),
     "stuck_samples": (2, 100000),
     "imu_addr": (0x68, 0x69),
     "env_addr": (0x76, 0x77),
-    "env_period_s": (1, 86400),
-    "status_period_s": (1, 86400),
     "ring_bytes": (2048, 1 << 20),
     "max_inflight": (1, 64),
     "reconnect_min_ms": (10, 60000),
@@ -57,22 +59,9 @@ _INTS = {
     "seed": (0, 0xFFFFFFFF),
 }
 _STRINGS = ("broker_host", "mqtt_user", "mqtt_password", "wifi_ssid", "wifi_password")
-_CHANNELS = ("ax", "ay", "az", "gx", "gy", "gz")
-_ENV = ("temperature", "humidity", "pressure")
-_ACC_RANGES = (2, 4, 8, 16)
-_GYRO_RANGES = (250, 500, 1000, 2000)
-
-
-def _bad(field, why):
-    raise ValueError(field + ": " + why)
-
-
-def _is_int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_num(v):
-    return (isinstance(v, (int, float))) and not isinstance(v, bool)
+_bad = rules.bad
+_is_int = rules.is_int
+_is_num = rules.is_num
 
 
 def _check_device_id(v):
@@ -98,31 +87,9 @@ def validate(cfg):
             _bad(k, "string required")
     if not cfg["broker_host"]:
         _bad("broker_host", "required")
-    r = cfg["rate_hz"]
-    # the MPU-6050 rate is 1 kHz / (1 + SMPLRT_DIV): only divisors of 1000 are exact
-    if not _is_int(r) or not 4 <= r <= 1000 or 1000 % r:
-        _bad("rate_hz", "a divisor of 1000 in [4, 1000] required")
-    if cfg["acc_range_g"] not in _ACC_RANGES:
-        _bad("acc_range_g", "one of 2, 4, 8, 16")
-    if cfg["gyro_range_dps"] not in _GYRO_RANGES:
-        _bad("gyro_range_dps", "one of 250, 500, 1000, 2000")
     if cfg["reconnect_max_ms"] < cfg["reconnect_min_ms"]:
         _bad("reconnect_max_ms", "must be >= reconnect_min_ms")
-    checks = cfg["range_checks"]
-    if not isinstance(checks, dict):
-        _bad("range_checks", "object required")
-    for k, lim in checks.items():
-        name = "range_checks." + str(k)
-        if k not in _CHANNELS and k not in _ENV:
-            _bad(name, "unknown quantity")
-        if (
-            not isinstance(lim, (list, tuple))
-            or len(lim) != 2
-            or not _is_num(lim[0])
-            or not _is_num(lim[1])
-            or lim[0] > lim[1]
-        ):
-            _bad(name, "[low, high] with low <= high required")
+    rules.check_remote(cfg)  # the fields a desired config may change
     loc = cfg["location"]
     if loc is not None:
         if not isinstance(loc, dict):
@@ -133,6 +100,9 @@ def validate(cfg):
             _bad("location.latitude", "number in [-90, 90] required")
         if not _is_num(lon) or not -180 <= lon <= 180:
             _bad("location.longitude", "number in [-180, 180] required")
+    key = cfg["device_key"]
+    if key is not None and (not isinstance(key, str) or len(key) != 64 or not rules.is_hex(key)):
+        _bad("device_key", "64 hex digits required")
     for k in ("board", "sim"):
         if cfg[k] is not None and not isinstance(cfg[k], dict):
             _bad(k, "object required")
@@ -156,4 +126,24 @@ def load(path=DEVICE_FILE):
         raise ValueError(path + ": not valid JSON") from None
     if not isinstance(values, dict):
         raise ValueError(path + ": object required")
-    return merge(values)
+    return _overlay(merge(values))
+
+
+def _overlay(cfg, path=CONFIG_FILE):
+    # device.json's config with the last applied remote config on top; a file that does
+    # not check out is ignored (the device then runs device.json's values and says so)
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+        merged = dict(cfg)
+        for k, v in saved["config"].items():
+            if k not in rules.REMOTE:
+                _bad(k, "not a remote field")
+            merged[k] = v
+        merged["config_version"] = saved["version"]
+        return validate(merged)
+    except OSError:
+        return cfg
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        print("config: ignoring", path + ":", repr(e))
+        return cfg

@@ -53,7 +53,9 @@ def _count_limit(value, scale):
 
 
 class Sampler:
-    def __init__(self, imu, ring, clock, boot_id, cfg, fifo=True, on_frame=None, on_fault=None):
+    def __init__(
+        self, imu, ring, clock, boot_id, cfg, fifo=True, on_frame=None, on_fault=None, builder=None
+    ):
         self.imu = imu
         self.fifo = fifo
         self.on_frame = on_frame  # called after each finished frame (wakes the uplink)
@@ -66,7 +68,12 @@ class Sampler:
         self.spf = cfg["samples_per_frame"]
         self.max_samples = cfg["max_samples"]
         self.stuck_n = cfg["stuck_samples"]
-        self.builder = frame.FrameBuilder(self.spf)
+        # a live config change hands over the old builder: a fragmented heap may have no
+        # block for a new one
+        if builder is None or len(builder.buf) < frame.size(self.spf):
+            builder = frame.FrameBuilder(self.spf)
+        builder.n = 0
+        self.builder = builder
         cap = imu.FIFO_BYTES // _SAMPLE_BYTES
         self.burst = max(1, min(cfg["rate_hz"] * _BURST_MS // 1000, cap // 4))
         self._fbuf = bytearray(self.burst * _SAMPLE_BYTES)

@@ -23,6 +23,10 @@ class Uplink:
         self.topic_imu = (base + "imu").encode()
         self.topic_env = (base + "env").encode()
         self.topic_status = (base + "status").encode()
+        self.topic_reported = (base + "config/reported").encode()
+        # cloud -> device: handed to on_command(topic, payload) (devconfig, OTA)
+        self.commands = ((base + "config/desired").encode(), (base + "ota").encode())
+        self.on_command = None
         self.cfg = cfg
         self.ring = ring
         self.clock = clock
@@ -135,6 +139,8 @@ class Uplink:
         self.ring.rewind()
         self._tasks = [asyncio.create_task(self._reader()), asyncio.create_task(self._pinger())]
         await self.proto.subscribe(TIME_TOPIC, 0, self._next_pid())
+        for t in self.commands:
+            await self.proto.subscribe(t, 1, self._next_pid())
         self.send_json(self.topic_status, self.status_fn("online"), True)
         ring = self.ring
         max_inflight = self.cfg["max_inflight"]
@@ -209,5 +215,7 @@ class Uplink:
         try:
             if topic == TIME_TOPIC:
                 self.clock.set_us(int(json.loads(msg)["t_us"]))
+            elif topic in self.commands and self.on_command:
+                self.on_command(topic, msg)
         except (ValueError, KeyError, TypeError):
             self.bad_messages += 1

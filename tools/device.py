@@ -311,3 +311,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="builds and device dirs (default: STATE/devices)",
     )
     run.set_defaults(func=_run)
+
+    from gaitlink.tools import device_admin
+
+    device_admin.register(sub)

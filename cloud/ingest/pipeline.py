@@ -25,6 +25,7 @@ from gaitlink.cloud.ingest.devices import DeviceBook
 from gaitlink.cloud.ingest.gait import GaitStage
 from gaitlink.cloud.ingest.points import (
     Q_SEQ_JUMP,
+    config_line,
     env_line,
     epoch_us,
     imu_lines,
@@ -34,6 +35,7 @@ from gaitlink.cloud.ingest.points import (
 from gaitlink.cloud.ingest.sequence import Observation, SequenceTracker, Verdict
 from gaitlink.cloud.ingest.validate import Rejected, TimeLimits, check_scales
 from gaitlink.cloud.protocol import frame as wire
+from gaitlink.cloud.protocol.config import ConfigReport
 from gaitlink.cloud.protocol.frame import CHANNELS_ACC, CHANNELS_GYRO
 from gaitlink.cloud.protocol.messages import DeviceStatus, EnvTelemetry, MessageError, parse
 from gaitlink.cloud.protocol.topics import TopicError, parse_topic
@@ -51,6 +53,7 @@ class IngestCounters:
     samples: int = 0
     env: int = 0
     status: int = 0
+    config_reports: int = 0
     duplicates: int = 0
     gaps: int = 0
     skipped_frames: int = 0
@@ -222,6 +225,10 @@ class Pipeline:
                 self.time_limits.check(at, at, now, profile.provisioned)
             self.counters.status += 1
             return [status_line(status, now)]
+        if topic.kind == "config/reported":
+            report = parse(ConfigReport, message.payload, device=topic.device)
+            self.counters.config_reports += 1
+            return [config_line(report, self._clock())]
         raise TopicError(f"topic {message.topic!r}: the ingest does not take {topic.kind!r}")
 
     def _imu(self, device: str, payload: bytes) -> list[str]:

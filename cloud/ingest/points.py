@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
 from gaitlink.cloud.influx.line import Point, encode_point, tag_set
+from gaitlink.cloud.protocol.config import ConfigReport
 from gaitlink.cloud.protocol.frame import Frame, channel_names
 from gaitlink.cloud.protocol.messages import DeviceStatus, EnvTelemetry
 
@@ -71,6 +73,24 @@ def status_line(message: DeviceStatus, received_us: int) -> str:
     fields["boot_id"] = int(message.boot_id)
     time_us = epoch_us(message.timestamp) if message.timestamp else received_us
     return encode_point(Point("device_status", {"device": message.device_id}, fields, time_us))
+
+
+def config_line(report: ConfigReport, received_us: int) -> str:
+    """A `device_config` point: the config a device runs from this time on (or a rejection),
+    so a researcher can tell which settings were active when a sample was taken."""
+    fields: dict[str, int | float | str | bool] = {
+        "version": report.version,
+        "desired_version": report.desired_version or 0,
+        "error": report.error or "",
+    }
+    for name, value in report.config.items():
+        if isinstance(value, bool | int | float | str):
+            fields[name] = value
+        else:  # range_checks: one JSON string, as InfluxDB has no nested fields
+            fields[name] = json.dumps(value, separators=(",", ":"), sort_keys=True)
+    time_us = epoch_us(report.timestamp) if report.timestamp else received_us
+    tags = {"device": report.device_id, "status": report.status}
+    return encode_point(Point("device_config", tags, fields, time_us))
 
 
 def quality_line(device: str, kind: str, time_us: int, **fields: int | str) -> str:

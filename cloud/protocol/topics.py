@@ -6,7 +6,12 @@ import re
 from dataclasses import dataclass
 
 PREFIX = "gaitlink/v1/"
-INGEST_FILTERS = (PREFIX + "+/imu", PREFIX + "+/env", PREFIX + "+/status")
+INGEST_FILTERS = (
+    PREFIX + "+/imu",
+    PREFIX + "+/env",
+    PREFIX + "+/status",
+    PREFIX + "+/config/reported",
+)
 KINDS = ("imu", "env", "status", "config/reported")
 _DEVICE = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 

@@ -33,6 +33,42 @@ MIGRATIONS: tuple[str, ...] = (
     -- At most one open session per device: a device is worn by one subject at a time.
     CREATE UNIQUE INDEX session_open_device ON session (device) WHERE end_us IS NULL;
     """,
+    # 2: devices (keys, mounting), their signed desired configs by version, what each
+    # reported, and firmware rollout state. Keys are secrets: the file is owner-only.
+    """
+    CREATE TABLE device (
+        id               TEXT PRIMARY KEY,
+        key_hex          TEXT NOT NULL,
+        placement        TEXT NOT NULL,
+        side             TEXT NOT NULL DEFAULT '',
+        axis_map         TEXT NOT NULL DEFAULT 'x,y,z',
+        provisioned_us   INTEGER NOT NULL,
+        last_seen_us     INTEGER,
+        reported_version INTEGER,
+        reported_status  TEXT,
+        reported_error   TEXT,
+        reported_config  TEXT,
+        reported_us      INTEGER,
+        firmware_version TEXT
+    );
+    CREATE TABLE device_config (
+        device     TEXT NOT NULL REFERENCES device (id) ON DELETE CASCADE,
+        version    INTEGER NOT NULL CHECK (version >= 1),
+        config     TEXT NOT NULL,  -- the JSON text exactly as signed and sent
+        issued     TEXT NOT NULL,
+        sig        TEXT NOT NULL,
+        created_us INTEGER NOT NULL,
+        PRIMARY KEY (device, version)
+    );
+    CREATE TABLE firmware_rollout (
+        device     TEXT NOT NULL REFERENCES device (id) ON DELETE CASCADE,
+        version    TEXT NOT NULL,
+        state      TEXT NOT NULL,  -- offered, staged, confirmed, rolled_back, failed
+        detail     TEXT NOT NULL DEFAULT '',
+        updated_us INTEGER NOT NULL,
+        PRIMARY KEY (device, version)
+    );
+    """,
 )
 
 

@@ -1,0 +1,83 @@
+# The checks of the fields a desired config may change (devconfig.REMOTE). config.py runs
+# them on device.json at boot and devconfig.py on a desired config at run time: one set of
+# rules, small enough to load while the app runs (all of config.py is not).
+# What an operator may change remotely. Identity, broker and keys stay in device.json.
+REMOTE = (
+    "rate_hz",
+    "samples_per_frame",
+    "acc_range_g",
+    "gyro_range_dps",
+    "range_checks",
+    "status_period_s",
+    "env_period_s",
+    "axis_map",
+)
+_CHANNELS = ("ax", "ay", "az", "gx", "gy", "gz")
+_ENV = ("temperature", "humidity", "pressure")
+
+
+def bad(field, why):
+    raise ValueError(field + ": " + why)
+
+
+def is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def is_num(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def is_hex(s):
+    return all("0" <= ch <= "9" or "a" <= ch <= "f" or "A" <= ch <= "F" for ch in s)
+
+
+def _int(cfg, k, lo, hi):
+    v = cfg[k]
+    if not is_int(v) or not lo <= v <= hi:
+        bad(k, "integer in [%d, %d] required" % (lo, hi))
+
+
+def _axis_map(v):
+    # "x,y,z" or "-y,x,z": each device axis once, no mirror image (the cloud's rule too)
+    parts = v.split(",") if isinstance(v, str) else ()
+    axes = [p.strip().lstrip("+-") for p in parts]
+    if len(parts) != 3 or sorted(axes) != ["x", "y", "z"]:
+        bad("axis_map", "three signed axes, each of x, y, z once, like 'x,y,z' or '-y,x,z'")
+    odd = 0
+    for i in range(3):
+        odd += parts[i].strip().startswith("-")
+        for j in range(i + 1, 3):
+            odd += axes[i] > axes[j]
+    if odd % 2:
+        bad("axis_map", "a mirror image; the body frame is right-handed")
+
+
+def check_remote(cfg):
+    _int(cfg, "samples_per_frame", 1, 200)
+    _int(cfg, "env_period_s", 1, 86400)
+    _int(cfg, "status_period_s", 1, 86400)
+    r = cfg["rate_hz"]
+    # the MPU-6050 rate is 1 kHz / (1 + SMPLRT_DIV): only divisors of 1000 are exact
+    if not is_int(r) or not 4 <= r <= 1000 or 1000 % r:
+        bad("rate_hz", "a divisor of 1000 in [4, 1000] required")
+    if cfg["acc_range_g"] not in (2, 4, 8, 16):
+        bad("acc_range_g", "one of 2, 4, 8, 16")
+    if cfg["gyro_range_dps"] not in (250, 500, 1000, 2000):
+        bad("gyro_range_dps", "one of 250, 500, 1000, 2000")
+    checks = cfg["range_checks"]
+    if not isinstance(checks, dict):
+        bad("range_checks", "object required")
+    for k, lim in checks.items():
+        name = "range_checks." + str(k)
+        if k not in _CHANNELS and k not in _ENV:
+            bad(name, "unknown quantity")
+        if (
+            not isinstance(lim, (list, tuple))
+            or len(lim) != 2
+            or not is_num(lim[0])
+            or not is_num(lim[1])
+            or lim[0] > lim[1]
+        ):
+            bad(name, "[low, high] with low <= high required")
+    _axis_map(cfg["axis_map"])
