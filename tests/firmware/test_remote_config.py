@@ -112,8 +112,10 @@ def test_remote_config__applied_live_and_every_rejection_reported(mosquitto, tmp
     assert periods[0] == 10_000 and periods[-1] == 20_000
     change = periods.index(20_000)
     assert set(periods[change:]) == {20_000}
-    for a, b in pairwise(frames[:change]):
-        assert b["t0_us"] == a["t0_us"] + a["n"] * a["period_us"]
+    # frame times run on across the change (the sampler's own rule: within a quarter period)
+    for a, b in pairwise(frames):
+        end = a["t0_us"] + a["n"] * a["period_us"]
+        assert b["t0_us"] >= end - a["period_us"] // 4, (a, b)
     assert frames[-1]["acc_scale"] == pytest.approx(2 * frames[0]["acc_scale"])  # ±8 g -> ±16 g
     assert summary["heap_min_free"] > 10 * 1024, summary
     saved = json.loads((tmp_path / "devices" / DEVICE / "config.json").read_text())
