@@ -142,6 +142,7 @@ async def handle(app):
         await _restart_sampler(app)
         report(app, "rejected", "apply_failed: " + repr(e), version)
         return
+    gc.collect()
     free = gc.mem_free()  # the heap while a config is applied, its handler loaded
     app.apply_min_free = free if app.apply_min_free is None else min(free, app.apply_min_free)
     report(app, "applied", None, version)

@@ -38,6 +38,7 @@ from gaitlink.cloud.ingest.deadletter import DeadLetterStore
 from gaitlink.cloud.ingest.devices import DeviceBook
 from gaitlink.cloud.ingest.keys import (
     CONSUMER,
+    DEVICES,
     EXECUTOR,
     HUB,
     INFLUX,
@@ -55,6 +56,7 @@ from gaitlink.cloud.ingest.routes import setup_routes
 from gaitlink.cloud.ingest.settings import IngestSettings
 from gaitlink.cloud.protocol.topics import INGEST_FILTERS
 from gaitlink.cloud.registry.db import open_registry
+from gaitlink.cloud.registry.devices import DeviceStore
 from gaitlink.cloud.registry.sessions import SessionStore
 from gaitlink.mqtt.endpoint import Endpoint
 
@@ -84,6 +86,7 @@ async def _influx(app: web.Application) -> AsyncIterator[None]:
 async def _registry(app: web.Application) -> AsyncIterator[None]:
     conn = open_registry(app[SETTINGS].registry_path)
     app[SESSIONS] = SessionStore(conn)
+    app[DEVICES] = DeviceStore(conn)
     yield
     conn.close()
 

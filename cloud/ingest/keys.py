@@ -16,6 +16,7 @@ from gaitlink.cloud.influx.client import InfluxV1
 from gaitlink.cloud.ingest.consumer import Consumer
 from gaitlink.cloud.ingest.pipeline import Pipeline
 from gaitlink.cloud.ingest.settings import IngestSettings
+from gaitlink.cloud.registry.devices import DeviceStore
 from gaitlink.cloud.registry.sessions import SessionStore
 
 SETTINGS = web.AppKey("settings", IngestSettings)
@@ -31,3 +32,4 @@ HUB = web.AppKey("hub", StreamHub)
 WRITER = web.AppKey("writer", ObservedWriter)
 READINGS = web.AppKey("readings", Readings)
 SESSIONS = web.AppKey("sessions", SessionStore)
+DEVICES = web.AppKey("devices", DeviceStore)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gaitlink.cloud.api import sessions
+from gaitlink.cloud.api import devconfig, sessions
 from gaitlink.cloud.api import views as api
+from gaitlink.cloud.api.devconfig import DesiredOut
 from gaitlink.cloud.api.endpoint import ADMIN, ANY_KEY, INGEST, Route, register
 from gaitlink.cloud.api.models import (
     CyclePage,
@@ -32,6 +33,7 @@ from gaitlink.cloud.api.models import (
 )
 from gaitlink.cloud.ingest import views
 from gaitlink.cloud.ingest.settings import IngestSettings
+from gaitlink.cloud.protocol.config import RemoteConfig
 from gaitlink.cloud.protocol.messages import EnvTelemetry
 
 DEVICE = "/v1/devices/{device}"
@@ -77,10 +79,11 @@ def service_routes(settings: IngestSettings) -> list[Route]:
         Route("POST", "/v1/sessions/{session_id}/stop", sessions.stop_session,
               "Stop a session (body `{}` for now)",
               body=SessionStop, response=SessionOut, errors=(404, 409, 422, 503)),
-        # -- device configuration and firmware (the device-management issue) -----------
-        # Routes such as PUT {DEVICE}/config and POST {DEVICE}/firmware go here, as
-        # Route(...) entries with roles=ADMIN: they are then served, key-checked and
-        # documented in /v1/openapi.json like every other route.
+        # -- device configuration (docs/protocol.md §3.3) ------------------------------
+        Route("PUT", f"{DEVICE}/config", devconfig.put_config,
+              "Sign and publish (retained) the device's next config version; fields left "
+              "out keep their last desired value", roles=ADMIN, body=RemoteConfig,
+              response=DesiredOut, errors=(404, 422)),
         # -- live ---------------------------------------------------------------------
         Route("GET", "/v1/stream", api.live_stream,
               "WebSocket: live samples, gait, status and alerts (docs/api.md)",

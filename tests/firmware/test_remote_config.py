@@ -20,9 +20,9 @@ from gaitlink.tools.device import start_device
 from tests.firmware.helpers import Subscriber
 
 DEVICE = "gl-conf-1"
-# The unix port is a 64-bit build: its objects take about twice the bytes of an ESP32's, and
-# at 100k the firmware and the simulated board leave ~14 kB, too little to load the config
-# handler reliably (docs/firmware.md, "Heap"). 128k is the smallest tried that does.
+# At 100k the firmware streams with ~12.7 kB free, and loading the config handler (~9 kB
+# with its rules and HMAC) fails on a fragmented heap often enough: the device then reports
+# `no_memory` and keeps running (docs/firmware.md, "Remote configuration"). 128k applies.
 HEAP = "128k"
 TOPIC = f"gaitlink/v1/{DEVICE}/config/desired"
 
