@@ -1,0 +1,34 @@
+"""`gaitlink bench firmware` (tools/bench/firmware.py): a short run checks its own result
+against the simulator's truth; bad options are one line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def _bench(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "gaitlink.tools.cli", "bench", "firmware", *args],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+def test_bench_firmware__short_run_is_lossless_and_reports_cpu():
+    res = _bench("--rates", "100", "--seconds", "30", "--link-drops", "1", "--json")
+    assert res.returncode == 0, res.stderr
+    (row,) = json.loads(res.stdout)
+    assert row["ok"] and row["samples"] == row["samples_checked"] == 3000
+    assert row["samples_wrong_or_extra"] == 0 and row["missing_seqs"] == 0
+    assert row["lost_on_device"] == 0 and row["ring_dropped"] == 0
+    assert row["warp"] == 10 and row["connections"] >= 2  # the link was dropped once
+    assert row["busy_us_per_sample"] > 0 and row["framing_us_per_sample"] > 0
+    assert row["esp32_us_per_sample"] > 270  # at least the I2C transfer
+    assert row["heap_total"] <= 102400 and row["heap_min_free"] > 4096
+
+
+def test_bench_firmware__bad_rate_is_one_line():
+    res = _bench("--rates", "100,300")
+    assert res.returncode == 2 and res.stdout == ""
+    assert len(res.stderr.strip().splitlines()) == 1 and "--rates" in res.stderr
