@@ -92,6 +92,7 @@ class Sampler:
         self._carry = 0  # quality bits owed to the next frame
         self._same = 0  # identical samples in a row
         self._errors_in_row = 0
+        self._pending = False  # after a resync: place the sample count at the next read
         self.imu_ok = True
         self.samples = 0
         self.frames = 0
@@ -200,9 +201,11 @@ class Sampler:
 
     def _resync(self, bits):
         # drop what the FIFO holds (misaligned or partly read) and carry on at the sensor's
-        # current count: the samples in between are lost, counted, and flagged
+        # count: the samples in between are lost, counted (at the next count read, which
+        # dates the new FIFO content better than the reset's uncertain moment), and flagged
+        self._gap(bits)
+        self._pending = True
         self.imu.fifo_reset()
-        self._skip_to(self.sclock.count_at(time.ticks_us()), bits)
 
     def _skip_to(self, k, bits):
         if self.sclock.k0 is not None and k > self.k:
@@ -228,7 +231,10 @@ class Sampler:
         self.imu_reinits += 1
         self.imu_ok = True
         self._errors_in_row = 0
-        self._skip_to(self.sclock.count_at(time.ticks_us()), _SENSOR_ERROR | _OVERRUN)
+        if self.fifo:
+            self._pending = True  # placed at the first count of the restarted FIFO
+        else:
+            self._skip_to(self.sclock.count_at(time.ticks_us()), _SENSOR_ERROR | _OVERRUN)
         if self.on_fault:
             self.on_fault()
 
@@ -279,7 +285,12 @@ class Sampler:
             avail = n // _SAMPLE_BYTES
             if avail:
                 last_data = time.ticks_ms()
-                self._anchor(t, self.k + avail)
+                if self._pending and self.sclock.k0 is not None:
+                    # after a resync: the FIFO holds the newest `avail` samples
+                    self._skip_to(self.sclock.count_at(t) - avail, 0)
+                else:
+                    self._anchor(t, self.k + avail)
+                self._pending = False
             elif time.ticks_diff(time.ticks_ms(), last_data) > STALL_MS:
                 await self._recover()  # no sample for too long: the sensor lost its setup
                 last_data = time.ticks_ms()
@@ -295,6 +306,11 @@ class Sampler:
                         self._resync(_SENSOR_ERROR | _OVERRUN)
                     except OSError:
                         self._bus_error()
+                    break
+                if imu.fifo_overflowed():
+                    # it overflowed while being read: the burst may hold overwritten bytes
+                    self.fifo_overflows += 1
+                    self._resync(_OVERRUN)
                     break
                 i = 0
                 while i < len(buf) and self._more():

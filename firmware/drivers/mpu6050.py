@@ -126,6 +126,10 @@ class MPU6050:
         n = (b[0] << 8) | b[1]
         return -1 if n >= self.FIFO_BYTES else n
 
+    def fifo_overflowed(self):
+        # True if the FIFO overflowed since INT_STATUS was last read (reading clears it)
+        return bool(self._read8(_INT_STATUS) & _FIFO_OFLOW)
+
     def fifo_read(self, buf):
         # pops len(buf) bytes (a whole number of samples) into buf
         self.i2c.readfrom_mem_into(self.addr, _FIFO_R_W, buf)

@@ -89,7 +89,9 @@ class RateResult:
     duplicates_dropped: int = 0
     missing_seqs: int = 0
     samples_checked: int = 0
-    samples_wrong: int = 0
+    samples_wrong: int = 0  # not the sensor's sample at its place: corruption
+    gaps: int = 0  # gaps the device flagged (OVERRUN)
+    gap_time_error_max: int = 0  # periods between a resynchronised frame's time and its truth
     heap_min_free_series: list = field(default_factory=list)
     framing_us: float = 0.0
 
@@ -104,6 +106,7 @@ class RateResult:
         return (
             s.get("samples") == round(self.rate_hz * self.seconds)
             and s["lost"] == 0
+            and self.gaps == 0
             and s["dropped"] == 0
             and s["unacked"] == 0
             and self.missing_seqs == 0
@@ -237,7 +240,7 @@ def run_rate(
     import numpy as np
 
     from gaitlink.cloud.ingest.sequence import SequenceTracker, Verdict
-    from gaitlink.cloud.protocol.frame import decode
+    from gaitlink.cloud.protocol.frame import QUALITY_OVERRUN, decode
     from gaitlink.tools.device import start_device
 
     result = RateResult(rate, seconds, warp, link_drops)
@@ -287,11 +290,34 @@ def run_rate(
     result.frames_received = len(rec.frames)
     result.missing_seqs = len(set(range(result.summary["frames"])) - set(kept))
     if kept:
-        got = np.concatenate([kept[s].counts for s in sorted(kept)])
-        truth = _truth(seed, rate, min(len(got), n))
-        m = min(len(got), len(truth))
-        result.samples_checked = m
-        result.samples_wrong = int(np.any(got[:m] != truth[:m], axis=1).sum()) + (len(got) - m)
+        # each frame's first sample index k: consecutive after the previous frame, or, after
+        # a gap the device flagged (OVERRUN), as many periods later as the frame times say.
+        # There the true index is searched nearby: its distance is the time error of the
+        # resynchronisation (in periods); a frame that matches nowhere is corrupt.
+        # Frames missing upstream (a seq gap) are placed the same way.
+        truth = _truth(seed, rate, n + result.summary["lost"] + 64)
+        k, prev = 0, None
+        for seq in sorted(kept):
+            f = kept[seq]
+            m = f.n_samples
+            if prev is None:
+                first = result.summary["first_t0_us"]
+                k = max(0, round((f.t0_us - first) / f.period_us))
+            elif f.quality & QUALITY_OVERRUN or seq != prev.seq + 1:
+                end = prev.t0_us + prev.n_samples * prev.period_us
+                k += max(1, round((f.t0_us - end) / f.period_us))
+            if prev is None or f.quality & QUALITY_OVERRUN or seq != prev.seq + 1:
+                for d in sorted(range(-64, 65), key=abs):
+                    j = k + d
+                    if j >= 0 and np.array_equal(f.counts, truth[j : j + m]):
+                        result.gap_time_error_max = max(result.gap_time_error_max, abs(d))
+                        k = j
+                        break
+                result.gaps += prev is not None
+            result.samples_checked += m
+            result.samples_wrong += int((~np.all(f.counts == truth[k : k + m], axis=1)).sum())
+            k += m
+            prev = f
     result.heap_min_free_series = [s["heap_min_free"] for s in rec.status if "heap_min_free" in s]
     result.framing_us = framing_cost(rate, state_dir / "framing")
     return result
@@ -317,7 +343,9 @@ def to_json(results: list[RateResult], factor: float) -> list[dict]:
                 "ok": r.ok,
                 "samples": s.get("samples"),
                 "samples_checked": r.samples_checked,
-                "samples_wrong_or_extra": r.samples_wrong,
+                "samples_wrong": r.samples_wrong,
+                "gaps_flagged": r.gaps,
+                "gap_time_error_max_periods": r.gap_time_error_max,
                 "lost_on_device": s.get("lost"),
                 "ring_dropped": s.get("dropped"),
                 "missing_seqs": r.missing_seqs,
@@ -346,7 +374,7 @@ def to_markdown(rows: list[dict]) -> str:
     from gaitlink.tools.bench.report import table
 
     head = (
-        "rate Hz", "sim s", "warp", "wall s", "drops", "ok", "samples", "wrong", "lost",
+        "rate Hz", "sim s", "warp", "wall s", "drops", "ok", "samples", "wrong", "gaps", "lost",
         "missing", "dups", "heap min free", "min free ¼/end", "busy µs", "busy %",
         "framing µs", "ESP32 µs", "ESP32 %",
     )  # fmt: skip
