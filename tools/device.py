@@ -312,6 +312,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     run.set_defaults(func=_run)
 
-    from gaitlink.tools import device_admin
+    from gaitlink.tools import device_admin, device_flash
 
     device_admin.register(sub)
+    device_flash.register(sub)
