@@ -42,6 +42,8 @@ apt_missing() {
 install_debian_packages() {
   # influxdb-client is Debian's name for the 1.x `influx` shell, which researchers use.
   local wanted=(mosquitto influxdb influxdb-client)
+  # tests/ui drive the browser UI in Debian's chromium (with Playwright, never its downloads).
+  wanted+=(chromium)
   # venv needs ensurepip, which Debian ships separately as python3-venv.
   python3 -c 'import ensurepip' 2>/dev/null || wanted+=("python3-venv")
   mapfile -t missing < <(apt_missing "${wanted[@]}")

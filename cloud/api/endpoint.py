@@ -51,14 +51,27 @@ class Route:
     content_type: str = "application/json"
 
 
-def register(app: web.Application, routes: Iterable[Route]) -> None:
+Authenticate = Callable[[web.Request, frozenset[str]], Awaitable[ApiKey]]
+
+
+def register(
+    app: web.Application,
+    routes: Iterable[Route],
+    *,
+    prefix: str = "",
+    auth: Authenticate | None = None,
+) -> None:
+    """Serve `routes`; the browser UI mounts the same routes under its prefix with its own
+    (cookie and CSRF) authentication, so both speak through one set of views."""
     for route in routes:
-        app.router.add_route(route.method, route.path, _serve(route))
+        app.router.add_route(route.method, prefix + route.path, _serve(route, auth or authenticate))
 
 
-def _serve(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def _serve(
+    route: Route, auth: Authenticate
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handler(request: web.Request) -> web.StreamResponse:
-        key = None if route.roles is None else await authenticate(request, route.roles)
+        key = None if route.roles is None else await auth(request, route.roles)
         kwargs: dict[str, object] = {}
         for name, value in request.match_info.items():
             if name == "device" and not _DEVICE_ID.match(value):
@@ -85,17 +98,23 @@ async def authenticate(request: web.Request, roles: frozenset[str]) -> ApiKey:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("this route needs an API key: send 'Authorization: Bearer <key>'")
-    keyring = request.app[KEYRING]
-    token = token.strip()
+    key = await verify_token(request.app, token.strip())
+    check_role(key, roles)
+    return key
+
+
+async def verify_token(app: web.Application, token: str) -> ApiKey:
+    keyring = app[KEYRING]
     if keyring.needs_scrypt(token):
         # The first check of a key costs ~50 ms of scrypt: not on the event loop.
-        key = await asyncio.to_thread(keyring.verify, token)
-    else:
-        key = keyring.verify(token)
+        return await asyncio.to_thread(keyring.verify, token)
+    return keyring.verify(token)
+
+
+def check_role(key: ApiKey, roles: frozenset[str]) -> None:
     if key.role not in roles:
         wanted = ", ".join(sorted(roles))
         raise Forbidden(f"this route needs a key with role {wanted}; this key's is {key.role}")
-    return key
 
 
 def _validate(model: type[BaseModel], data: dict, code: str) -> BaseModel:

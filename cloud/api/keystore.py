@@ -199,6 +199,11 @@ class KeyRing:
         self._verified[key.id] = digest
         return key
 
+    def active(self, key_id: str) -> ApiKey | None:
+        """The key with this id unless it was revoked (a login session re-checks it)."""
+        self.refresh()
+        return self._keys.get(key_id)
+
     def needs_scrypt(self, token: str) -> bool:
         try:
             return self.lookup(token)[2] is None

@@ -35,6 +35,7 @@ from gaitlink.cloud.ingest import views
 from gaitlink.cloud.ingest.settings import IngestSettings
 from gaitlink.cloud.protocol.config import RemoteConfig
 from gaitlink.cloud.protocol.messages import EnvTelemetry
+from gaitlink.cloud.ui.routes import setup_ui
 
 DEVICE = "/v1/devices/{device}"
 
@@ -101,4 +102,6 @@ STREAM_DESCRIPTION = (
 
 
 def setup_routes(app: web.Application, settings: IngestSettings) -> None:
-    register(app, service_routes(settings))
+    routes = service_routes(settings)
+    register(app, routes)
+    setup_ui(app, routes)

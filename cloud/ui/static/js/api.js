@@ -1,0 +1,119 @@
+// The page's side of the server: log-in, JSON calls with the CSRF token, and one shared
+// WebSocket to /ui/api/v1/stream whose channels the pages subscribe to.
+let csrf = null;
+
+export class HttpError extends Error {
+  constructor(status, body) {
+    super(body.detail || `HTTP ${status}`);
+    this.status = status;
+  }
+}
+
+async function call(method, path, body) {
+  const headers = {};
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (method !== "GET") headers["X-CSRF-Token"] = csrf || "";
+  const response = await fetch(path, {
+    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: "same-origin",
+  });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw new HttpError(response.status, data);
+  return data;
+}
+
+export async function whoami() {
+  try {
+    const me = await call("GET", "/ui/session");
+    csrf = me.csrf;
+    return me;
+  } catch (err) {
+    if (err.status === 401) return null;
+    throw err;
+  }
+}
+
+export async function login(key) {
+  const me = await call("POST", "/ui/login", { key });
+  csrf = me.csrf;
+  return me;
+}
+
+export const logout = () => call("POST", "/ui/logout", {});
+export const get = (path) => call("GET", "/ui/api/v1" + path);
+export const post = (path, body) => call("POST", "/ui/api/v1" + path, body);
+
+// One WebSocket for the whole page. Subscriptions survive reconnects: they are re-sent.
+export class Live {
+  constructor(onState) {
+    this.handlers = new Map(); // channel -> Set of functions
+    this.rates = new Map();
+    this.onState = onState;
+    this.delay = 500;
+    this.dropped = 0;
+    this.connect();
+  }
+
+  connect() {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    this.ws = new WebSocket(`${scheme}//${location.host}/ui/api/v1/stream`);
+    this.ws.onopen = () => {
+      this.delay = 500;
+      this.onState("live");
+      for (const channel of this.handlers.keys()) this.send(channel);
+    };
+    this.ws.onmessage = (event) => this.dispatch(JSON.parse(event.data));
+    this.ws.onclose = () => {
+      if (this.closed) return;
+      this.onState("reconnecting");
+      setTimeout(() => this.connect(), this.delay);
+      this.delay = Math.min(this.delay * 2, 10000);
+    };
+  }
+
+  send(channel, op = "subscribe") {
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    const command = { op, channel };
+    if (op === "subscribe" && this.rates.has(channel)) command.rate_hz = this.rates.get(channel);
+    this.ws.send(JSON.stringify(command));
+  }
+
+  dispatch(message) {
+    if (message.type === "dropped") {
+      this.dropped = message.total;
+      this.onState(`live (${message.total} messages dropped while this tab was slow)`);
+      return;
+    }
+    if (message.type === "error") {
+      console.warn("stream:", message.detail);
+      return;
+    }
+    const handlers = this.handlers.get(message.channel);
+    if (handlers && message.type !== "subscribed") for (const fn of handlers) fn(message);
+  }
+
+  // Returns the function that unsubscribes.
+  subscribe(channel, fn, rateHz) {
+    if (!this.handlers.has(channel)) {
+      this.handlers.set(channel, new Set());
+      if (rateHz) this.rates.set(channel, rateHz);
+      this.send(channel);
+    }
+    this.handlers.get(channel).add(fn);
+    return () => {
+      const set = this.handlers.get(channel);
+      if (!set) return;
+      set.delete(fn);
+      if (set.size === 0) {
+        this.handlers.delete(channel);
+        this.rates.delete(channel);
+        this.send(channel, "unsubscribe");
+      }
+    };
+  }
+
+  close() {
+    this.closed = true;
+    this.ws.close();
+  }
+}
