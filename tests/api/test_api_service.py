@@ -240,6 +240,8 @@ def _served_routes(app) -> set[tuple[str, str]]:
         (route.method.lower(), route.resource.canonical)
         for route in app.router.routes()
         if route.method != "HEAD"  # aiohttp adds HEAD to every GET by itself
+        # The browser UI (cookie log-in, docs/ui.md) is not part of the bearer-key API.
+        and not route.resource.canonical.startswith("/ui")
     }
 
 
