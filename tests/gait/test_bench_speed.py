@@ -31,6 +31,12 @@ def test_gait_speed__quick(capsys) -> None:
         assert o["state_bytes"] > 0 and o["retained_bytes"] > 0
     for run in ("cold", "warm"):
         assert all(_finite(v) and v >= 0 for v in result["jit"][run].values())
+    # State bytes per stream at 20-1000 Hz for every placement; 400 Hz under 64 KiB.
+    sizes = result["state_bytes_by_rate"]
+    assert set(sizes) == {"foot", "shank", "lower_back"}
+    for by_rate in sizes.values():
+        assert list(by_rate) == ["20", "100", "400", "1000"]
+        assert 0 < by_rate["400"] < 65_536 and by_rate["1000"] > by_rate["400"]
     # Without --with-peers nothing is installed and the peers say so.
     for name in PEER_PACKAGES:
         assert result["peers"][name]["status"].startswith("not installed")
@@ -45,3 +51,4 @@ def test_gait_speed__quick(capsys) -> None:
         rate = row.split("|")[3]
         assert re.fullmatch(r" \d+(\.\d+)? [Mk] ", rate), row
     assert markdown.count("not installed") == len(PEER_PACKAGES)
+    assert "| state arrays per stream | 20 Hz | 100 Hz | 400 Hz | 1000 Hz |" in markdown

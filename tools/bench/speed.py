@@ -209,6 +209,7 @@ def run(
         )
     return {
         "machine": machine(),
+        "state_bytes_by_rate": _state_bytes_by_rate(),
         "pinned_cpu": cpu,
         "rate_hz": RATE_HZ,
         "duration_s": duration,
@@ -218,6 +219,17 @@ def run(
         "peers": peers,
         "targets": TARGETS,
     }
+
+
+STATE_RATES_HZ = (20.0, 100.0, 400.0, 1000.0)  # the target holds at 400 Hz
+
+
+def _state_bytes_by_rate() -> dict[str, dict[str, int]]:
+    """`GaitStream.state_nbytes` per placement and rate (no timing: sizes only)."""
+    from gaitlink.cloud.gait import PLACEMENTS as ALL
+    from gaitlink.cloud.gait import GaitStream
+
+    return {p: {f"{r:g}": GaitStream(r, p).state_nbytes for r in STATE_RATES_HZ} for p in ALL}
 
 
 def _rate(sps: float) -> str:
@@ -302,6 +314,20 @@ def to_markdown(r: dict[str, Any]) -> str:
                 f"| {what} | {p} | {o[key]:,} | < {t['stream_bytes']:,} | "
                 f"{o[key] / t['stream_bytes']:.2f}× |"
             )
+    by_rate = r.get("state_bytes_by_rate", {})
+    if by_rate:
+        rates = list(next(iter(by_rate.values())))
+        lines += [
+            "",
+            "| state arrays per stream | "
+            + " | ".join(f"{x} Hz" for x in rates)
+            + f" | target at 400 Hz < {t['stream_bytes']:,} |",
+            "|---|" + "---|" * (len(rates) + 1),
+        ]
+        for p, sizes in by_rate.items():
+            ok = sizes.get("400", 0) < t["stream_bytes"]
+            lines.append(f"| {p} | " + " | ".join(f"{sizes[x]:,}" for x in rates)
+                         + f" | {'yes' if ok else 'NO'} |")  # fmt: skip
     cold, warm = r["jit"]["cold"], r["jit"]["warm"]
     lines += [
         "",
