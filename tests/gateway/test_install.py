@@ -73,10 +73,12 @@ def test_install__site_broker_config_runs_in_a_real_mosquitto(tmp_path):
     conf_d.write_text(
         render_mosquitto(InstallPlan(tmp_path, site_port=port, site_listen="127.0.0.1"))
     )
-    # The main file as Debian / Raspberry Pi OS ship it: persistence location, then conf.d.
+    # The main file as Debian / Raspberry Pi OS ship it (persistence set there too), then
+    # conf.d.
     main = tmp_path / "mosquitto.conf"
     main.write_text(
-        f"persistence_location {tmp_path}/\nlog_dest file {tmp_path}/mosquitto.log\n"
+        f"persistence true\npersistence_location {tmp_path}/\n"
+        f"log_dest file {tmp_path}/mosquitto.log\n"
         f"include_dir {tmp_path / 'conf.d'}\nuser root\n"
     )
     broker = subprocess.Popen(
