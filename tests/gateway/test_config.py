@@ -1,10 +1,13 @@
 """Gateway settings: file < environment < flags; errors name field, value and what is
 allowed; secrets only from private files or the environment."""
 
+import json
 import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gaitlink.gateway.config import ConfigError, load
 from gaitlink.gateway.service import endpoint
@@ -92,3 +95,24 @@ def test_gateway_cli__bad_setting_is_one_line_per_field_and_exit_2(tmp_path):
     )  # fmt: skip
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "spool.max_age_h = 0" in result.stderr
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    field=st.sampled_from(["max_age_h", "window", "max_bytes", "reserve_bytes"]),
+    value=st.one_of(
+        st.integers(-(10**12), 10**12),
+        st.floats(allow_nan=False, allow_infinity=False, width=32),
+        st.text(alphabet="abcGiMB0123456789. -", max_size=8),
+    ),
+)
+def test_config__any_spool_value_is_accepted_or_named_in_the_error(tmp_path_factory, field, value):
+    path = tmp_path_factory.mktemp("cfg") / "gateway.toml"
+    path.write_text(f"[spool]\n{field} = {json.dumps(value)}\n")
+    try:
+        settings = load(path)
+    except ConfigError as exc:
+        assert f"spool.{field} = " in str(exc), str(exc)
+        return
+    accepted = getattr(settings.spool, field)
+    assert float(accepted) > 0 or (field == "reserve_bytes" and float(accepted) == 0)
