@@ -119,9 +119,15 @@ async def login(request: web.Request) -> web.Response:
 
 
 async def whoami(request: web.Request) -> web.Response:
-    key = await session_key(request, READ)
+    # Not logged in is an answer here, not an error: the page then shows the log-in form.
+    try:
+        key = await session_key(request, READ)
+    except Unauthorized:
+        return web.json_response({"logged_in": False})
     session = request.app[SESSIONS].get(request.cookies[COOKIE])
-    return web.json_response({"name": key.name, "role": key.role, "csrf": session.csrf})
+    return web.json_response(
+        {"logged_in": True, "name": key.name, "role": key.role, "csrf": session.csrf}
+    )
 
 
 async def logout(request: web.Request) -> web.Response:

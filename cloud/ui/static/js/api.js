@@ -23,14 +23,10 @@ async function call(method, path, body) {
 }
 
 export async function whoami() {
-  try {
-    const me = await call("GET", "/ui/session");
-    csrf = me.csrf;
-    return me;
-  } catch (err) {
-    if (err.status === 401) return null;
-    throw err;
-  }
+  const me = await call("GET", "/ui/session");
+  if (!me.logged_in) return null;
+  csrf = me.csrf;
+  return me;
 }
 
 export async function login(key) {
@@ -88,8 +84,10 @@ export class Live {
       console.warn("stream:", message.detail);
       return;
     }
+    // Replies to our own commands carry the channel too, but no data.
+    if (message.type === "subscribed" || message.type === "unsubscribed") return;
     const handlers = this.handlers.get(message.channel);
-    if (handlers && message.type !== "subscribed") for (const fn of handlers) fn(message);
+    if (handlers) for (const fn of handlers) fn(message);
   }
 
   // Returns the function that unsubscribes.
