@@ -69,8 +69,12 @@ def run(
     prefix: str = "demo",
     settle_s: float = 30.0,
     progress=print,
+    dashboard=None,
 ) -> list[DeviceReport]:
-    """Run `devices` simulated devices through gateway and ingest; report what arrived."""
+    """Run `devices` simulated devices through gateway and ingest; report what arrived.
+
+    `dashboard(url, state_dir)`, when given, is called once the ingest serves the live view.
+    """
     import time
 
     from gaitlink.tools import device, services
@@ -88,6 +92,8 @@ def run(
         for service in (ingest, gateway):
             service.start()
             started.append(service)
+        if dashboard is not None:
+            dashboard(f"http://127.0.0.1:{http_port}/ui/", state_dir)
         progress(
             f"ingest and gateway up; starting {devices} device(s), {seconds:g} s at {rate_hz} Hz"
         )
@@ -195,6 +201,26 @@ def _with_cycles(stack, report: DeviceReport) -> DeviceReport:
     return replace(report, cycles=cycles(), valid_cycles=cycles(" AND valid = true"))
 
 
+def _print_dashboard(url: str, state_dir: Path) -> None:
+    # A researcher key made for this demo, shown once and only on a terminal: never in an
+    # argv or a log file (stdout sent to a file gets the command to make one instead).
+    import sys
+
+    from gaitlink.cloud.api.keystore import KeyFile
+    from gaitlink.tools.services import api_keys_file
+
+    print(f"live view while the devices stream: {url}", flush=True)
+    if not sys.stdout.isatty():
+        print(
+            f"  log in with a researcher key: gaitlink apikey --keys {api_keys_file(state_dir)} "
+            "create --role researcher --name dashboard",
+            flush=True,
+        )
+        return
+    key = KeyFile(api_keys_file(state_dir)).create("demo dashboard", "researcher")
+    print(f"  log in with this researcher key (shown once): {key}", flush=True)
+
+
 def _main(args: argparse.Namespace) -> int:
     import sys
 
@@ -213,6 +239,7 @@ def _main(args: argparse.Namespace) -> int:
             seconds=args.seconds,
             rate_hz=args.rate,
             progress=lambda text: print(text, flush=True),
+            dashboard=_print_dashboard,
         )
     except (StackError, ServiceError, DeviceError) as exc:
         print(f"gaitlink demo: {exc}", file=sys.stderr)
