@@ -89,6 +89,12 @@ def test_ui_browser__login_fleet_device_sessions_offline(streaming, tmp_path) ->
         assert page.locator("canvas").count() >= 4
         fps = page.evaluate(FPS_JS, 5000)
         screenshot(page, tmp_path, "ui-device")
+        # A tablet held upright: charts and tables fit without sideways scrolling.
+        page.set_viewport_size({"width": 768, "height": 1024})
+        page.wait_for_timeout(300)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 768
+        screenshot(page, tmp_path, "ui-device-tablet")
+        page.set_viewport_size({"width": 1280, "height": 900})
 
         # -- sessions: start one from the page, see it open, stop it --
         page.click('a[href="#/sessions"]')

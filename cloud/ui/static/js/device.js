@@ -98,7 +98,7 @@ export function show(main, live, id) {
   const trendChart = new uPlot({
     width: width(trendNode), height: 240,
     scales: { x: { time: true }, s: { auto: true } },
-    axes: [{}, { label: "steps/min", size: 60 }, { scale: "s", side: 1, label: "stride s", grid: { show: false } }],
+    axes: [{}, { label: "steps/min", size: 60 }, { scale: "s", side: 1, label: "stride s", grid: { show: false }, values: (u, ticks) => ticks.map((v) => v.toFixed(4)) }],
     series: [{}, { label: "cadence", stroke: "#2a9d8f", points: { show: true } },
       { label: "stride time", scale: "s", stroke: "#457b9d", points: { show: true } }],
   }, [[], [], []], trendNode);
@@ -165,7 +165,9 @@ export function show(main, live, id) {
     const i0 = times.findIndex((t) => t >= start);
     let i1 = times.length - 1;
     while (i1 > 0 && times[i1] > end) i1--;
-    if (i0 < 0 || i1 - i0 < 4) { changed(); return; }
+    // A cycle that began before the buffer did is not cut (it would start flat).
+    const covered = i0 >= 0 && times[i0] - start <= 2e6 / RATE_HZ && end - times[i1] <= 2e6 / RATE_HZ;
+    if (!covered || i1 - i0 < 4) { changed(); return; }
     cycles.push(normalise(times.slice(i0, i1 + 1), channels.gz.slice(i0, i1 + 1), start, end));
     if (cycles.length > CYCLES_SHOWN) cycles.shift();
     const m = pct.map((_, i) => mean(cycles.map((c) => c[i])));
