@@ -47,6 +47,7 @@ from ._layout import (
     P_BLOCK,
     P_H1,
     P_H2,
+    P_ICREF,
     P_ICWIN,
     P_MAXCYC,
     P_METHOD,
@@ -140,20 +141,16 @@ def _push(
     w2,
     st,
     out,
+    scratch,
 ):
     # Process one block of samples; gaps (sorted offsets into the block, with the number of
-    # missing samples) reset the detector before the sample they precede.
+    # missing samples) reset the detector before the sample they precede. ``scratch``:
+    # the stream's own work arrays, allocated once (`scratch_shapes`), never state.
     cnt = out[5]
     cnt[:] = 0
     m = x.shape[0]
     block = int(par[P_BLOCK])
-    h1 = int(par[P_H1])
-    ext = np.empty(block + 2 * h1)
-    y = np.empty((3, block))
-    n_scr = 2 * int(par[P_ICWIN]) + 1  # foot/shank: the impact window and the late swing
-    if int(par[P_METHOD]) == METHOD_ACC:
-        n_scr = int(par[P_MAXCYC]) + 2 * int(par[P_H2]) + 2  # longest window + margins
-    scr = (np.empty(n_scr), np.empty(n_scr), np.empty(n_scr), np.empty(n_scr))
+    ext, y, scr = scratch
     pos = 0
     g = 0
     while pos < m or g < gap_at.size:
@@ -166,3 +163,18 @@ def _push(
             end = min(end, gap_at[g])
         _run(x, q, pos, end, par, w1, w2, st, out, ext, y, scr)
         pos = end
+
+
+def scratch_shapes(par):
+    """Sizes of the work arrays `_push` needs: the filter's input and output for one block,
+    and four arrays for the longest search window (plain Python, called once per stream).
+    Foot/shank: the impact window and the late swing before it. Lower back: the longer of
+    the IC search (P_ICREF) and the FC search (half a step of at most P_MAXCYC), plus the
+    derivative filter's margins."""
+    block = int(par[P_BLOCK])
+    h1 = int(par[P_H1])
+    if int(par[P_METHOD]) == METHOD_ACC:
+        n_scr = max(int(par[P_ICREF]), int(par[P_MAXCYC]) // 2) + 1 + 2 * int(par[P_H2]) + 2
+    else:
+        n_scr = 2 * int(par[P_ICWIN]) + 1
+    return block + 2 * h1, (3, block), n_scr

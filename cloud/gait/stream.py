@@ -13,7 +13,7 @@ import numpy as np
 
 from . import _layout as k
 from ._cycles import _normalize_cycles
-from ._kernels import _push
+from ._kernels import _push, scratch_shapes
 from ._pace import _init_state, _reset
 from .methods import ACC, GYRO, channel_mask, make_plan
 from .table import SIDE_NAMES, cycles_from_rows, empty_cycles
@@ -120,7 +120,7 @@ class GaitStream:
     """
 
     __slots__ = (
-        "_fst", "_ist", "_plan", "_q0", "_qual", "_raw", "_sig1", "_state", "_t0",
+        "_fst", "_ist", "_plan", "_q0", "_qual", "_raw", "_scratch", "_sig1", "_state", "_t0",
         "placement", "rate_hz",
     )  # fmt: skip
 
@@ -139,6 +139,10 @@ class GaitStream:
         self._ist = np.zeros(k.N_IST, dtype=np.int64)
         self._fst = np.zeros(k.N_FST)
         self._state = (self._raw, self._qual, self._sig1, self._ist, self._fst)
+        # Work arrays of the kernels, allocated once per stream rather than per push.
+        n_ext, y_shape, n_scr = scratch_shapes(plan.par)
+        scr = tuple(np.empty(n_scr) for _ in range(4))
+        self._scratch = (np.empty(n_ext), np.empty(y_shape), scr)
         self._t0: float | None = None
         self._q0 = np.zeros(0, dtype=np.uint16)
         _init_state(plan.par, self._ist, self._fst)
@@ -216,7 +220,7 @@ class GaitStream:
 
     def _call(self, x, q, gaps, lens, out: _Outputs) -> None:
         p = self._plan
-        _push(x, q, gaps, lens, p.par, p.w1, p.w2, self._state, out.arrays)
+        _push(x, q, gaps, lens, p.par, p.w1, p.w2, self._state, out.arrays, self._scratch)
 
     def _quality(self, quality, n: int) -> np.ndarray:
         if quality is None:
