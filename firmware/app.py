@@ -17,7 +17,7 @@ from ring import Ring
 from sampler import Sampler
 from uplink import Uplink
 
-_NO_MEMORY = '{"status": "rejected", "error": "no_memory"}'
+_NO_MEMORY = '{"device_id": "%s", "version": %d, "status": "rejected", "error": "no_memory"}'
 FIRMWARE_VERSION = "0.1.0"
 DEVICE_FILE = "device.json"
 _ENV_UNITS = (("temperature", "°C", 2), ("humidity", "%", 1), ("pressure", "hPa", 2))
@@ -210,7 +210,12 @@ class App:
             # config is retained and comes back at every connect): say so, keep running
             self.desired = None
             self.config_oom += 1
-            self.uplink.send_json(self.uplink.topic_reported, _NO_MEMORY, True)
+            gc.collect()
+            try:
+                msg = _NO_MEMORY % (self.cfg["device_id"], self.cfg["config_version"])
+                self.uplink.send_json(self.uplink.topic_reported, msg, True)
+            except MemoryError:
+                pass  # counted; the summary and the next boot tell
         finally:
             devconfig = None  # this frame's name would keep the module alive
             for name in ("devconfig", "rules", "sign"):

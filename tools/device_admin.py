@@ -41,6 +41,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     prov.set_defaults(func=_provision)
 
+    imp = sub.add_parser("import", help="provision the devices of an ingest --devices file")
+    imp.add_argument("file", type=Path, help="JSON: {id: {placement, axis_map}}")
+    imp.add_argument("--broker", default="gaitlink-gw.local:1883",
+                     help="site broker as the boards reach it, host:port")  # fmt: skip
+    imp.set_defaults(func=_import)
+
     config = sub.add_parser("config", help="desired configuration of a device")
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     cset = config_sub.add_parser("set", help="sign and publish the next config version")
@@ -59,7 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _cloud_argument(show)
     show.set_defaults(func=_show)
 
-    for p in (prov, cset, push, show):
+    for p in (prov, imp, cset, push, show):
         p.add_argument(
             "--registry",
             default=None,
@@ -157,6 +163,26 @@ def _provision(args: argparse.Namespace) -> int:
     where = f"{device.placement} {device.side}".rstrip()
     print(f"{device.id}: provisioned ({where})")
     print(f"device file (owner-only; fill in wifi_ssid and wifi_password): {out}")
+    return 0
+
+
+@_guarded
+def _import(args: argparse.Namespace) -> int:
+    from gaitlink.mqtt.endpoint import Endpoint
+
+    try:
+        Endpoint.parse(args.broker, what="--broker")
+    except ValueError as exc:
+        raise _Refused(str(exc)) from None
+    store = _store(args)
+    added = store.import_profiles(args.file)
+    for device_id in added:
+        out = provisioned_path(device_id)
+        device = store.get(device_id)
+        write_private(out, json.dumps(device_file(device, args.broker, {}), indent=2) + "\n")
+    print(f"{len(added)} device(s) provisioned: {', '.join(added) or 'none new'}")
+    if added:
+        print(f"device files (owner-only; fill in Wi-Fi): {provisioned_path('ID').parent}")
     return 0
 
 

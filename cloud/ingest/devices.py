@@ -70,6 +70,10 @@ class DeviceBook:
             raise ValueError(f"device file {path}: {exc}") from None
         return cls(profiles, default)
 
+    @property
+    def profiles(self) -> dict[str, DeviceProfile]:
+        return dict(self._profiles)
+
     def profile(self, device: str) -> DeviceProfile:
         return self._profiles.get(device, self.default)
 

@@ -13,6 +13,7 @@ import secrets
 import sqlite3
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from gaitlink.cloud.protocol.config import (
     KEY_BYTES,
@@ -110,6 +111,26 @@ class DeviceStore:
                 "they are"
             ) from None
         return self.get(device_id)
+
+    def import_profiles(self, path) -> list[str]:
+        """Devices of an ingest `--devices` JSON file ({id: {placement, axis_map, ...}}) that
+        the registry lacks, provisioned with new keys; the ids added. Known ones are kept."""
+        from gaitlink.cloud.ingest.devices import DeviceBook, DeviceProfile
+
+        try:
+            book = DeviceBook.load(Path(path), DeviceProfile())
+        except ValueError as exc:
+            raise DeviceError(str(exc)) from None
+        added = []
+        for device_id, profile in sorted(book.profiles.items()):
+            if self.conn.execute("SELECT 1 FROM device WHERE id = ?", (device_id,)).fetchone():
+                continue
+            self.provision(device_id, profile.placement)
+            self.conn.execute(
+                "UPDATE device SET axis_map = ? WHERE id = ?", (profile.axis_map, device_id)
+            )
+            added.append(device_id)
+        return added
 
     def get(self, device_id: str) -> Device:
         row = self.conn.execute("SELECT * FROM device WHERE id = ?", (device_id,)).fetchone()

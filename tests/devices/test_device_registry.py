@@ -181,3 +181,22 @@ def test_device_cli__config_set_is_retained_and_show_compares(stack, tmp_path) -
     assert "gl-0010 (foot): in sync" in text.stdout
     assert "reported: version 1  applied" in text.stdout
     assert "last seen: 2026-12-01T00:00:02.000+00:00" in text.stdout
+
+
+def test_device_cli__import_provisions_what_the_ingest_devices_file_lists(tmp_path) -> None:
+    devices = tmp_path / "devices.json"
+    devices.write_text(json.dumps({"gl-i1": {"placement": "shank", "axis_map": "-y,x,z"},
+                                   "gl-i2": {"placement": "lower_back"}}))  # fmt: skip
+    assert _cli(tmp_path, "provision", "gl-i2", "--placement", "foot").returncode == 0
+    done = _cli(tmp_path, "import", str(devices))
+    assert done.returncode == 0, done.stderr
+    assert "1 device(s) provisioned: gl-i1" in done.stdout
+    store = DeviceStore(open_registry(tmp_path / "state" / "registry.sqlite3"))
+    assert store.get("gl-i1").axis_map == "-y,x,z" and store.get("gl-i1").placement == "shank"
+    assert store.get("gl-i2").placement == "foot"  # already known: kept as it was
+    path = tmp_path / "state" / "provisioned" / "gl-i1.json"
+    assert json.loads(path.read_text())["device_key"] == store.get("gl-i1").key.hex()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    devices.write_text('{"gl-i3": {"placement": "hand"}}')
+    bad = _cli(tmp_path, "import", str(devices))
+    assert bad.returncode == 2 and "placement" in bad.stderr and "Traceback" not in bad.stderr
