@@ -13,11 +13,13 @@ from clock import Clock, iso
 from drivers.bme280 import BME280, MEASURE_MS
 from drivers.mpu6050 import DRIVERS
 from frame import size
+from micropython import const
 from ring import Ring
 from sampler import Sampler
 from uplink import Uplink
 
 _NO_MEMORY = '{"device_id": "%s", "version": %d, "status": "rejected", "error": "no_memory"}'
+_HEALTHY_MS = const(30000)  # running and acknowledged this long: the boot did not fail
 FIRMWARE_VERSION = "0.1.0"
 DEVICE_FILE = "device.json"
 _ENV_UNITS = (("temperature", "°C", 2), ("humidity", "%", 1), ("pressure", "hPa", 2))
@@ -45,6 +47,7 @@ class App:
         self.desired = None  # the newest config/desired payload not yet handled
         self.apply_min_free = None  # free heap in the middle of applying a config
         self.config_oom = 0  # desired configs dropped for want of heap
+        self.healthy = False  # the boot's crash count is cleared once this run is healthy
         self.sampler = Sampler(
             self.imu, self.ring, self.clock, self.boot_id, cfg, hw.imu_fifo, self.uplink.wake
         )
@@ -201,6 +204,14 @@ class App:
 
     async def _handle_desired(self):
         try:
+            # the retained copy of the running version comes at every connect: nothing to
+            # do, so not worth loading the handler (~9 kB) for
+            if json.loads(self.desired)["version"] == self.cfg["config_version"]:
+                self.desired = None
+                return
+        except (ValueError, KeyError, TypeError):
+            pass  # devconfig words the rejection
+        try:
             # loaded only while needed: resident, its code would cost ~9 kB of heap
             import devconfig
 
@@ -236,6 +247,13 @@ class App:
                 if self.desired is not None:
                     await self._handle_desired()
                     cfg = self.cfg
+                if (
+                    not self.healthy
+                    and self.ring.acked
+                    and time.ticks_diff(time.ticks_ms(), self.started_ms) >= _HEALTHY_MS
+                ):
+                    _healthy()  # connected, sampling and acknowledged long enough
+                    self.healthy = True
                 gc.collect()  # here, not in the sample loop
                 self.min_free = min(self.min_free, gc.mem_free())
                 faults = self._fault_count()
@@ -270,19 +288,18 @@ def load_config(path):
         gc.collect()
 
 
+def _healthy():
+    # this boot did not crash: clear the count that leads to safe mode (firmware/safemode.py)
+    import safemode
+
+    safemode.healthy()
+    del sys.modules["safemode"]
+
+
 async def main(path=DEVICE_FILE):
     cfg = load_config(path)
     hw = board.open_board(cfg)
     await board.connect_network(hw, cfg)
     summary = await App(cfg, hw).run()
+    _healthy()  # a bounded run that ended cleanly
     print(json.dumps({"summary": summary}))
-
-
-def on_crash():
-    # an ESP32 in the field restarts itself; on the unix port the exit code tells the runner
-    if board.ESP32:
-        import machine
-
-        time.sleep(5)
-        machine.reset()
-    sys.exit(1)

@@ -126,24 +126,31 @@ def load(path=DEVICE_FILE):
         raise ValueError(path + ": not valid JSON") from None
     if not isinstance(values, dict):
         raise ValueError(path + ": object required")
-    return _overlay(merge(values))
+    # the last applied remote config on top of device.json, so that a remote config can
+    # also repair a device.json value that stops the app (safe mode takes configs)
+    overlaid = _overlay(values)
+    if overlaid is not None:
+        try:
+            return merge(overlaid)
+        except ValueError as e:
+            print("config: ignoring", CONFIG_FILE + ":", repr(e))
+    return merge(values)
 
 
-def _overlay(cfg, path=CONFIG_FILE):
-    # device.json's config with the last applied remote config on top; a file that does
-    # not check out is ignored (the device then runs device.json's values and says so)
+def _overlay(values, path=CONFIG_FILE):
+    # device.json's values with the remote fields of the last applied config, or None
     try:
         with open(path) as f:
             saved = json.load(f)
-        merged = dict(cfg)
+        merged = dict(values)
         for k, v in saved["config"].items():
             if k not in rules.REMOTE:
                 _bad(k, "not a remote field")
             merged[k] = v
         merged["config_version"] = saved["version"]
-        return validate(merged)
+        return merged
     except OSError:
-        return cfg
+        return None
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         print("config: ignoring", path + ":", repr(e))
-        return cfg
+        return None

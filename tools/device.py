@@ -181,14 +181,16 @@ def start_device(
     state_dir: str | os.PathLike | None = None,
     extra: dict | None = None,
     warp: int = 1,
+    restart: bool = False,
 ) -> DeviceProcess:
     """Start the firmware as device `device_id` against the broker at host:port.
 
     `max_samples` bounds the run (the firmware flushes, says goodbye and prints a summary);
     None runs until killed. `extra` adds further device.json fields (see firmware/config.py),
     e.g. mqtt_user/mqtt_password or ring_bytes. Invalid values make the firmware exit with
-    a ValueError that names the field, which `wait()` reports. The sensors are served by
-    hardware/simbus.py in a process of their own (outside the device's heap). `warp` > 1
+    a ValueError that names the field, which `wait()` reports. `restart=True` starts the
+    same device again as a reboot would: its crash count (safe mode) carries over. The
+    sensors are served by hardware/simbus.py in a process of their own (outside the device's heap). `warp` > 1
     runs the device's clock (and the simulator's) that many times faster than real time.
     """
     state_dir = Path(state_dir) if state_dir is not None else default_device_dir()
@@ -205,6 +207,9 @@ def start_device(
         "seed": seed,
     }
     values.update(extra or {})
+    if not restart:
+        # a fresh deploy: the crash count of earlier runs (firmware/safemode.py) is not its
+        (workdir / "crashes.json").unlink(missing_ok=True)
     values["sim"] = dict(values.get("sim") or {}, bus=free_port())
     (workdir / "device.json").write_text(json.dumps(values, indent=2))
     warp_path = f"{build}/sim/warp:" if warp > 1 else ""

@@ -100,7 +100,7 @@ class EnvTelemetry(_Message):
 
 class DeviceStatus(_Message):
     device_id: DeviceId
-    state: Literal["online", "offline", "rebooting"]
+    state: Literal["online", "offline", "rebooting", "safe_mode"]
     boot_id: int = Field(ge=0, lt=2**32)
     timestamp: datetime | None = None
     firmware_version: str | None = None
@@ -110,6 +110,7 @@ class DeviceStatus(_Message):
     frames_dropped: int | None = Field(default=None, ge=0)
     range_violations: int | None = Field(default=None, ge=0)
     free_heap: int | None = Field(default=None, ge=0)
+    reason: str | None = Field(default=None, max_length=500)  # why safe_mode
 
 
 class MessageError(ValueError):

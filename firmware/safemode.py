@@ -1,0 +1,133 @@
+# Crash counting and safe mode. main.py counts every boot in CRASH_FILE before the app
+# starts; the app clears the count once it runs healthy (30 s with frames acknowledged) or
+# ends a bounded run cleanly. After LIMIT boots in a row that never got
+# there, main.py runs this minimal mode instead of the app: no sensors, no sampling. It
+# connects, reports state "safe_mode" with the reason, and takes a signed config
+# (verified, checked, persisted, reported); then it restarts to try the app again, with
+# one crash left before it comes back here.
+import asyncio
+import json
+import os
+import struct
+import sys
+
+LIMIT = 3
+CRASH_FILE = "crashes.json"
+
+
+def _write(count, reason):
+    tmp = CRASH_FILE + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump({"count": count, "reason": reason}, f)
+    os.rename(tmp, CRASH_FILE)
+
+
+def read():
+    try:
+        with open(CRASH_FILE) as f:
+            saved = json.load(f)
+        return int(saved["count"]), str(saved["reason"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0, ""
+
+
+def booted():
+    # this boot counts as failed until the app says it is healthy
+    count, reason = read()
+    _write(count + 1, reason)
+    return count, reason
+
+
+def crashed(reason):
+    _write(read()[0], reason)
+
+
+def healthy():
+    if read()[0]:
+        _write(0, "")
+
+
+def reset():
+    # an ESP32 in the field restarts itself; on the unix port the exit code tells the runner
+    if sys.platform == "esp32":
+        import time
+
+        import machine
+
+        time.sleep(5)
+        machine.reset()
+    sys.exit(1)
+
+
+class _Device:
+    # what devconfig.report needs of the app: cfg, clock, uplink
+    pass
+
+
+def _config():
+    # device.json and the last applied config, unchecked: a bad value may be why we are here
+    import config
+
+    with open(config.DEVICE_FILE) as f:
+        values = json.load(f)
+    cfg = dict(config.DEFAULTS)
+    cfg.update(values)
+    try:
+        with open(config.CONFIG_FILE) as f:
+            cfg["config_version"] = json.load(f)["version"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    del sys.modules["config"]
+    return cfg
+
+
+async def main(crashes, reason):
+    from binascii import unhexlify
+
+    from clock import Clock, iso
+    from ring import Ring
+    from uplink import Uplink
+
+    d = _Device()
+    d.cfg = cfg = _config()
+    d.clock = Clock()
+    boot_id = struct.unpack("<I", os.urandom(4))[0]
+    why = "%d crashes in a row; last: %s" % (crashes, reason)
+    print("safemode:", why)
+
+    def status(state):
+        return json.dumps(
+            {
+                "device_id": cfg["device_id"],
+                "state": "safe_mode" if state == "online" else state,
+                "reason": why,
+                "boot_id": boot_id,
+                "timestamp": iso(d.clock.now_us(), False),
+                "config_version": cfg["config_version"],
+            }
+        )
+
+    d.uplink = up = Uplink(cfg, Ring(64, 2), d.clock, boot_id, status)
+    desired = []
+    up.on_command = lambda topic, payload: topic == up.commands[0] and desired.append(payload)
+    up.start()
+    key = unhexlify(cfg["device_key"]) if cfg["device_key"] else None
+    while True:
+        await asyncio.sleep_ms(250)
+        if not desired:
+            continue
+        import devconfig
+
+        try:
+            checked = devconfig.check(cfg, key, desired.pop(), 200)
+        except devconfig.Rejected as e:
+            devconfig.report(d, "rejected", e.args[0], e.args[1])
+            continue
+        if checked is None:
+            continue
+        devconfig.persist(checked[0], checked[1])
+        devconfig.report(d, "applied", None, checked[0])
+        await asyncio.sleep_ms(1000)  # the report goes out before the restart
+        _write(LIMIT - 1, reason)
+        await up.stop(status("rebooting"), 3000)
+        reset()
