@@ -221,6 +221,10 @@ class App:
             # config is retained and comes back at every connect): say so, keep running
             self.desired = None
             self.config_oom += 1
+            if self.tasks[0].done():
+                # it failed with the sampler stopped for the change: a reboot starts it
+                # again, on the last good config (the new one was not persisted)
+                raise
             gc.collect()
             try:
                 msg = _NO_MEMORY % (self.cfg["device_id"], self.cfg["config_version"])
