@@ -190,8 +190,9 @@ def start_device(
     e.g. mqtt_user/mqtt_password or ring_bytes. Invalid values make the firmware exit with
     a ValueError that names the field, which `wait()` reports. `restart=True` starts the
     same device again as a reboot would: its crash count (safe mode) carries over. The
-    sensors are served by hardware/simbus.py in a process of their own (outside the device's heap). `warp` > 1
-    runs the device's clock (and the simulator's) that many times faster than real time.
+    sensors are served by hardware/simbus.py in a process of their own (outside the
+    device's heap). `warp` > 1 runs the device's clock (and the simulator's) that many times
+    faster than real time.
     """
     state_dir = Path(state_dir) if state_dir is not None else default_device_dir()
     build = build_firmware(state_dir)
