@@ -48,6 +48,13 @@ class App:
         self.apply_min_free = None  # free heap in the middle of applying a config
         self.config_oom = 0  # desired configs dropped for want of heap
         self.healthy = False  # the boot's crash count is cleared once this run is healthy
+        self._wd_fed = time.ticks_ms()
+        self._wd_seen = (-1, -1)  # (samples, acked) at the last check
+        self._wdt = None
+        if board.ESP32:
+            from machine import WDT
+
+            self._wdt = WDT(timeout=cfg["watchdog_s"] * 1000)
         self.sampler = Sampler(
             self.imu, self.ring, self.clock, self.boot_id, cfg, hw.imu_fifo, self.uplink.wake
         )
@@ -236,6 +243,28 @@ class App:
             for name in ("devconfig", "rules", "sign"):
                 sys.modules.pop(name, None)
 
+    def _watch(self):
+        # The watchdog, fed only while the sampler and the uplink make progress: samples
+        # were taken, and frames were acknowledged or the ring has room (a broker outage
+        # shorter than the ring is no reason to reset). On an ESP32 it is machine.WDT, which
+        # resets the chip even if the interpreter hangs; the unix port has no such timer, so
+        # the deadline is checked here and a crash stands in for the reset (main.py counts
+        # it towards safe mode). Here in the app, not a module of its own: RAM.
+        ring = self.ring
+        seen = (self.sampler.samples, ring.acked)
+        if seen[0] != self._wd_seen[0] and (
+            seen[1] != self._wd_seen[1] or len(ring) < ring.capacity
+        ):
+            self._wd_fed = time.ticks_ms()
+            if self._wdt is not None:
+                self._wdt.feed()
+        elif (
+            self._wdt is None
+            and time.ticks_diff(time.ticks_ms(), self._wd_fed) > self.cfg["watchdog_s"] * 1000
+        ):
+            raise RuntimeError("watchdog: no progress for %d s" % self.cfg["watchdog_s"])
+        self._wd_seen = seen
+
     async def run(self):
         cfg = self.cfg
         self.tasks = tasks = [asyncio.create_task(self.sampler.run())]
@@ -258,6 +287,7 @@ class App:
                 ):
                     _healthy()  # connected, sampling and acknowledged long enough
                     self.healthy = True
+                self._watch()
                 gc.collect()  # here, not in the sample loop
                 self.min_free = min(self.min_free, gc.mem_free())
                 faults = self._fault_count()

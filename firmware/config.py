@@ -38,6 +38,7 @@ DEFAULTS = {
     # bounded runs (tests, demo): stop after max_samples (0 = run forever), then flush
     "max_samples": 0,
     "flush_timeout_s": 20,
+    "watchdog_s": 60,  # reset when the sampler or the uplink made no progress this long
     "seed": 1,  # simulated board only
     "sim": None,  # simulated board only: simulator options, see hardware/README.md
 }
@@ -56,6 +57,7 @@ _INTS = {
     "config_version": (0, 0x7FFFFFFF),
     "max_samples": (0, 0x7FFFFFFF),
     "flush_timeout_s": (1, 3600),
+    "watchdog_s": (2, 3600),
     "seed": (0, 0xFFFFFFFF),
 }
 _STRINGS = ("broker_host", "mqtt_user", "mqtt_password", "wifi_ssid", "wifi_password")
