@@ -10,6 +10,7 @@ from gaitlink.gateway.health import HealthServer
 from gaitlink.gateway.relay import Relay
 from gaitlink.gateway.spool import Limits, Spool
 from gaitlink.mqtt.endpoint import Endpoint
+from gaitlink.secrets import SecretError, read_secret
 
 SPOOL_FILE = "spool.db"
 
@@ -30,15 +31,9 @@ def endpoint(broker: BrokerSettings, what: str) -> Endpoint:
 
 def _read_private(path: Path, what: str) -> str:
     try:
-        mode = path.stat().st_mode
-        if mode & 0o077:
-            raise ConfigError(
-                f"{what} {path} is readable by others (mode {mode & 0o777:o}); "
-                f"`chmod 600 {path}` after changing the password"
-            )
-        return path.read_text().rstrip("\n")
-    except OSError as exc:
-        raise ConfigError(f"{what} {path}: {exc.strerror}") from None
+        return read_secret(path, what)
+    except SecretError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _host_port(text: str) -> tuple[str, int]:

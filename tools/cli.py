@@ -17,6 +17,7 @@ SUBCOMMANDS: tuple[tuple[str, str, str], ...] = (
     ("stack", "gaitlink.tools.stack.cli", "dev"),
     ("demo", "gaitlink.tools.demo", "dev"),
     ("device", "gaitlink.tools.device", "dev"),
+    ("broker", "gaitlink.tools.broker", "dev"),
     ("gateway", "gaitlink.gateway.cli", "gateway"),
     ("ingest", "gaitlink.cloud.ingest.cli", "cloud"),
     ("apikey", "gaitlink.cloud.api.apikey_cli", "cloud"),

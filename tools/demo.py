@@ -81,10 +81,8 @@ def run(
     from gaitlink.tools.stack import free_port, influx_query
 
     http_port = free_port()
-    ingest = services.ingest(
-        stack.cloud_url, stack.influx_url, stack.database, state_dir, http_port=http_port
-    )
-    gateway = services.gateway(stack.site_url, stack.cloud_url, state_dir)
+    ingest = services.ingest(stack, state_dir, http_port=http_port)
+    gateway = services.gateway(stack, state_dir)
     samples = round(seconds * rate_hz)
     ids = [f"{prefix}-{i + 1:02d}" for i in range(devices)]
     started = []
@@ -106,6 +104,8 @@ def run(
                 rate_hz=rate_hz,
                 max_samples=samples,
                 state_dir=state_dir / "devices",
+                # Each device logs in with an account of its own (docs/security.md).
+                extra=stack.add_device(device_id).device_fields(),
             )
             for i, device_id in enumerate(ids)
         ]
@@ -258,7 +258,12 @@ def _main(args: argparse.Namespace) -> int:
         )
     first = min((r.first_us for r in reports if r.first_us is not None), default=0)
     print()
-    print("See it yourself (InfluxQL):")
+    reader = stack.account("influx_reader")
+    print("See it yourself (InfluxQL, as the read-only user; the password stays in its file):")
+    print(
+        f"  export INFLUX_USERNAME={reader.username} "
+        f'INFLUX_PASSWORD="$(cat {reader.password_file})"'
+    )
     print(
         f"  influx -port {stack.influx_port} -database {stack.database} -execute "
         f'"SELECT count(ax) FROM imu WHERE time >= {first}u GROUP BY device"'
@@ -269,7 +274,8 @@ def _main(args: argparse.Namespace) -> int:
         f"WHERE device='{reports[0].device_id}' AND time >= {first}u\""
     )
     print(
-        f"  curl -G {stack.influx_url}/query --data-urlencode 'db={stack.database}' "
+        '  printf \'user = "%s:%s"\\n\' "$INFLUX_USERNAME" "$INFLUX_PASSWORD" | '
+        f"curl -K - -G {stack.influx_url}/query --data-urlencode 'db={stack.database}' "
         f"--data-urlencode \"q=SELECT * FROM imu WHERE device='{reports[0].device_id}' LIMIT 5\""
     )
     print()

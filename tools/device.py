@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from gaitlink.secrets import write_secret
 from gaitlink.tools.stack.ports import free_port
 from gaitlink.tools.stack.state import default_state_dir
 
@@ -212,7 +213,8 @@ def start_device(
         # a fresh deploy: the crash count of earlier runs (firmware/safemode.py) is not its
         (workdir / "crashes.json").unlink(missing_ok=True)
     values["sim"] = dict(values.get("sim") or {}, bus=free_port())
-    (workdir / "device.json").write_text(json.dumps(values, indent=2))
+    # It holds the MQTT (and on a board the Wi-Fi) password: owner-only, never half written.
+    write_secret(workdir / "device.json", json.dumps(values, indent=2))
     warp_path = f"{build}/sim/warp:" if warp > 1 else ""
     env = dict(os.environ, MICROPYPATH=f".frozen:{warp_path}{build}", GAITLINK_WARP=str(warp))
     out = (workdir / "stdout.log").open("w")
@@ -246,6 +248,20 @@ def _start_simbus(workdir: Path, port: int, env: dict, err) -> subprocess.Popen:
     return sim
 
 
+def _stack_login(device_id: str) -> dict:
+    """The device's account on the local stack's site broker, if `broker add-device` made one."""
+    from gaitlink.tools.stack import accounts
+
+    if device_id in accounts.device_ids(default_state_dir()):
+        return accounts.add_device(default_state_dir(), device_id).device_fields()
+    print(
+        f"gaitlink device: {device_id} has no account on the local stack's site broker; it "
+        f"connects without one (`gaitlink broker add-device {device_id}` makes one)",
+        file=sys.stderr,
+    )
+    return {}
+
+
 def _run(args: argparse.Namespace) -> int:
     from gaitlink.mqtt.endpoint import Endpoint
 
@@ -254,7 +270,14 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"gaitlink device: {exc}", file=sys.stderr)
         return 2
+    from gaitlink.tools.stack.errors import StackError
+
     max_samples = int(args.seconds * args.rate) if args.seconds else None
+    try:
+        login = _stack_login(args.id)
+    except (StackError, ValueError) as exc:  # a bad id, an exposed password file
+        print(f"gaitlink device: {exc}", file=sys.stderr)
+        return 2
     try:
         dev = start_device(
             args.id,
@@ -266,6 +289,7 @@ def _run(args: argparse.Namespace) -> int:
             samples_per_frame=args.samples_per_frame,
             heap=args.heap,
             state_dir=args.state_dir,
+            extra=login,
         )
         with dev:
             if max_samples is None:

@@ -7,6 +7,7 @@ The demo and the end-to-end and fault tests use this, so what they exercise is t
 from __future__ import annotations
 
 import hashlib
+import os
 import signal
 import subprocess
 import sys
@@ -16,6 +17,8 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from gaitlink.tools.stack import Account, Stack
 
 
 class ServiceError(RuntimeError):
@@ -29,6 +32,8 @@ class Service:
     log_path: Path
     ready: Callable[[Service], bool] = field(repr=False)
     start_timeout_s: float = 60.0
+    # Added to the inherited environment (accounts: usernames and password-file paths).
+    env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen | None = None
     _log_offset: int = 0
 
@@ -38,7 +43,11 @@ class Service:
         # The log is appended across restarts: readiness is read from this run's part only.
         self._log_offset = log.tell()
         self.process = subprocess.Popen(
-            self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            self.argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **self.env},
         )
         log.close()
         deadline = time.monotonic() + self.start_timeout_s
@@ -100,12 +109,51 @@ def session_suffix(state_dir: Path) -> str:
     return hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:10]
 
 
-def gateway(site_url: str, cloud_url: str, state_dir: Path, extra: tuple[str, ...] = ()) -> Service:
+def _login(flag: str, account: Account) -> list[str]:
+    # The password travels as the path of its private file: argv is world-readable.
+    return [
+        f"--{flag}-user",
+        account.username,
+        f"--{flag}-password-file",
+        str(account.password_file),
+    ]
+
+
+def _gateway_login(broker: str, account: Account) -> dict[str, str]:
+    # The gateway takes no secret as a flag (gateway/config.py): its environment names the
+    # username and the private file holding the password.
+    prefix = f"GAITLINK_GATEWAY_{broker.upper()}__"
+    return {
+        f"{prefix}USERNAME": account.username,
+        f"{prefix}PASSWORD_FILE": str(account.password_file),
+    }
+
+
+def gateway(
+    stack: Stack | None,
+    state_dir: Path,
+    *,
+    site_url: str | None = None,
+    cloud_url: str | None = None,
+    extra: tuple[str, ...] = (),
+) -> Service:
+    """The gateway between the stack's brokers, logged in with the stack's accounts.
+
+    `site_url` / `cloud_url` replace one of them by a broker of the test's own; with
+    `stack=None` both must be given, and the gateway logs in to neither.
+    """
     log_path = state_dir / "gateway.log"
 
     def ready(service: Service) -> bool:
         return "gateway ready" in service.log_since_start()
 
+    env: dict[str, str] = {}
+    if stack is not None:
+        site_url, cloud_url = site_url or stack.site_url, cloud_url or stack.cloud_url
+        env |= _gateway_login("site", stack.account("site_gateway"))
+        env |= _gateway_login("cloud", stack.account("cloud_gateway"))
+    if site_url is None or cloud_url is None:
+        raise ValueError("gateway without a stack: give site_url and cloud_url")
     gateway_id = f"gw-{session_suffix(state_dir)}"
     # The spool follows the state dir like the sessions do; /health and /metrics on a free
     # port (the gateway logs which), so gateways side by side never collide.
@@ -113,19 +161,19 @@ def gateway(site_url: str, cloud_url: str, state_dir: Path, extra: tuple[str, ..
         "gateway", "run", "--site", site_url, "--cloud", cloud_url, "--id", gateway_id,
         "--spool-dir", str(state_dir / "gateway-spool"), "--http", "127.0.0.1:0", *extra,
     )  # fmt: skip
-    return Service("gateway", argv, log_path, ready)
+    return Service("gateway", argv, log_path, ready, env=env)
 
 
 def ingest(
-    cloud_url: str,
-    influx_url: str,
-    database: str,
+    stack: Stack,
     state_dir: Path,
     *,
     http_port: int,
+    database: str | None = None,
     placement: str = "foot",
     extra: tuple[str, ...] = (),
 ) -> Service:
+    """The ingest from the stack's cloud broker into its InfluxDB (or `database` there)."""
     health = f"http://127.0.0.1:{http_port}/health"
 
     def ready(_service: Service) -> bool:
@@ -136,7 +184,9 @@ def ingest(
             return False
 
     argv = _gaitlink(
-        "ingest", "run", "--mqtt", cloud_url, "--influx-url", influx_url, "--database", database,
+        "ingest", "run", "--mqtt", stack.cloud_url, *_login("mqtt", stack.account("ingest")),
+        "--influx-url", stack.influx_url, "--database", database or stack.database,
+        *_login("influx", stack.account("influx_writer")),
         "--http", f"127.0.0.1:{http_port}", "--dead-letters", str(state_dir / "dead-letters"),
         "--placement", placement, "--client-id", f"gaitlink-ingest-{session_suffix(state_dir)}",
         "--api-keys", str(api_keys_file(state_dir)),

@@ -8,8 +8,9 @@ front or for localhost.
 from __future__ import annotations
 
 import ssl
-import stat
 from pathlib import Path
+
+from gaitlink.secrets import check_private
 
 
 def server_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
@@ -17,12 +18,7 @@ def server_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None
         return None
     if cert is None or key is None:
         raise ValueError("--tls-cert and --tls-key go together")
-    try:
-        mode = key.stat().st_mode
-    except OSError as exc:
-        raise ValueError(f"--tls-key {key}: {exc.strerror}") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ValueError(f"--tls-key {key} is readable by others; run: chmod 600 {key}")
+    check_private(key, "--tls-key")  # a SecretError (ValueError) with the chmod to run
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:

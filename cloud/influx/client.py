@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 
 import aiohttp
+
+from gaitlink.secrets import redact
 
 
 class InfluxError(Exception):
@@ -18,7 +21,7 @@ class InfluxError(Exception):
 
     @classmethod
     def unreachable(cls, url: str, exc: BaseException) -> InfluxError:
-        return cls(f"InfluxDB at {url} unreachable: {exc!r}", status=None, retryable=True)
+        return cls(f"InfluxDB at {redact(url)} unreachable: {exc!r}", status=None, retryable=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +41,8 @@ def auth_headers(settings: InfluxSettings) -> dict[str, str]:
         return {"Authorization": f"Token {settings.token}"}
     if settings.username:
         # Basic auth, not the u/p query parameters, which InfluxDB writes to its log.
-        basic = aiohttp.BasicAuth(settings.username, settings.password or "")
-        return {"Authorization": basic.encode()}
+        pair = f"{settings.username}:{settings.password or ''}".encode()
+        return {"Authorization": f"Basic {base64.b64encode(pair).decode()}"}
     return {}
 
 

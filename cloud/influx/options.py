@@ -1,7 +1,8 @@
 """Command-line options that say which InfluxDB to use, shared by the CLI commands.
 
-Secrets never come from argv (every user of the machine can read it): the password and
-token come from environment variables.
+Secrets never come from argv (every user of the machine can read it): the password comes
+from a private file (--influx-password-file, $GAITLINK_INFLUX_PASSWORD_FILE) or
+$GAITLINK_INFLUX_PASSWORD, a 2.x/3.x token from $GAITLINK_INFLUX_TOKEN.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ import argparse
 import os
 
 from gaitlink.cloud.influx.client import InfluxSettings
+from gaitlink.secrets import add_login_options, login_from
 
-PASSWORD_ENV = "GAITLINK_INFLUX_PASSWORD"
 TOKEN_ENV = "GAITLINK_INFLUX_TOKEN"
 
 
@@ -27,20 +28,17 @@ def add_influx_arguments(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("GAITLINK_INFLUX_DB", "gaitlink"),
         help="database (default $GAITLINK_INFLUX_DB or gaitlink)",
     )
-    group.add_argument(
-        "--influx-user",
-        default=os.environ.get("GAITLINK_INFLUX_USER"),
-        help=f"InfluxDB 1.x user (default $GAITLINK_INFLUX_USER); password from ${PASSWORD_ENV}"
-        f", or a 2.x/3.x token from ${TOKEN_ENV}",
-    )
+    add_login_options(group, "influx", "GAITLINK_INFLUX", "InfluxDB 1.x")
 
 
 def influx_settings(args: argparse.Namespace, timeout_s: float = 60.0) -> InfluxSettings:
+    """Raises SecretError (a ValueError) for an exposed or empty password file."""
+    username, password = login_from(args, "influx", "GAITLINK_INFLUX", "InfluxDB")
     return InfluxSettings(
         url=args.influx_url,
         database=args.database,
-        username=args.influx_user,
-        password=os.environ.get(PASSWORD_ENV),
+        username=username,
+        password=password,
         token=os.environ.get(TOKEN_ENV),
         timeout_s=timeout_s,
     )

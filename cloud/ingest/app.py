@@ -150,7 +150,12 @@ async def _observers(app: web.Application) -> AsyncIterator[None]:
 async def _consumer(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     endpoint = Endpoint(
-        settings.mqtt_host, settings.mqtt_port, settings.mqtt_username, settings.mqtt_password
+        settings.mqtt_host,
+        settings.mqtt_port,
+        settings.mqtt_username,
+        settings.mqtt_password,
+        tls=settings.mqtt_tls or settings.mqtt_ca_file is not None,
+        ca_file=settings.mqtt_ca_file,
     )
     consumer = Consumer(
         endpoint,

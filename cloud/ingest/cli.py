@@ -6,6 +6,11 @@ import argparse
 import os
 from urllib.parse import urlsplit
 
+from gaitlink.secrets import add_login_options
+
+_MQTT_ENV = "GAITLINK_INGEST_MQTT"
+_INFLUX_ENV = "GAITLINK_INFLUX"
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("ingest", help="run the cloud ingest service")
@@ -17,16 +22,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=os.environ.get("GAITLINK_CLOUD_MQTT_URL", "127.0.0.1:1883"),
         help="cloud broker, host:port (default $GAITLINK_CLOUD_MQTT_URL or 127.0.0.1:1883)",
     )
+    add_login_options(run, "mqtt", _MQTT_ENV, "cloud broker")
+    run.add_argument(
+        "--mqtt-ca",
+        default=os.environ.get("GAITLINK_CLOUD_MQTT_CA"),
+        help="CA certificate that signed the cloud broker's (turns TLS on; default "
+        "$GAITLINK_CLOUD_MQTT_CA; with mqtts:// and no CA, the system's CAs)",
+    )
     run.add_argument("--client-id", default="gaitlink-ingest", help="MQTT session name")
     run.add_argument(
         "--influx-url", default=os.environ.get("GAITLINK_INFLUX_URL", "http://127.0.0.1:8086")
     )
     run.add_argument("--database", default=os.environ.get("GAITLINK_INFLUX_DB", "gaitlink"))
-    run.add_argument(
-        "--influx-user",
-        default=os.environ.get("GAITLINK_INFLUX_USER"),
-        help="InfluxDB 1.x user; the password comes from $GAITLINK_INFLUX_PASSWORD",
-    )
+    add_login_options(run, "influx", _INFLUX_ENV, "InfluxDB 1.x")
     run.add_argument(
         "--influx-token-env",
         default="GAITLINK_INFLUX_TOKEN",
@@ -111,21 +119,29 @@ def _run(args: argparse.Namespace) -> int:
     from gaitlink.cloud.ingest.settings import IngestSettings
     from gaitlink.mqtt.endpoint import Endpoint
     from gaitlink.mqtt.link import LinkError
+    from gaitlink.secrets import login_from
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s ingest %(levelname)s %(message)s")
     try:
-        mqtt = Endpoint.parse(args.mqtt, what="--mqtt")
+        mqtt = (
+            Endpoint.parse(args.mqtt, what="--mqtt")
+            .with_login(*login_from(args, "mqtt", _MQTT_ENV, "cloud broker"))
+            .with_ca(args.mqtt_ca)
+        )
         http_host, http_port = http_address(args.http)
+        influx_user, influx_password = login_from(args, "influx", _INFLUX_ENV, "InfluxDB")
         settings = IngestSettings(
             mqtt_host=mqtt.host,
             mqtt_port=mqtt.port,
             mqtt_username=mqtt.username,
             mqtt_password=mqtt.password,
+            mqtt_tls=mqtt.tls,
+            mqtt_ca_file=mqtt.ca_file,
             client_id=args.client_id,
             influx_url=args.influx_url,
             influx_database=args.database,
-            influx_username=args.influx_user,
-            influx_password=os.environ.get("GAITLINK_INFLUX_PASSWORD"),
+            influx_username=influx_user,
+            influx_password=influx_password,
             influx_token=os.environ.get(args.influx_token_env),
             http_host=http_host,
             http_port=http_port,
@@ -143,7 +159,14 @@ def _run(args: argparse.Namespace) -> int:
             tls_key=Path(args.tls_key) if args.tls_key else None,
         )
         ssl_context = server_context(settings.tls_cert, settings.tls_key)
-    except (ValueError, ValidationError) as exc:
+    except ValidationError as exc:
+        # Not str(exc): pydantic quotes the input, which may be a secret.
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False)
+        )
+        print(f"gaitlink ingest: {problems}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
         print(f"gaitlink ingest: {exc}", file=sys.stderr)
         return 2
     try:

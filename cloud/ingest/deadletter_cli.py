@@ -15,6 +15,8 @@ import os
 import sys
 from datetime import UTC, datetime
 
+from gaitlink.secrets import add_login_options
+
 _DEFAULT_STORE = ".gaitlink/dead-letters"
 
 
@@ -46,6 +48,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--mqtt",
         default=os.environ.get("GAITLINK_CLOUD_MQTT_URL", "127.0.0.1:1883"),
         help="cloud broker, host:port (default $GAITLINK_CLOUD_MQTT_URL or 127.0.0.1:1883)",
+    )
+    add_login_options(replay, "mqtt", "GAITLINK_OPERATOR_MQTT", "cloud broker")
+    replay.add_argument(
+        "--mqtt-ca",
+        default=os.environ.get("GAITLINK_CLOUD_MQTT_CA"),
+        help="CA certificate that signed the cloud broker's (turns TLS on; default "
+        "$GAITLINK_CLOUD_MQTT_CA)",
     )
     replay.add_argument("--again", action="store_true", help="include records replayed before")
     replay.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for acks")
@@ -103,6 +112,7 @@ def _replay(args: argparse.Namespace) -> int:
     from gaitlink.cloud.ingest.deadletter import payload_of
     from gaitlink.mqtt.endpoint import Endpoint
     from gaitlink.mqtt.link import Link, LinkError
+    from gaitlink.secrets import login_from
 
     store = _open(args)
     records = [
@@ -119,8 +129,12 @@ def _replay(args: argparse.Namespace) -> int:
         print("nothing to replay")
         return 0
     try:
-        endpoint = Endpoint.parse(args.mqtt, what="--mqtt")
-    except ValueError as exc:
+        endpoint = (
+            Endpoint.parse(args.mqtt, what="--mqtt")
+            .with_login(*login_from(args, "mqtt", "GAITLINK_OPERATOR_MQTT", "cloud broker"))
+            .with_ca(args.mqtt_ca)
+        )
+    except ValueError as exc:  # also an exposed or missing password file
         raise _Usage(str(exc)) from None
     acked: list[str] = []
     lock = threading.Lock()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from gaitlink.cloud.influx.client import InfluxSettings
 from gaitlink.cloud.ingest.devices import DeviceProfile
@@ -17,15 +18,18 @@ class IngestSettings(BaseModel):
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = Field(1883, ge=1, le=65535)
     mqtt_username: str | None = None
-    mqtt_password: str | None = None
+    mqtt_password: str | None = Field(None, repr=False)
+    # TLS to the cloud broker, verified against this CA (None: the system's CAs).
+    mqtt_tls: bool = False
+    mqtt_ca_file: Path | None = None
     # The MQTT session name: a restarted ingest with the same id resumes its session and
     # receives what the broker queued meanwhile.
     client_id: str = Field("gaitlink-ingest", min_length=1, max_length=64)
     influx_url: str = "http://127.0.0.1:8086"
     influx_database: str = "gaitlink"
     influx_username: str | None = None
-    influx_password: str | None = None
-    influx_token: str | None = None
+    influx_password: str | None = Field(None, repr=False)
+    influx_token: str | None = Field(None, repr=False)
     http_host: str = "127.0.0.1"
     http_port: int = Field(8080, ge=0, le=65535)
     # The dead-letter store (deadletter.py): a directory, bounded in bytes in all and per
@@ -72,6 +76,17 @@ class IngestSettings(BaseModel):
     # HTTPS served by the ingest itself (cloud/api/tls.py); None: plain HTTP.
     tls_cert: Path | None = None
     tls_key: Path | None = None
+
+    @field_validator("influx_url")
+    @classmethod
+    def _no_credentials_in_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.username is not None or parts.password is not None:
+            raise ValueError(
+                f"InfluxDB URL for {parts.hostname}: no credentials in the URL (argv and logs "
+                "are readable by others); use --influx-user and --influx-password-file"
+            )
+        return url
 
     def time_limits(self) -> TimeLimits:
         return TimeLimits(max_future_s=self.max_future_s, not_before=self.not_before)

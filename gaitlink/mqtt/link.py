@@ -100,6 +100,15 @@ class _Client(mqtt.Client):
         return rc
 
 
+def configure(client: mqtt.Client, endpoint: Endpoint) -> None:
+    """Credentials and TLS of `endpoint` on a paho client (also for tests' raw clients)."""
+    if endpoint.username:
+        client.username_pw_set(endpoint.username, endpoint.password)
+    if endpoint.tls:
+        # Verifies the chain and the host name; None: the system's CAs.
+        client.tls_set(ca_certs=str(endpoint.ca_file) if endpoint.ca_file else None)
+
+
 def _nothing() -> None:
     pass
 
@@ -121,6 +130,8 @@ class Link:
         self._subscriptions = tuple(subscriptions)
         self._on_message = on_message
         self._connected = threading.Event()
+        self._refused: str | None = None  # why the broker refused the last CONNECT
+        self._answered = threading.Event()  # a CONNACK came, accepted or not
         self._lock = threading.Lock()
         # mid -> callback for QoS 1 publishes awaiting PUBACK; QoS 0 publishes awaiting
         # their write (paho reports those through on_publish too, with mids from the same
@@ -148,8 +159,7 @@ class Link:
         # not yet acked, the source broker sends at most its in-flight window of those, and
         # a redelivered message is not published twice (relay.py).
         client.max_queued_messages_set(0)
-        if endpoint.username:
-            client.username_pw_set(endpoint.username, endpoint.password)
+        configure(client, endpoint)
         if will is not None:
             client.will_set(will.topic, will.payload, will.qos, will.retain)
         client.on_connect = self._handle_connect
@@ -169,8 +179,15 @@ class Link:
                 "(`gaitlink stack status` shows the local stack)"
             ) from exc
         self._client.loop_start()
-        if not self._connected.wait(timeout_s):
+        self._answered.wait(timeout_s)
+        if not self._connected.is_set():
             self.stop()
+            if self._refused is not None:
+                raise LinkError(
+                    f"MQTT broker at {self.endpoint} refused the login as "
+                    f"{self.endpoint.username or '(no username)'}: {self._refused}. Check the "
+                    "username and the password file (`gaitlink stack up` prints both)."
+                )
             raise LinkError(f"MQTT broker at {self.endpoint} did not accept the connection")
 
     def stop(self) -> None:
@@ -234,6 +251,8 @@ class Link:
     def _handle_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
             log.error("broker %s refused connection: %s", self.endpoint, reason_code)
+            self._refused = str(reason_code)
+            self._answered.set()
             return
         self.connects += 1
         with self._lock:
@@ -245,6 +264,7 @@ class Link:
             for topic in self._subscriptions:
                 client.subscribe(topic, qos=1)
         self._connected.set()
+        self._answered.set()
         log.info("connected to %s (session present: %s)", self.endpoint, flags.session_present)
 
     def _handle_disconnect(self, client, userdata, flags, reason_code, properties) -> None:

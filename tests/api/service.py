@@ -70,9 +70,7 @@ def api_service(stack: Stack, state_dir: Path, *extra: str) -> Iterator[Api]:
         "device": key_file.create("test device", "device", device="api-env"),
     }
     port = free_port()
-    service = services.ingest(
-        stack.cloud_url, stack.influx_url, stack.database, state_dir, http_port=port, extra=extra
-    )
+    service = services.ingest(stack, state_dir, http_port=port, extra=extra)
     service.start()
     try:
         yield Api(port, service, keys)

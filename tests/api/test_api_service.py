@@ -14,7 +14,7 @@ from gaitlink.cloud.ingest.settings import IngestSettings
 from gaitlink.tools import services
 from gaitlink.tools.stack import influx_query
 from tests.api.service import PERIOD_US, api_service, recent_t0_us, walking_frames
-from tests.integration.pipeline import count, publish_all, publisher, wait_until
+from tests.integration.pipeline import count, gateway_publisher, publish_all, wait_until
 
 DEVICE = "api-walk"
 SECONDS = 40
@@ -28,7 +28,7 @@ def api(stack, tmp_path_factory):
         frames, samples = walking_frames(DEVICE, t0, SECONDS)
         status = {"device_id": DEVICE, "state": "online", "boot_id": 7, "frames_sent": 80,
                   "frames_dropped": 0, "firmware_version": "0.3.1"}  # fmt: skip
-        with publisher(stack.cloud_port, "api-test") as client:
+        with gateway_publisher(stack, DEVICE) as client:
             publish_all(client, [*frames, (f"gaitlink/v1/{DEVICE}/status", json.dumps(status))])
         n = len(samples)
         where = f"WHERE device='{DEVICE}'"

@@ -40,8 +40,10 @@ class Rig:
         self.gateway = self.make_gateway()
 
     def make_gateway(self, *extra: str) -> services.Service:
+        # Brokers of the test's own, without accounts: these tests are about the spool.
         return services.gateway(
-            f"127.0.0.1:{self.site.port}", f"127.0.0.1:{self.cloud.port}", self.tmp,
+            None, self.tmp, site_url=f"127.0.0.1:{self.site.port}",
+            cloud_url=f"127.0.0.1:{self.cloud.port}",
             extra=("--http", f"127.0.0.1:{self.http_port}", *extra),
         )  # fmt: skip
 

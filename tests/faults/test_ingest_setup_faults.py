@@ -5,9 +5,9 @@ import time
 import numpy as np
 
 from gaitlink.tools import services
-from gaitlink.tools.stack import free_port, influx_query, influxdb
+from gaitlink.tools.stack import free_port, influx_query
 from tests.cloud.frames import encode_frame
-from tests.integration.pipeline import count, publish_all, publisher, wait_until
+from tests.integration.pipeline import count, gateway_publisher, publish_all, wait_until
 
 
 def _frames(device: str, n: int):
@@ -39,22 +39,21 @@ def _health(port):
 
 def test_missing_database_stalls_and_recovers_without_losing_data(fresh_stack, tmp_path):
     port = free_port()
-    ingest = services.ingest(
-        f"127.0.0.1:{fresh_stack.cloud_port}", fresh_stack.influx_url, "later", tmp_path,
-        http_port=port,
-    )  # fmt: skip
+    ingest = services.ingest(fresh_stack, tmp_path, http_port=port, database="later")
     ingest.start()
     try:
-        with publisher(fresh_stack.cloud_port) as client:
+        with gateway_publisher(fresh_stack, "setup-1") as client:
             publish_all(client, _frames("setup-1", 10))
         wait_until(lambda: _health(port)[0] == 503, 30, "health to report the stall")
         _, body = _health(port)
         assert any("database not found" in p for p in body["problems"]), body
         assert services.ingest_metrics(port)["dead_letters"] == 0
         influx_query(fresh_stack, "CREATE DATABASE later")
+        writer = fresh_stack.account("influx_writer").username
+        influx_query(fresh_stack, f"GRANT ALL ON later TO {writer}")
 
         def written() -> int:
-            rows = influxdb.query(fresh_stack.influx_url, "later", "SELECT count(q) FROM imu")
+            rows = influx_query(fresh_stack, "SELECT count(q) FROM imu", database="later")
             return rows[0]["count"] if rows else 0
 
         wait_until(lambda: written() == 500, 60, "the held frames to be written")
@@ -71,12 +70,9 @@ def test_failing_dead_letter_store_stops_the_service_and_keeps_the_data(fresh_st
     blocked.mkdir()
     (blocked / "setup-2").write_text("not a folder")
     argv_extra = ("--dead-letters", str(blocked))
-    ingest = services.ingest(
-        f"127.0.0.1:{fresh_stack.cloud_port}", fresh_stack.influx_url, fresh_stack.database,
-        tmp_path, http_port=port, extra=argv_extra,
-    )  # fmt: skip
+    ingest = services.ingest(fresh_stack, tmp_path, http_port=port, extra=argv_extra)
     ingest.start()
-    with publisher(fresh_stack.cloud_port) as client:
+    with gateway_publisher(fresh_stack, "setup-2") as client:
         publish_all(client, [("gaitlink/v1/setup-2/imu", b"not a frame")])
         deadline = time.monotonic() + 30
         while ingest.process.poll() is None and time.monotonic() < deadline:
@@ -84,10 +80,7 @@ def test_failing_dead_letter_store_stops_the_service_and_keeps_the_data(fresh_st
         assert ingest.process.poll() is not None, "ingest kept running without its loop"
         assert "ingest loop failed" in ingest.log_since_start()
         # Restarted with a working store, the held message is delivered as a dead letter.
-        good = services.ingest(
-            f"127.0.0.1:{fresh_stack.cloud_port}", fresh_stack.influx_url, fresh_stack.database,
-            tmp_path, http_port=port,
-        )  # fmt: skip
+        good = services.ingest(fresh_stack, tmp_path, http_port=port)
         good.start()
         try:
             publish_all(client, _frames("setup-2", 2))

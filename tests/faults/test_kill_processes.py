@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 
 from tests.cloud.frames import encode_frame
-from tests.integration.pipeline import count, publish_all, publisher, running_pipeline, wait_until
+from tests.integration.pipeline import (
+    count,
+    device_publisher,
+    publish_all,
+    running_pipeline,
+    wait_until,
+)
 
 FRAMES_PER_PHASE = 40
 SAMPLES = 50
@@ -38,7 +44,7 @@ def test_kill_while_streaming_loses_nothing(fresh_stack, tmp_path, victim):
     device = f"fault-{victim}"
     with (
         running_pipeline(fresh_stack, tmp_path) as pipeline,
-        publisher(fresh_stack.site_port) as client,
+        device_publisher(fresh_stack, device) as client,
     ):
         publish_all(client, _messages(device, 0, FRAMES_PER_PHASE))
         # Frames in flight at the moment of the kill: published, not yet all written.

@@ -5,6 +5,7 @@ the seq gap. (A long cloud outage itself loses nothing: test_gateway_spool_fault
 
 import numpy as np
 
+from gaitlink.mqtt.endpoint import Endpoint
 from gaitlink.tools import services
 from gaitlink.tools.stack import free_port
 from tests.cloud.frames import encode_frame
@@ -23,11 +24,11 @@ def test_site_queue_overflow_is_counted_as_a_gap_at_the_ingest(fresh_stack, tmp_
     )
     site.start()
     http_port = free_port()
-    ingest = services.ingest(
-        fresh_stack.cloud_url, fresh_stack.influx_url, fresh_stack.database, tmp_path,
-        http_port=http_port,
-    )  # fmt: skip
-    gateway = services.gateway(f"127.0.0.1:{site.port}", fresh_stack.cloud_url, tmp_path)
+    ingest = services.ingest(fresh_stack, tmp_path, http_port=http_port)
+    # The site broker is the test's own small one; the cloud side is the stack's.
+    gateway = services.gateway(fresh_stack, tmp_path, site_url=f"127.0.0.1:{site.port}")
+    fresh_stack.add_device("ovf-1")  # the gateway may write only its site's devices
+    site_endpoint = Endpoint("127.0.0.1", site.port)
     rng = np.random.default_rng(1)
     frames = [
         encode_frame(
@@ -41,7 +42,7 @@ def test_site_queue_overflow_is_counted_as_a_gap_at_the_ingest(fresh_stack, tmp_
         ingest.start()
         gateway.start()
         fresh_stack.kill("cloud_broker")  # the outage: nothing upstream acks
-        with publisher(site.port) as client:
+        with publisher(site_endpoint) as client:
             publish_all(client, [("gaitlink/v1/ovf-1/imu", f) for f in frames[:FRAMES]])
         fresh_stack.start("cloud_broker")
         # The backlog the site kept drains first; sent before that, the last frame would
@@ -53,7 +54,7 @@ def test_site_queue_overflow_is_counted_as_a_gap_at_the_ingest(fresh_stack, tmp_
             return len(seen) > 12 and seen[-1] > 0 and len(set(seen[-12:])) == 1  # 3 s still
 
         wait_until(drained, 60, "the kept backlog to drain")
-        with publisher(site.port, "after-outage") as client:
+        with publisher(site_endpoint, "after-outage") as client:
             publish_all(client, [("gaitlink/v1/ovf-1/imu", frames[FRAMES])])
 
         last_t0 = 1_794_000_000_000_000 + FRAMES * 500_000

@@ -3,7 +3,9 @@ compiled firmware, a real mosquitto of the test's own, and the cloud's frame dec
 
 The broker helper is deliberately local and small (no InfluxDB): these tests kill and
 restart it, and must not disturb the session-wide `stack` fixture other rooms share. Its
-config is the stack's own (tools/stack/mosquitto.py) plus what a test adds.
+config is the stack's own (tools/stack/mosquitto.py) plus what a test adds; without
+`users` it is anonymous, since these tests are about the firmware, not the accounts
+(tests/security tests those, on the stack's brokers).
 """
 
 from __future__ import annotations
@@ -74,9 +76,11 @@ class Mosquitto:
         home.mkdir(parents=True, exist_ok=True)
         # The stack's broker config (loopback, persistence, autosave, queue size, user),
         # then what this test adds; mosquitto takes the last value of a repeated option.
-        lines = render_config(port, home, home / "mosquitto.log", "127.0.0.1").splitlines()
-        if users:
-            passwd = home / "passwd"
+        passwd = home / "passwd" if users else None
+        lines = render_config(
+            port, home, home / "mosquitto.log", "127.0.0.1", password_file=passwd, acl_file=None
+        ).splitlines()
+        if users and passwd is not None:
             for i, (user, password) in enumerate(users.items()):
                 create = ["-c"] if i == 0 else []
                 subprocess.run(
@@ -84,7 +88,6 @@ class Mosquitto:
                      "-b", str(passwd), user, password],
                     check=True, capture_output=True,
                 )  # fmt: skip
-            lines += ["allow_anonymous false", f"password_file {passwd}"]
         lines += extra
         self.conf = home / "mosquitto.conf"
         self.conf.write_text("\n".join(lines) + "\n")

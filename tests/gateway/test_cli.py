@@ -1,6 +1,7 @@
 """`gaitlink gateway run` as an operator meets it: errors are one clear line, exit 2."""
 
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -8,12 +9,13 @@ import uuid
 from gaitlink.tools.stack import free_port
 
 
-def _gateway(*args: str) -> subprocess.CompletedProcess:
+def _gateway(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "gaitlink.tools.cli", "gateway", "run", *args],
         capture_output=True,
         text=True,
         timeout=30,
+        env=None if env is None else {**os.environ, **env},
     )
 
 
@@ -33,6 +35,7 @@ def test_gateway_cli__runs_for_a_bounded_time_and_reports(stack, tmp_path):
     result = _gateway(
         "--site", stack.site_url, "--cloud", stack.cloud_url, "--duration", "2.5",
         "--id", f"cli-{uuid.uuid4().hex[:8]}", "--spool-dir", str(tmp_path), "--http", "",
+        env=stack.env(),  # the accounts: usernames and password files, as `stack up` prints
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     counters = json.loads(result.stdout.strip().splitlines()[-1])["gateway"]

@@ -2,6 +2,7 @@
 a real InfluxDB and real ingest/gateway processes (and the real firmware for the rates)."""
 
 import hashlib
+import os
 import subprocess
 import sys
 import time
@@ -13,7 +14,14 @@ from gaitlink.cloud.ingest.deadletter import DeadLetterStore
 from gaitlink.tools import device, services
 from gaitlink.tools.stack import free_port, influx_query
 from tests.cloud.frames import encode_frame
-from tests.integration.pipeline import count, publish_all, publisher, running_pipeline, wait_until
+from tests.integration.pipeline import (
+    count,
+    device_publisher,
+    operator_publisher,
+    publish_all,
+    running_pipeline,
+    wait_until,
+)
 
 
 def _now_us() -> int:
@@ -68,6 +76,7 @@ def test_ingest__firmware_at_500_and_10_hz_gets_every_sample_into_imu(stack, tmp
                 rate_hz=rate,
                 max_samples=samples,
                 state_dir=tmp_path / "devices",
+                extra=stack.add_device(dev).device_fields(),
             )
             for i, (dev, rate, samples) in enumerate(
                 (("rate-500", 500, 2500), ("rate-10", 10, 100))
@@ -92,7 +101,11 @@ def test_ingest__one_1000_hz_frame_costs_other_devices_nothing(stack, tmp_path):
     fast = _frames("fast-1k", 1, t0_us=t0, n=200, period_us=1000)
     acc_only = _frames("acc-only", 2, t0_us=t0, channels=0x01)
     messages = good[:30] + fast + acc_only + good[30:]
-    with running_pipeline(stack, tmp_path) as pipeline, publisher(stack.site_port) as client:
+    devices = ("quiet-a", "quiet-b", "fast-1k", "acc-only")
+    with (
+        running_pipeline(stack, tmp_path) as pipeline,
+        device_publisher(stack, *devices) as client,
+    ):
         publish_all(client, messages)
         expected = {"quiet-a": 1500, "quiet-b": 1500, "fast-1k": 200, "acc-only": 100}
         for dev, n in expected.items():
@@ -111,7 +124,10 @@ def test_ingest__a_forged_seq_does_not_silence_the_device(stack, tmp_path):
     real = _frames("victim", 80, t0_us=t0)  # 4000 samples
     # An hour before the real ones, so its points do not overwrite theirs in InfluxDB.
     forged = _frames("victim", 1, t0_us=t0 - 3_600_000_000, first_seq=10 + 2**31 - 1)
-    with running_pipeline(stack, tmp_path) as pipeline, publisher(stack.site_port) as client:
+    with (
+        running_pipeline(stack, tmp_path) as pipeline,
+        device_publisher(stack, "victim") as client,
+    ):
         publish_all(client, real[:10] + forged)
         wait_until(lambda: count(stack, "imu", "WHERE device='victim'") == 550, 30, "forgery")
         publish_all(client, real[10:])
@@ -156,7 +172,9 @@ def test_ingest__each_bad_input_class_is_a_dead_letter_with_its_reason(stack, tm
         ("gaitlink/v1/Bad_Id/imu", good),  # bad_topic
         ("gaitlink/v1/bad-in/imu", good),  # the good frame, in the middle of it all
     ]
-    with running_pipeline(stack, tmp_path) as pipeline, publisher(stack.site_port) as client:
+    # Straight to the cloud broker, as the operator: no device account could publish under
+    # an invalid id (Bad_Id), nor a gateway forward it.
+    with running_pipeline(stack, tmp_path) as pipeline, operator_publisher(stack) as client:
         publish_all(client, messages)
         port = pipeline["http_port"]
         wait_until(lambda: services.ingest_metrics(port)["dead_letters"] == 11, 30, "dead letters")
@@ -180,7 +198,7 @@ def test_ingest__garbage_floods_do_not_evict_other_devices_dead_letters(stack, t
     small = [("gaitlink/v1/few-bad/imu", b"GL" + bytes([i]) * 30) for i in range(20)]
     garbage = [("gaitlink/v1/flood/imu", bytes([i]) * 10_000_000) for i in range(8)]
     # Straight to the cloud broker: the gateway's spool has nothing to show here.
-    with running_pipeline(stack, tmp_path) as pipeline, publisher(stack.cloud_port) as client:
+    with running_pipeline(stack, tmp_path) as pipeline, operator_publisher(stack) as client:
         publish_all(client, small)
         publish_all(client, garbage)
         port = pipeline["http_port"]
@@ -199,26 +217,30 @@ def test_ingest__dead_letters_replayed_after_a_fix_are_written_once(stack, tmp_p
     ahead = _now_us() + 3_600_000_000
     frames = _frames("replay-1", 10, t0_us=ahead)
     store_dir = tmp_path / "dead-letters"
-    with running_pipeline(stack, tmp_path) as pipeline, publisher(stack.site_port) as client:
+    with (
+        running_pipeline(stack, tmp_path) as pipeline,
+        device_publisher(stack, "replay-1") as client,
+    ):
         publish_all(client, frames)
         port = pipeline["http_port"]
         wait_until(lambda: services.ingest_metrics(port)["dead_letters"] == 10, 30, "dead letters")
     assert count(stack, "imu", "WHERE device='replay-1'") == 0
     # ... until the operator allows two hours (the fix) and replays them.
     http_port = free_port()
-    ingest = services.ingest(
-        stack.cloud_url, stack.influx_url, stack.database, tmp_path, http_port=http_port,
-        extra=("--max-future-s", "7200"),
-    )  # fmt: skip
+    ingest = services.ingest(stack, tmp_path, http_port=http_port, extra=("--max-future-s", "7200"))
     ingest.start()
     try:
         replay = _cli("replay", "--store", str(store_dir), "--mqtt", stack.cloud_url,
-                      "--reason", "time_out_of_range", "--device", "replay-1")  # fmt: skip
+                      "--reason", "time_out_of_range", "--device", "replay-1",
+                      env=stack.env())  # fmt: skip
         assert replay.returncode == 0, replay.stderr
         assert "replayed 10 of 10" in replay.stdout
         wait_until(lambda: count(stack, "imu", "WHERE device='replay-1'") == 500, 30, "replay")
         # Replayed again: dedup applies, nothing is written twice.
-        again = _cli("replay", "--store", str(store_dir), "--mqtt", stack.cloud_url, "--again")
+        again = _cli(
+            "replay", "--store", str(store_dir), "--mqtt", stack.cloud_url, "--again",
+            env=stack.env(),
+        )  # fmt: skip
         assert "replayed 10 of 10" in again.stdout, again.stderr
         wait_until(lambda: services.ingest_metrics(http_port)["duplicates"] == 10, 30, "dups")
         assert count(stack, "imu", "WHERE device='replay-1'") == 500
@@ -235,10 +257,12 @@ def test_ingest__dead_letters_replayed_after_a_fix_are_written_once(stack, tmp_p
     assert "Traceback" not in missing.stderr
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    # env: the stack's accounts (the operator's, for replay), as `gaitlink stack up` prints
     return subprocess.run(
         [sys.executable, "-m", "gaitlink.tools.cli", "deadletter", *args],
         capture_output=True,
         text=True,
         timeout=60,
+        env={**os.environ, **(env or {})},
     )

@@ -8,7 +8,13 @@ from gaitlink.cloud.ingest.deadletter import DeadLetterStore
 from gaitlink.tools.services import ingest_metrics
 from gaitlink.tools.stack import influx_query
 from tests.cloud.frames import encode_frame
-from tests.integration.pipeline import count, publish_all, publisher, running_pipeline, wait_until
+from tests.integration.pipeline import (
+    count,
+    device_publisher,
+    publish_all,
+    running_pipeline,
+    wait_until,
+)
 
 T0 = 1_790_000_000_000_000
 
@@ -30,7 +36,10 @@ def test_frames_reach_influx_once_with_values_and_times(stack, tmp_path):
     corrupt = bytearray(messages[0][1])
     corrupt[50] ^= 0xFF
     late = [messages[3], ("gaitlink/v1/rel-1/imu", bytes(corrupt))]
-    with running_pipeline(stack, tmp_path) as pipeline, publisher(stack.site_port) as client:
+    with (
+        running_pipeline(stack, tmp_path) as pipeline,
+        device_publisher(stack, "rel-1") as client,
+    ):
         publish_all(client, messages)
         wait_until(lambda: count(stack, "imu", "WHERE device='rel-1'") >= 1000, 30, "imu points")
         publish_all(client, late)
@@ -60,7 +69,10 @@ def test_env_and_status_reach_influx_and_bad_json_is_a_dead_letter(stack, tmp_pa
     }
     status = {"device_id": "rel-2", "state": "online", "boot_id": 3, "frames_dropped": 0}
     bad = dict(env, device_status={"battery_level": 180})
-    with running_pipeline(stack, tmp_path) as pipeline, publisher(stack.site_port) as client:
+    with (
+        running_pipeline(stack, tmp_path) as pipeline,
+        device_publisher(stack, "rel-2") as client,
+    ):
         publish_all(
             client,
             [

@@ -9,7 +9,14 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 
-from gaitlink.tools.stack import INFLUXDB, SITE_BROKER, Stack, influx_query, influx_write
+from gaitlink.tools.stack import (
+    INFLUXDB,
+    SITE_BROKER,
+    Account,
+    Stack,
+    influx_query,
+    influx_write,
+)
 
 _TOPIC = "gaitlink/v1/dev-1/imu"
 
@@ -41,12 +48,13 @@ def test_start__running_component_is_left_alone(fresh_stack: Stack) -> None:
 class _Client:
     """A paho client on the site broker, closed properly (warnings are errors here)."""
 
-    def __init__(self, stack: Stack, client_id: str) -> None:
+    def __init__(self, stack: Stack, client_id: str, account: Account) -> None:
         self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self.connected: queue.Queue[mqtt.ReasonCode] = queue.Queue()
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False
         )
+        self.client.username_pw_set(account.username, account.password)
         self.client.on_connect = lambda _c, _u, _f, rc, _p: self.connected.put(rc)
         self.client.on_message = lambda _c, _u, msg: self.messages.put(msg)
         self.client.connect(stack.host, stack.site_port)
@@ -59,17 +67,17 @@ class _Client:
 
 
 def _publish_while_subscriber_offline(stack: Stack) -> None:
-    subscriber = _Client(stack, "ingest-1")
+    subscriber = _Client(stack, "ingest-1", stack.account("site_gateway"))
     subscriber.client.subscribe(_TOPIC, qos=1)
     time.sleep(0.2)  # SUBACK; the session now holds the subscription
     subscriber.close()
-    publisher = _Client(stack, "dev-1")
+    publisher = _Client(stack, "dev-1", stack.add_device("dev-1"))
     publisher.client.publish(_TOPIC, b"frame-0", qos=1).wait_for_publish(timeout=5)
     publisher.close()
 
 
 def _receive(stack: Stack) -> bytes:
-    subscriber = _Client(stack, "ingest-1")
+    subscriber = _Client(stack, "ingest-1", stack.account("site_gateway"))
     try:
         return subscriber.messages.get(timeout=5).payload
     finally:

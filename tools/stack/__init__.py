@@ -4,6 +4,7 @@
 `Stack`. See docs/stack.md.
 """
 
+from gaitlink.tools.stack.accounts import Account
 from gaitlink.tools.stack.binaries import find_binary
 from gaitlink.tools.stack.components import CLOUD_BROKER, INFLUXDB, SITE_BROKER
 from gaitlink.tools.stack.errors import ComponentFailed, MissingBinary, PortInUse, StackError
@@ -14,6 +15,7 @@ __all__ = [
     "CLOUD_BROKER",
     "INFLUXDB",
     "SITE_BROKER",
+    "Account",
     "ComponentFailed",
     "ComponentStatus",
     "MissingBinary",

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from gaitlink.tools.stack import influxdb, mosquitto
+from gaitlink.tools.stack import accounts, influxdb, mosquitto
 
 SITE_BROKER = "site_broker"
 CLOUD_BROKER = "cloud_broker"
@@ -31,6 +31,7 @@ class Broker:
     """A mosquitto broker: the site broker (the Pi) or the cloud broker (the server)."""
 
     name: str
+    scope: str  # its accounts: accounts.SITE or accounts.CLOUD
     binary_name: str = "mosquitto"
 
     def port_names(self) -> tuple[str, ...]:
@@ -41,9 +42,12 @@ class Broker:
 
     def prepare(self, binary: Path, home: Path, host: str, ports: dict[str, int]) -> Launch:
         config = home / "mosquitto.conf"
-        config.write_text(
-            mosquitto.render_config(ports[self.name], home, self.log_path(home), host)
+        # The state dir holds the secrets the password file and ACL are rendered from.
+        passwd, acl = accounts.write_broker_files(home.parent, self.scope, home)
+        text = mosquitto.render_config(
+            ports[self.name], home, self.log_path(home), host, password_file=passwd, acl_file=acl
         )
+        config.write_text(text)
         return Launch(mosquitto.argv(binary, config), env=None)
 
     def address(self, host: str, ports: dict[str, int]) -> str:
@@ -82,4 +86,8 @@ class InfluxDB:
 Component = Broker | InfluxDB
 
 # Start order; `down` stops in reverse, so the store outlives the brokers feeding it.
-COMPONENTS: tuple[Component, ...] = (InfluxDB(), Broker(CLOUD_BROKER), Broker(SITE_BROKER))
+COMPONENTS: tuple[Component, ...] = (
+    InfluxDB(),
+    Broker(CLOUD_BROKER, accounts.CLOUD),
+    Broker(SITE_BROKER, accounts.SITE),
+)

@@ -6,6 +6,8 @@ InfluxDB from 1.x to 3.x serves. It is for the stack and for tests, not for the 
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
 import os
 import urllib.error
@@ -46,6 +48,8 @@ bind-address = {_toml_string(f"{host}:{rpc_port}")}
   enabled = true
   bind-address = {_toml_string(f"{host}:{http_port}")}
   log-enabled = false
+  # Users only: the stack creates an admin, a writer (the ingest) and a reader at `up`.
+  auth-enabled = true
 
 [logging]
   format = "logfmt"
@@ -70,9 +74,20 @@ class InfluxError(Exception):
     """InfluxDB answered a request with an error."""
 
 
-def _request(url: str, data: bytes | None, timeout: float) -> tuple[int, bytes]:
+# (username, password); sent as HTTP Basic, never as the u/p query parameters, which
+# InfluxDB writes to its log.
+Auth = tuple[str, str]
+
+
+def _request(
+    url: str, data: bytes | None, timeout: float, auth: Auth | None = None
+) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=data)
+    if auth is not None:
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
     try:
-        with _opener.open(url, data=data, timeout=timeout) as response:
+        with _opener.open(request, timeout=timeout) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         with exc:
@@ -88,9 +103,11 @@ def is_healthy(base_url: str, timeout: float = 1.0) -> bool:
     return status == 204
 
 
-def _post_query(base_url: str, params: dict[str, str], timeout: float) -> list[dict[str, Any]]:
+def _post_query(
+    base_url: str, params: dict[str, str], timeout: float, auth: Auth | None = None
+) -> list[dict[str, Any]]:
     body = urllib.parse.urlencode(params).encode()
-    _, raw = _request(f"{base_url}/query", body, timeout)
+    _, raw = _request(f"{base_url}/query", body, timeout, auth)
     results: list[dict[str, Any]] = json.loads(raw)["results"]
     for result in results:
         if "error" in result:
@@ -98,14 +115,64 @@ def _post_query(base_url: str, params: dict[str, str], timeout: float) -> list[d
     return results
 
 
-def create_database(base_url: str, database: str, timeout: float = 10.0) -> None:
+def _identifier(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _string(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def create_database(
+    base_url: str, database: str, timeout: float = 10.0, auth: Auth | None = None
+) -> None:
     # CREATE DATABASE is a no-op when the database exists, so this is safe on every start.
-    name = database.replace("\\", "\\\\").replace('"', '\\"')
-    _post_query(base_url, {"q": f'CREATE DATABASE "{name}"'}, timeout)
+    _post_query(base_url, {"q": f"CREATE DATABASE {_identifier(database)}"}, timeout, auth)
+
+
+def set_up_users(
+    base_url: str,
+    database: str,
+    admin: Auth,
+    grants: list[tuple[Auth, str]],
+    timeout: float = 10.0,
+) -> None:
+    """Create the admin (while InfluxDB has no user yet), the database, and each other user
+    with its privilege on the database (READ, WRITE or ALL). Safe on every start: existing
+    users get their password set again, so the secrets files stay the truth."""
+    create_admin = (
+        f"CREATE USER {_identifier(admin[0])} WITH PASSWORD {_string(admin[1])} WITH ALL PRIVILEGES"
+    )
+    # The one statement InfluxDB takes without credentials, and only while it has no user;
+    # if it is refused, an admin exists, and the next query says whether it is ours.
+    with contextlib.suppress(InfluxError):
+        _post_query(base_url, {"q": create_admin}, timeout)
+    try:
+        rows = query(base_url, database, "SHOW USERS", None, timeout, admin)
+        existing = {row["user"] for row in rows}
+    except InfluxError as exc:
+        raise InfluxError(
+            f"InfluxDB at {base_url} refuses the stack's admin ({exc}). Its data dir has users "
+            "from other secrets: reset the stack (docs/stack.md, Reset)."
+        ) from None
+    create_database(base_url, database, timeout, admin)
+    for (user, password), privilege in grants:
+        if user in existing:
+            q = f"SET PASSWORD FOR {_identifier(user)} = {_string(password)}"
+        else:
+            q = f"CREATE USER {_identifier(user)} WITH PASSWORD {_string(password)}"
+        _post_query(base_url, {"q": q}, timeout, admin)
+        q = f"GRANT {privilege} ON {_identifier(database)} TO {_identifier(user)}"
+        _post_query(base_url, {"q": q}, timeout, admin)
 
 
 def query(
-    base_url: str, database: str, q: str, epoch: str | None = "ns", timeout: float = 10.0
+    base_url: str,
+    database: str,
+    q: str,
+    epoch: str | None = "ns",
+    timeout: float = 10.0,
+    auth: Auth | None = None,
 ) -> list[dict[str, Any]]:
     """Run InfluxQL and flatten every series into rows: one dict per point, tags included.
 
@@ -116,7 +183,7 @@ def query(
     if epoch is not None:
         params["epoch"] = epoch
     rows: list[dict[str, Any]] = []
-    for result in _post_query(base_url, params, timeout):
+    for result in _post_query(base_url, params, timeout, auth):
         for series in result.get("series", []):
             base = {"_measurement": series.get("name"), **series.get("tags", {})}
             rows.extend(
@@ -127,8 +194,13 @@ def query(
 
 
 def write(
-    base_url: str, database: str, lines: str, precision: str = "ns", timeout: float = 10.0
+    base_url: str,
+    database: str,
+    lines: str,
+    precision: str = "ns",
+    timeout: float = 10.0,
+    auth: Auth | None = None,
 ) -> None:
     """Write line protocol; returns once InfluxDB has accepted it (HTTP 204)."""
     params = urllib.parse.urlencode({"db": database, "precision": precision})
-    _request(f"{base_url}/write?{params}", lines.encode(), timeout)
+    _request(f"{base_url}/write?{params}", lines.encode(), timeout, auth)

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from gaitlink.tools.stack import influxdb, process, state
+from gaitlink.mqtt.endpoint import Endpoint
+from gaitlink.tools.stack import accounts, influxdb, mosquitto, process, state
+from gaitlink.tools.stack.accounts import Account
 from gaitlink.tools.stack.binaries import find_binaries, find_binary
 from gaitlink.tools.stack.components import (
     CLOUD_BROKER,
@@ -22,6 +24,7 @@ from gaitlink.tools.stack.components import (
     INFLUXDB,
     INFLUXDB_RPC,
     SITE_BROKER,
+    Broker,
     Component,
 )
 from gaitlink.tools.stack.errors import ComponentFailed, PortInUse, StackError
@@ -128,31 +131,94 @@ class Stack:
     def influx_url(self) -> str:
         return self._component(INFLUXDB).address(self.host, self.ports)
 
-    def influx_settings(self):
-        """How a client reaches this stack's InfluxDB (a `cloud.influx.InfluxSettings`).
-
-        Credentials come from what `env()` gives the services (the variables the CLI reads),
-        so a client here authenticates exactly as the stack's ingest does.
-        """
+    def influx_settings(self, role: str = "influx_admin"):
+        """How a client reaches this stack's InfluxDB (a `cloud.influx.InfluxSettings`),
+        logged in as `role`'s user (influx_admin, influx_writer or influx_reader)."""
         from gaitlink.cloud.influx.client import InfluxSettings
 
-        env = self.env()
+        username, password = self.influx_auth(role)
         return InfluxSettings(
-            url=self.influx_url,
-            database=self.database,
-            username=env.get("GAITLINK_INFLUX_USER"),
-            password=env.get("GAITLINK_INFLUX_PASSWORD"),
-            token=env.get("GAITLINK_INFLUX_TOKEN"),
+            url=self.influx_url, database=self.database, username=username, password=password
         )
 
     def env(self) -> dict[str, str]:
-        """Environment variables that point gateway, ingest and tools at this stack."""
+        """Environment variables that point gateway, ingest and tools at this stack.
+
+        Usernames and the paths of password files, never a password: this is printed.
+        """
+        site_gw, cloud_gw = self.account("site_gateway"), self.account("cloud_gateway")
+        ingest, writer = self.account("ingest"), self.account("influx_writer")
+        operator = self.account("operator")
         return {
             "GAITLINK_SITE_MQTT_URL": self.site_url,
             "GAITLINK_CLOUD_MQTT_URL": self.cloud_url,
             "GAITLINK_INFLUX_URL": self.influx_url,
             "GAITLINK_INFLUX_DB": self.database,
+            # gateway/config.py: GAITLINK_GATEWAY_<SECTION>__<FIELD>
+            "GAITLINK_GATEWAY_SITE__USERNAME": site_gw.username,
+            "GAITLINK_GATEWAY_SITE__PASSWORD_FILE": str(site_gw.password_file),
+            "GAITLINK_GATEWAY_CLOUD__USERNAME": cloud_gw.username,
+            "GAITLINK_GATEWAY_CLOUD__PASSWORD_FILE": str(cloud_gw.password_file),
+            "GAITLINK_INGEST_MQTT_USER": ingest.username,
+            "GAITLINK_INGEST_MQTT_PASSWORD_FILE": str(ingest.password_file),
+            "GAITLINK_OPERATOR_MQTT_USER": operator.username,
+            "GAITLINK_OPERATOR_MQTT_PASSWORD_FILE": str(operator.password_file),
+            "GAITLINK_INFLUX_USER": writer.username,
+            "GAITLINK_INFLUX_PASSWORD_FILE": str(writer.password_file),
         }
+
+    # --- accounts (tools/stack/accounts.py) -----------------------------------------
+
+    def account(self, role: str) -> Account:
+        """A service account of this stack: "site_gateway", "cloud_gateway", "ingest",
+        "operator" (replays dead letters), "influx_admin", "influx_writer" (the ingest) or
+        "influx_reader" (researchers)."""
+        return accounts.role_account(self.state_dir, role)
+
+    def cloud_account(self, role: str, name: str) -> Account:
+        """A cloud-broker account `<role>_<name>` of its own (role gateway, ingest or
+        operator), e.g. one per test, so that test sessions never share a queue; made and
+        loaded into the running cloud broker if new."""
+        with state.locked(self.state_dir):
+            existed = (
+                accounts.secrets_dir(self.state_dir) / accounts.CLOUD / f"{role}_{name}.password"
+            ).exists()
+            account = accounts.cloud_account(self.state_dir, role, name)
+            if not existed:
+                self._reload_brokers()
+            return account
+
+    def add_device(self, device_id: str) -> Account:
+        """Give the device an account on the site broker (and its topics on the cloud
+        broker, through the gateway's ACL); running brokers reload. Idempotent: a device
+        that has an account keeps it. `account.device_fields()` is what
+        `start_device(extra=...)` needs."""
+        with state.locked(self.state_dir):
+            existed = device_id in accounts.device_ids(self.state_dir)
+            device = accounts.add_device(self.state_dir, device_id)
+            if not existed:
+                self._reload_brokers()
+            return device
+
+    def remove_device(self, device_id: str) -> bool:
+        """Revoke the device's account; a connected device is disconnected. False if none."""
+        with state.locked(self.state_dir):
+            removed = accounts.remove_device(self.state_dir, device_id)
+            if removed:
+                self._reload_brokers()
+            return removed
+
+    def site_endpoint(self, account: Account) -> Endpoint:
+        """The site broker, logged in as `account` (a device's, or the site gateway's)."""
+        return Endpoint(self.host, self.site_port).with_login(account.username, account.password)
+
+    def cloud_endpoint(self, account: Account) -> Endpoint:
+        """The cloud broker, logged in as `account` (the cloud gateway's or the ingest's)."""
+        return Endpoint(self.host, self.cloud_port).with_login(account.username, account.password)
+
+    def influx_auth(self, role: str = "influx_admin") -> influxdb.Auth:
+        account = self.account(role)
+        return account.username, account.password
 
     def log_path(self, name: str) -> Path:
         return self._component(name).log_path(self.state_dir / name)
@@ -179,7 +245,7 @@ class Stack:
                     else:
                         self._start(component, binaries[component.name], record)
                         outcome[component.name] = "started"
-                influxdb.create_database(self.influx_url, self.database)
+                self._set_up_influx()
             except BaseException:
                 for name, what in outcome.items():
                     if what == "started":
@@ -232,7 +298,7 @@ class Stack:
                 return "already running"
             self._start(component, find_binary(component.binary_name, self.search_dirs), record)
             if name == INFLUXDB:
-                influxdb.create_database(self.influx_url, self.database)
+                self._set_up_influx()
             return "started"
 
     def stop(self, name: str, timeout: float = 10.0) -> bool:
@@ -242,6 +308,44 @@ class Stack:
             return self._stop(name, state.load(self.state_dir), timeout)
 
     # --- internals ------------------------------------------------------------------
+
+    def _set_up_influx(self) -> None:
+        influxdb.set_up_users(
+            self.influx_url,
+            self.database,
+            self.influx_auth("influx_admin"),
+            [
+                (self.influx_auth("influx_writer"), "ALL"),
+                (self.influx_auth("influx_reader"), "READ"),
+            ],
+        )
+
+    def _reload_brokers(self) -> None:
+        """Rewrite both brokers' password and ACL files; running brokers reload them."""
+        record = state.load(self.state_dir)
+        for component in COMPONENTS:
+            if not isinstance(component, Broker):
+                continue
+            home = self.state_dir / component.name
+            home.mkdir(parents=True, exist_ok=True)
+            accounts.write_broker_files(self.state_dir, component.scope, home)
+            identity = record.processes.get(component.name)
+            if identity is None or not process.is_running(identity):
+                continue
+            log = component.log_path(home)
+            offset = log.stat().st_size if log.exists() else 0
+            process.send_signal(identity, signal.SIGHUP)
+            # mosquitto logs this line, then reloads before serving anyone: a CONNACK
+            # after it was written comes from the reloaded broker.
+            deadline = time.monotonic() + self.timeout
+            while not mosquitto.reloaded_since(log, offset):
+                if time.monotonic() >= deadline:
+                    raise ComponentFailed(
+                        f"{component.name} did not reload its accounts within "
+                        f"{self.timeout:g} s. Last lines of {log}:\n{process.log_tail(log)}"
+                    )
+                time.sleep(_HEALTH_POLL_S)
+            self._wait_healthy(component, identity)
 
     @staticmethod
     def _component(name: str) -> Component:
@@ -331,11 +435,18 @@ class Stack:
         )
 
 
-def influx_query(stack: Stack, q: str, epoch: str | None = "ns") -> list[dict[str, Any]]:
-    """InfluxQL against the stack's database: one dict per point (see influxdb.query)."""
-    return influxdb.query(stack.influx_url, stack.database, q, epoch=epoch)
+def influx_query(
+    stack: Stack, q: str, epoch: str | None = "ns", *, database: str | None = None
+) -> list[dict[str, Any]]:
+    """InfluxQL as the stack's admin against its database (or `database`): one dict per
+    point (see influxdb.query)."""
+    return influxdb.query(
+        stack.influx_url, database or stack.database, q, epoch=epoch, auth=stack.influx_auth()
+    )
 
 
 def influx_write(stack: Stack, lines: str, precision: str = "ns") -> None:
-    """Line protocol into the stack's database; returns once InfluxDB accepted it."""
-    influxdb.write(stack.influx_url, stack.database, lines, precision=precision)
+    """Line protocol into the stack's database, as its admin; returns once accepted."""
+    influxdb.write(
+        stack.influx_url, stack.database, lines, precision=precision, auth=stack.influx_auth()
+    )

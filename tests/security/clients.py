@@ -1,0 +1,78 @@
+"""MQTT clients as an attacker (or a careless user) would try them, for tests/security."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from gaitlink.mqtt.endpoint import Endpoint
+from gaitlink.mqtt.link import configure
+
+
+def connack(endpoint: Endpoint, client_id: str = "", timeout: float = 5.0) -> str:
+    """What the broker answers a CONNECT: "accepted", or the refusal's reason."""
+    answer: list[str] = []
+    answered = threading.Event()
+
+    def on_connect(client, userdata, flags, reason_code, properties) -> None:
+        answer.append("accepted" if not reason_code.is_failure else str(reason_code))
+        answered.set()
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+    configure(client, endpoint)
+    client.on_connect = on_connect
+    client.connect(endpoint.host, endpoint.port, keepalive=10)
+    client.loop_start()
+    try:
+        assert answered.wait(timeout), "no CONNACK"
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return answer[0]
+
+
+class Listener:
+    """A client that subscribes to `topic` and records what it is given."""
+
+    def __init__(self, endpoint: Endpoint, topic: str, client_id: str = "") -> None:
+        self.messages: list[tuple[str, bytes]] = []
+        self._lock = threading.Lock()
+        self._granted: list[int] = []
+        subscribed = threading.Event()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+        configure(self.client, endpoint)
+        self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
+
+        def on_subscribe(client, userdata, mid, reason_codes, properties) -> None:
+            self._granted.extend(rc.value for rc in reason_codes)
+            subscribed.set()
+
+        self.client.on_subscribe = on_subscribe
+        self.client.on_message = self._on_message
+        self.client.connect(endpoint.host, endpoint.port, keepalive=10)
+        self.client.loop_start()
+        if not subscribed.wait(5):
+            self.close()
+            raise AssertionError(f"subscription to {topic} not answered")
+
+    def _on_message(self, client, userdata, msg) -> None:
+        with self._lock:
+            self.messages.append((msg.topic, bytes(msg.payload)))
+
+    def received(self, settle_s: float = 0.0) -> list[tuple[str, bytes]]:
+        time.sleep(settle_s)
+        with self._lock:
+            return list(self.messages)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def __enter__(self) -> Listener:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
