@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from gaitlink.gateway.config import BrokerSettings, ConfigError, GatewaySettings
@@ -16,17 +15,18 @@ SPOOL_FILE = "spool.db"
 
 
 def endpoint(broker: BrokerSettings, what: str) -> Endpoint:
-    parsed = Endpoint.parse(broker.url, what=f"{what}.url (--{what})")
-    if parsed.password:
+    try:
+        # Refuses credentials in the URL (URLs end up in logs) without echoing them.
+        parsed = Endpoint.parse(broker.url, what=f"{what}.url (--{what})")
+    except ValueError as exc:
         raise ConfigError(
-            f"{what}.url carries a password: URLs end up in logs. Put it in "
-            f"{what}.password_file (mode 0600) or GAITLINK_GATEWAY_{what.upper()}__PASSWORD."
-        )
+            f"{exc}: use {what}.username and {what}.password_file (mode 0600) or "
+            f"GAITLINK_GATEWAY_{what.upper()}__PASSWORD"
+        ) from None
     password = broker.password.get_secret_value() if broker.password else None
     if broker.password_file is not None:
         password = _read_private(broker.password_file, f"{what}.password_file")
-    username = broker.username or parsed.username
-    return dataclasses.replace(parsed, username=username, password=password)
+    return parsed.with_login(broker.username, password)
 
 
 def _read_private(path: Path, what: str) -> str:

@@ -249,16 +249,12 @@ def _start_simbus(workdir: Path, port: int, env: dict, err) -> subprocess.Popen:
 
 
 def _stack_login(device_id: str) -> dict:
-    """The device's account on the local stack's site broker, if `broker add-device` made one."""
+    """The device's account on the local stack's site broker, if `broker add-device` made
+    one; else none (a broker without accounts, or one that will refuse the device)."""
     from gaitlink.tools.stack import accounts
 
     if device_id in accounts.device_ids(default_state_dir()):
         return accounts.add_device(default_state_dir(), device_id).device_fields()
-    print(
-        f"gaitlink device: {device_id} has no account on the local stack's site broker; it "
-        f"connects without one (`gaitlink broker add-device {device_id}` makes one)",
-        file=sys.stderr,
-    )
     return {}
 
 

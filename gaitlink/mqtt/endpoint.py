@@ -49,8 +49,6 @@ class Endpoint:
         return cls(parts.hostname, port, tls=parts.scheme in _TLS_SCHEMES)
 
     def with_login(self, username: str | None, password: str | None) -> Endpoint:
-        if password and not username:
-            raise ValueError(f"a password for {self} but no username: give the username too")
         return dataclasses.replace(self, username=username, password=password)
 
     def with_ca(self, ca_file: Path | str | None) -> Endpoint:

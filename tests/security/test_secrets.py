@@ -78,19 +78,24 @@ def test_cli__refuses_credentials_in_an_address_without_echoing_them(args):
 
 
 @pytest.mark.parametrize(
-    "login",
+    ("args", "env"),
     [
-        ("gateway", "run", "--site-user", "gw", "--site-password-file"),
-        ("gateway", "run", "--cloud-user", "gw", "--cloud-password-file"),
-        ("ingest", "run", "--mqtt-user", "ingest", "--mqtt-password-file"),
-        ("ingest", "run", "--influx-user", "writer", "--influx-password-file"),
+        (("gateway", "run"), {"GAITLINK_GATEWAY_SITE__USERNAME": "gw",
+                              "GAITLINK_GATEWAY_SITE__PASSWORD_FILE": "{file}"}),
+        (("gateway", "run"), {"GAITLINK_GATEWAY_CLOUD__USERNAME": "gw",
+                              "GAITLINK_GATEWAY_CLOUD__PASSWORD_FILE": "{file}"}),
+        (("ingest", "run", "--mqtt-user", "ingest", "--mqtt-password-file", "{file}"), {}),
+        (("ingest", "run", "--influx-user", "writer", "--influx-password-file", "{file}"), {}),
     ],
-)
-def test_cli__refuses_a_world_readable_password_file(tmp_path, login):
+)  # fmt: skip
+def test_cli__refuses_a_world_readable_password_file(tmp_path, args, env):
     password_file = tmp_path / "pw"
     password_file.write_text("world-can-read-this\n")
     password_file.chmod(0o644)
-    result = _cli(*login, str(password_file))
+    result = _cli(
+        *(a.format(file=password_file) for a in args),
+        env={k: v.format(file=password_file) for k, v in env.items()},
+    )
     assert result.returncode == 2, result.stderr
     assert f"{password_file} is readable by others (mode 0644)" in result.stderr
     assert f"chmod 600 {password_file}" in result.stderr
@@ -146,7 +151,8 @@ def test_secrets__appear_in_no_argv_log_or_error(stack, tmp_path):
     write_secret(wrong, "not-the-password\n")
     refused = _cli(
         "gateway", "run", "--site", stack.site_url, "--cloud", stack.cloud_url,
-        "--site-user", "gateway_local", "--site-password-file", str(wrong), "--duration", "1",
+        "--duration", "1", "--spool-dir", str(tmp_path / "spool"), "--http", "",
+        env={**stack.env(), "GAITLINK_GATEWAY_SITE__PASSWORD_FILE": str(wrong)},
     )  # fmt: skip
     assert refused.returncode == 2 and "refused the login" in refused.stderr, refused.stderr
     secrets = [
