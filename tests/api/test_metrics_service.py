@@ -5,7 +5,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gaitlink.tools.stack import influx_query
 from tests.api.service import api_service, recent_t0_us, walking_frames
-from tests.integration.pipeline import count, publish_all, publisher, wait_until
+from tests.integration.pipeline import count, gateway_publisher, publish_all, wait_until
 
 DEVICE = "prom-1"
 
@@ -31,7 +31,7 @@ def api(stack, tmp_path_factory):
 def test_metrics__prometheus_text_counts_what_happened(api, stack):
     frames, samples = walking_frames(DEVICE, recent_t0_us(120), 20)
     extra = [frames[3], (f"gaitlink/v1/{DEVICE}/imu", b"GL short")]  # a duplicate, a dead letter
-    with publisher(stack.cloud_port, "prom-pub") as client:
+    with gateway_publisher(stack, DEVICE) as client:
         publish_all(client, frames)
         wait_until(
             lambda: count(stack, "imu", f"WHERE device='{DEVICE}'") == len(samples), 60, "imu"

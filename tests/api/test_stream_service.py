@@ -12,7 +12,7 @@ from gaitlink.tools.services import ingest_metrics
 from tests.api.service import PERIOD_US, api_service, recent_t0_us, walking_frames
 from tests.api.wsclient import RawWebSocket
 from tests.cloud.frames import encode_frame
-from tests.integration.pipeline import count, publish_all, publisher, wait_until
+from tests.integration.pipeline import count, gateway_publisher, publish_all, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def test_stream__channels_carry_decimated_samples_gait_status_and_alerts(api, st
     garbage = (f"gaitlink/v1/{device}/imu", b"GL not a frame")
 
     def publish():
-        with publisher(stack.cloud_port, "ws-live-pub") as client:
+        with gateway_publisher(stack, device) as client:
             messages = [*gap, (f"gaitlink/v1/{device}/status", json.dumps(status)), garbage]
             publish_all(client, messages)
 
@@ -131,7 +131,7 @@ def _slow_client(api, stack):
         slow.send({"op": "subscribe", "channel": f"device.{device}.data", "rate_hz": 50})
         assert slow.receive()["type"] == "subscribed"
         # From here on the client reads nothing.
-        with publisher(stack.cloud_port, "ws-slow-pub") as client:
+        with gateway_publisher(stack, device) as client:
             publish_all(client, payloads)
         where = f"WHERE device='{device}'"
         wait_until(lambda: count(stack, "imu", where) == n_frames * 50, 60, "every sample written")

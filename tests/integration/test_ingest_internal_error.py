@@ -15,7 +15,7 @@ from gaitlink.cloud.ingest.devices import DeviceBook
 from gaitlink.cloud.ingest.settings import IngestSettings
 from gaitlink.tools.services import ingest_metrics
 from gaitlink.tools.stack import free_port
-from tests.integration.pipeline import count, publish_all, publisher
+from tests.integration.pipeline import count, gateway_publisher, publish_all
 from tests.integration.test_ingest_safety import _frames
 
 
@@ -49,12 +49,20 @@ def test_ingest__an_internal_error_keeps_the_message_and_health_says_why(
 
     monkeypatch.setattr(DeviceBook, "to_body", to_body)
     port = free_port()
+    ingest = stack.cloud_endpoint(stack.account("ingest"))
+    influx_user, influx_password = stack.influx_auth("influx_writer")
     settings = IngestSettings(
-        mqtt_host=stack.host,
-        mqtt_port=stack.cloud_port,
+        mqtt_host=ingest.host,
+        mqtt_port=ingest.port,
+        mqtt_username=ingest.username,
+        mqtt_password=ingest.password,
+        mqtt_tls=ingest.tls,
+        mqtt_ca_file=ingest.ca_file,
         client_id=f"ingest-bug-{port}",
         influx_url=stack.influx_url,
         influx_database=stack.database,
+        influx_username=influx_user,
+        influx_password=influx_password,
         http_port=port,
         dead_letter_path=tmp_path / "dead-letters",
         api_keys_file=tmp_path / "api-keys.json",
@@ -69,7 +77,7 @@ def test_ingest__an_internal_error_keeps_the_message_and_health_says_why(
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
         try:
-            with publisher(stack.cloud_port, f"bug-publisher-{port}") as client:
+            with gateway_publisher(stack, "healthy", "buggy", "probe") as client:
                 # The consumer subscribes as it connects; a probe, sent until it arrives,
                 # shows the subscription is in place before the messages that count.
                 probe = _frames("probe", 1, t0_us=t0)
