@@ -48,9 +48,7 @@ def test_missing_database_stalls_and_recovers_without_losing_data(fresh_stack, t
         _, body = _health(port)
         assert any("database not found" in p for p in body["problems"]), body
         assert services.ingest_metrics(port)["dead_letters"] == 0
-        influx_query(fresh_stack, "CREATE DATABASE later")
-        writer = fresh_stack.account("influx_writer").username
-        influx_query(fresh_stack, f"GRANT ALL ON later TO {writer}")
+        fresh_stack.create_database("later")  # the operator's fix
 
         def written() -> int:
             rows = influx_query(fresh_stack, "SELECT count(q) FROM imu", database="later")

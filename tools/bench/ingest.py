@@ -32,12 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
+from gaitlink.cloud.influx.client import auth_headers
 from gaitlink.cloud.protocol import frame as wire
-from gaitlink.mqtt.endpoint import Endpoint
 from gaitlink.mqtt.link import Link
 from gaitlink.tools import services
 from gaitlink.tools.stack import Stack, free_port
-from gaitlink.tools.stack import influxdb as influx_http
 
 N = 50  # samples per frame (the firmware default)
 PERIOD_US = 10_000  # 100 Hz
@@ -74,7 +73,9 @@ def _raw_lines(samples: int, devices: int, t0_us: int) -> list[str]:
     return lines
 
 
-async def _post_all(url: str, database: str, bodies: list[bytes], writers: int) -> float:
+async def _post_all(
+    url: str, database: str, bodies: list[bytes], writers: int, headers: dict[str, str]
+) -> float:
     import aiohttp
 
     queue: asyncio.Queue[bytes] = asyncio.Queue()
@@ -85,7 +86,9 @@ async def _post_all(url: str, database: str, bodies: list[bytes], writers: int) 
     async def writer(session: aiohttp.ClientSession) -> None:
         while not queue.empty():
             body = queue.get_nowait()
-            async with session.post(f"{url}/write", params=params, data=body) as resp:
+            async with session.post(
+                f"{url}/write", params=params, data=body, headers=headers
+            ) as resp:
                 if resp.status != 204:
                     raise RuntimeError(f"raw write: HTTP {resp.status}: {await resp.text()}")
 
@@ -97,13 +100,14 @@ async def _post_all(url: str, database: str, bodies: list[bytes], writers: int) 
 
 def raw_limit(stack: Stack, spec: Spec, writers: int, t0_us: int, tag: str) -> float:
     database = f"bench_raw_{tag}"
-    influx_http.create_database(stack.influx_url, database)
+    stack.create_database(database)
     lines = _raw_lines(spec.samples, spec.devices, t0_us)
     bodies = [
         "\n".join(lines[i : i + spec.batch_lines]).encode()
         for i in range(0, len(lines), spec.batch_lines)
     ]
-    seconds = asyncio.run(_post_all(stack.influx_url, database, bodies, writers))
+    headers = auth_headers(stack.influx_settings("influx_writer"))
+    seconds = asyncio.run(_post_all(stack.influx_url, database, bodies, writers, headers))
     return len(lines) / seconds
 
 
@@ -130,9 +134,7 @@ def _frames(spec: Spec, t0_us: int, bad_every: int | None) -> list[tuple[str, by
 class _Ingest:
     def __init__(self, stack: Stack, home: Path, database: str) -> None:
         self.port = free_port()
-        self.service = services.ingest(
-            stack.cloud_url, stack.influx_url, database, home, http_port=self.port
-        )
+        self.service = services.ingest(stack, home, http_port=self.port, database=database)
 
     def start(self) -> None:
         self.service.start()
@@ -162,7 +164,9 @@ class _Publisher:
     """QoS 1 publishes through the project's MQTT link; `wait` until the broker acked all."""
 
     def __init__(self, stack: Stack, client_id: str) -> None:
-        self.link = Link(Endpoint("127.0.0.1", stack.cloud_port), client_id, clean_session=True)
+        # The operator's account: it may publish for devices that have no account.
+        endpoint = stack.cloud_endpoint(stack.account("operator"))
+        self.link = Link(endpoint, client_id, clean_session=True)
         self.link.start()
         self._lock = threading.Lock()
         self.sent = self.acked = 0
@@ -200,7 +204,7 @@ def _publish(stack: Stack, messages: list[tuple[str, bytes]], client_id: str) ->
 
 def gaitlink_rate(stack: Stack, home: Path, spec: Spec, bad_every: int | None, tag: str) -> dict:
     database = f"bench_{tag}"
-    influx_http.create_database(stack.influx_url, database)
+    stack.create_database(database)
     ingest = _Ingest(stack, home / tag, database)
     ingest.start()  # once, to make its broker session; the backlog then waits there
     ingest.stop()
@@ -264,7 +268,7 @@ def _stop(spy) -> None:
 # -- latency -------------------------------------------------------------------------------
 def latency(stack: Stack, home: Path, spec: Spec, samples_per_s: float) -> dict:
     database = "bench_latency"
-    influx_http.create_database(stack.influx_url, database)
+    stack.create_database(database)
     ingest = _Ingest(stack, home / "latency", database)
     ingest.start()
     frames_per_s = samples_per_s / 2 / N
@@ -280,8 +284,9 @@ def latency(stack: Stack, home: Path, spec: Spec, samples_per_s: float) -> dict:
         url = f"{stack.influx_url}/query?" + urllib.parse.urlencode(
             {"db": database, "q": query, "epoch": "u"}
         )
+        request = urllib.request.Request(url, headers=auth_headers(stack.influx_settings()))
         while not stop.is_set():
-            with urllib.request.urlopen(url, timeout=5) as resp:
+            with urllib.request.urlopen(request, timeout=5) as resp:
                 body = json.loads(resp.read())
             now_us = time.time_ns() // 1000
             for series in body["results"][0].get("series", []):

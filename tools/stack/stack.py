@@ -216,6 +216,10 @@ class Stack:
         """The cloud broker, logged in as `account` (the cloud gateway's or the ingest's)."""
         return Endpoint(self.host, self.cloud_port).with_login(account.username, account.password)
 
+    def create_database(self, name: str) -> None:
+        """Another InfluxDB database, with the stack's writer and reader granted on it."""
+        influxdb.set_up_users(self.influx_url, name, self.influx_auth(), self._influx_grants())
+
     def influx_auth(self, role: str = "influx_admin") -> influxdb.Auth:
         account = self.account(role)
         return account.username, account.password
@@ -311,14 +315,14 @@ class Stack:
 
     def _set_up_influx(self) -> None:
         influxdb.set_up_users(
-            self.influx_url,
-            self.database,
-            self.influx_auth("influx_admin"),
-            [
-                (self.influx_auth("influx_writer"), "ALL"),
-                (self.influx_auth("influx_reader"), "READ"),
-            ],
+            self.influx_url, self.database, self.influx_auth(), self._influx_grants()
         )
+
+    def _influx_grants(self) -> list[tuple[influxdb.Auth, str]]:
+        return [
+            (self.influx_auth("influx_writer"), "ALL"),
+            (self.influx_auth("influx_reader"), "READ"),
+        ]
 
     def _reload_brokers(self) -> None:
         """Rewrite both brokers' password and ACL files; running brokers reload them."""
