@@ -64,7 +64,7 @@ def test_api_tls__serves_https_only(stack, tmp_path):
     admin = KeyFile(services.api_keys_file(tmp_path)).create("tls admin", "admin")
     port = free_port()
     service = services.ingest(
-        stack.cloud_url, stack.influx_url, stack.database, tmp_path, http_port=port,
+        stack, tmp_path, http_port=port,
         extra=("--tls-cert", str(cert_path), "--tls-key", str(key_path)),
     )  # fmt: skip
 
