@@ -16,10 +16,12 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from gaitlink.secrets import add_login_options, login_from, write_secret
 from gaitlink.tools.stack.state import default_state_dir
 
 PREFIX = "gaitlink/v1/"
 WIFI_PLACEHOLDER = "FILL-IN"
+_OPERATOR_ENV = "GAITLINK_OPERATOR_MQTT"
 
 
 class _Refused(Exception):
@@ -79,6 +81,13 @@ def _cloud_argument(p: argparse.ArgumentParser) -> None:
         default=os.environ.get("GAITLINK_CLOUD_MQTT_URL", "127.0.0.1:1884"),
         help="cloud broker, host:port (default $GAITLINK_CLOUD_MQTT_URL)",
     )
+    # The operator's account: writes the downlink, reads the devices' reports and status.
+    add_login_options(p, "cloud", _OPERATOR_ENV, "cloud broker (operator)")
+    p.add_argument(
+        "--cloud-ca",
+        default=os.environ.get("GAITLINK_CLOUD_MQTT_CA"),
+        help="CA certificate that signed the cloud broker's (default $GAITLINK_CLOUD_MQTT_CA)",
+    )
 
 
 def _store(args: argparse.Namespace):
@@ -93,8 +102,12 @@ def _endpoint(args: argparse.Namespace):
     from gaitlink.mqtt.endpoint import Endpoint
 
     try:
-        return Endpoint.parse(args.cloud, what="--cloud")
-    except ValueError as exc:
+        return (
+            Endpoint.parse(args.cloud, what="--cloud")
+            .with_login(*login_from(args, "cloud", _OPERATOR_ENV, "cloud broker"))
+            .with_ca(args.cloud_ca)
+        )
+    except ValueError as exc:  # also an exposed or missing password file
         raise _Refused(str(exc)) from None
 
 
@@ -104,26 +117,15 @@ def _guarded(func):
         from gaitlink.cloud.registry.db import RegistryError
         from gaitlink.cloud.registry.devices import DeviceError
         from gaitlink.mqtt.link import LinkError
+        from gaitlink.tools.stack import StackError
 
         try:
             return func(args)
-        except (_Refused, DeviceError, RegistryError, LinkError, OSError) as exc:
+        except (_Refused, DeviceError, RegistryError, LinkError, StackError, OSError) as exc:
             print(f"gaitlink device: {exc}", file=sys.stderr)
             return 2
 
     return run
-
-
-def write_private(path: Path, text: str) -> None:
-    """Owner-only from the first byte, complete or absent (temp file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def device_file(device, broker: str, login: dict) -> dict:
@@ -156,13 +158,19 @@ def _provision(args: argparse.Namespace) -> int:
         Endpoint.parse(args.broker, what="--broker")
     except ValueError as exc:
         raise _Refused(str(exc)) from None
+    from gaitlink.tools.stack import Stack
+
     store = _store(args)
     device = store.provision(args.id, args.placement, args.side)
+    # Its account on the site broker of the stack in the state dir (`gaitlink broker
+    # add-device`); a running broker reloads and takes the device at once.
+    login = Stack(default_state_dir()).add_device(device.id).device_fields()
     out = args.out or provisioned_path(device.id)
-    write_private(out, json.dumps(device_file(device, args.broker, {}), indent=2) + "\n")
+    write_secret(out, json.dumps(device_file(device, args.broker, login), indent=2) + "\n")
     where = f"{device.placement} {device.side}".rstrip()
     print(f"{device.id}: provisioned ({where})")
     print(f"device file (owner-only; fill in wifi_ssid and wifi_password): {out}")
+    print(f"site broker account: {device.id} (revoke with `gaitlink broker remove-device`)")
     return 0
 
 

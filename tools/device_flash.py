@@ -18,8 +18,9 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
+from gaitlink.secrets import write_secret
 from gaitlink.tools.device import FIRMWARE_DIR, DeviceError, find_tool
-from gaitlink.tools.device_admin import WIFI_PLACEHOLDER, provisioned_path, write_private
+from gaitlink.tools.device_admin import WIFI_PLACEHOLDER, provisioned_path
 
 BOARDS_DIR = Path(str(resources.files("gaitlink.hardware"))) / "boards"
 # where each chip's MicroPython image starts in flash (esptool write_flash offset)
@@ -117,7 +118,7 @@ def stage_deploy(device_id: str, board: str, device_file: Path | None, out: Path
         if done.returncode:
             raise Refused(f"mpy-cross failed on {src}: {done.stderr.strip()}")
         files.append(target.relative_to(out).as_posix())
-    write_private(out / "device.json", json.dumps(values, indent=2) + "\n")
+    write_secret(out / "device.json", json.dumps(values, indent=2) + "\n")
     return [*files, "device.json"]
 
 

@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 from gaitlink.cloud.protocol.config import RemoteConfig, config_text, signature
 from gaitlink.cloud.registry.db import open_registry
 from gaitlink.cloud.registry.devices import DeviceError, DeviceStore
-from gaitlink.mqtt.endpoint import Endpoint
 from gaitlink.mqtt.oneshot import publish_retained, read_retained
 
 
@@ -125,7 +124,12 @@ def test_device_cli__provision_writes_an_owner_only_device_file(tmp_path) -> Non
     assert values["device_key"] == key.hex()
     assert (values["broker_host"], values["broker_port"]) == ("10.0.0.2", 1883)
     assert values["wifi_ssid"] == values["wifi_password"] == "FILL-IN"
+    # its own account on the site broker (gaitlink broker add-device), made by provisioning
+    account = tmp_path / "state" / "secrets" / "devices" / "gl-0007.password"
+    assert values["mqtt_user"] == "gl-0007"
+    assert values["mqtt_password"] == account.read_text().strip()
     assert key.hex() not in done.stdout + done.stderr  # never printed
+    assert values["mqtt_password"] not in done.stdout + done.stderr
     again = _cli(tmp_path, "provision", "gl-0007", "--placement", "foot")
     assert again.returncode == 2 and "already provisioned" in again.stderr
     assert "Traceback" not in again.stderr
@@ -156,7 +160,7 @@ def test_device_cli__config_set_is_retained_and_show_compares(stack, tmp_path) -
     assert _cli(tmp_path, "provision", "gl-0010", "--placement", "foot", env=env).returncode == 0
     done = _cli(tmp_path, "config", "set", "gl-0010", "rate_hz=50", "axis_map=-y,x,z", env=env)
     assert done.returncode == 0, done.stderr
-    cloud = Endpoint.parse(stack.cloud_url)
+    cloud = stack.cloud_endpoint(stack.account("operator"))  # what the CLI logs in as
     desired_topic = "gaitlink/v1/gl-0010/config/desired"
     retained = read_retained(cloud, [desired_topic])
     message = json.loads(retained[desired_topic])

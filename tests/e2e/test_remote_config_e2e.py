@@ -40,19 +40,20 @@ def test_config_set__reaches_an_online_and_an_offline_device_through_every_stage
     online, offline = "cfg-e2e-01", "cfg-e2e-02"
     for device_id in (online, offline):
         _cli(env, "provision", device_id, "--placement", "foot", "--side", "left")
+        # its account on the stack's brokers: the gateway may relay only its site's devices
+        stack.add_device(device_id)
     store = DeviceStore(open_registry(tmp_path / "state" / "registry.sqlite3"))
     keys = {d: store.get(d).key.hex() for d in (online, offline)}
 
     def device(device_id, samples, seed):
         return start_device(
             device_id, stack.host, stack.site_port, seed=seed, max_samples=samples, heap=HEAP,
-            state_dir=tmp_path / "devices", extra={"device_key": keys[device_id]},
+            state_dir=tmp_path / "devices",
+            extra={"device_key": keys[device_id], **stack.add_device(device_id).device_fields()},
         )  # fmt: skip
 
-    ingest = services.ingest(
-        stack.cloud_url, stack.influx_url, stack.database, tmp_path, http_port=free_port()
-    )
-    gateway = services.gateway(stack.site_url, stack.cloud_url, tmp_path)
+    ingest = services.ingest(stack, tmp_path, http_port=free_port())
+    gateway = services.gateway(stack, tmp_path)
     reported = "gaitlink/v1/+/config/reported"
     ingest.start()
     gateway.start()
@@ -64,7 +65,8 @@ def test_config_set__reaches_an_online_and_an_offline_device_through_every_stage
 
 
 def _chain(stack, env, device, online, offline, reported):
-    with Subscriber(stack.cloud_port, reported) as cloud:
+    # As the operator, the one besides the ingest that may read the devices' reports.
+    with Subscriber(stack.cloud_endpoint(stack.account("operator")), reported) as cloud:
 
         def applied(device_id):
             return [

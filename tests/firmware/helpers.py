@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from gaitlink.cloud.protocol.frame import decode
+from gaitlink.mqtt.endpoint import Endpoint
+from gaitlink.mqtt.link import configure
 from gaitlink.tools.device import find_tool
 from gaitlink.tools.stack import find_binary
 from gaitlink.tools.stack.mosquitto import render_config
@@ -163,8 +165,14 @@ class Subscriber:
     """A real paho-mqtt client recording (topic, payload, retain) of every message."""
 
     def __init__(
-        self, port: int, topic: str = "gaitlink/v1/#", client_id: str = "", clean: bool = True
+        self,
+        port: int | Endpoint,
+        topic: str = "gaitlink/v1/#",
+        client_id: str = "",
+        clean: bool = True,
     ) -> None:
+        # An Endpoint carries a login (and TLS): a broker with accounts, e.g. the stack's.
+        endpoint = port if isinstance(port, Endpoint) else Endpoint("127.0.0.1", port)
         import paho.mqtt.client as mqtt
 
         self.topic = topic
@@ -181,7 +189,8 @@ class Subscriber:
         self.client.on_subscribe = lambda *a: self._subscribed.set()
         self.client.on_message = self._on_message
         self.client.reconnect_delay_set(0.1, 0.5)
-        self.client.connect("127.0.0.1", port, keepalive=10)
+        configure(self.client, endpoint)
+        self.client.connect(endpoint.host, endpoint.port, keepalive=10)
         self.client.loop_start()
         if not self._subscribed.wait(10):
             self.close()

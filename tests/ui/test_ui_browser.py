@@ -29,10 +29,15 @@ def streaming(stack, tmp_path_factory):
     """The ingest (with keys) and gateway, and the firmware streaming as ui-01."""
     state_dir = tmp_path_factory.mktemp("ui-browser")
     with api_service(stack, state_dir) as api:
-        gateway = services.gateway(stack.site_url, stack.cloud_url, state_dir)
+        gateway = services.gateway(stack, state_dir)
         gateway.start()
         run = firmware.start_device(
-            DEVICE, stack.host, stack.site_port, seed=1, state_dir=state_dir / "devices"
+            DEVICE,
+            stack.host,
+            stack.site_port,
+            seed=1,
+            state_dir=state_dir / "devices",
+            extra=stack.add_device(DEVICE).device_fields(),
         )
         try:
             _until("ui-01 in /v1/devices", lambda: DEVICE in {
