@@ -8,7 +8,6 @@ import json
 from gaitlink.cloud.protocol.config import signature
 from gaitlink.cloud.registry.db import open_registry
 from gaitlink.cloud.registry.devices import DeviceStore
-from gaitlink.mqtt.endpoint import Endpoint
 from gaitlink.mqtt.oneshot import read_retained
 from tests.api.service import api_service
 
@@ -34,7 +33,8 @@ def test_put_config__signed_stored_and_retained_admin_only(stack, tmp_path) -> N
         assert body["version"] == 2 and body["config"] == {"rate_hz": 50, "acc_range_g": 4}
 
         topic = "gaitlink/v1/http-cfg-1/config/desired"
-        message = json.loads(read_retained(Endpoint.parse(stack.cloud_url), [topic])[topic])
+        operator = stack.cloud_endpoint(stack.account("operator"))
+        message = json.loads(read_retained(operator, [topic])[topic])
         assert message["version"] == 2
         assert message["sig"] == signature(key, 2, message["config"])
         assert store.desired("http-cfg-1").version == 2

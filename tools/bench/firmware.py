@@ -123,7 +123,11 @@ class _Broker:
         home.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.conf = home / "mosquitto.conf"
-        self.conf.write_text(render_config(self.port, home, home / "mosquitto.log", "127.0.0.1"))
+        # A broker of its own without accounts: the bench measures the firmware, not logins.
+        text = render_config(
+            self.port, home, home / "mosquitto.log", "127.0.0.1", password_file=None, acl_file=None
+        )
+        self.conf.write_text(text)
         self.binary = str(find_binary("mosquitto"))
         self.proc: subprocess.Popen | None = None
 
