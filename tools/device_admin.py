@@ -182,12 +182,16 @@ def _import(args: argparse.Namespace) -> int:
         Endpoint.parse(args.broker, what="--broker")
     except ValueError as exc:
         raise _Refused(str(exc)) from None
+    from gaitlink.tools.stack import Stack
+
     store = _store(args)
     added = store.import_profiles(args.file)
+    stack = Stack(default_state_dir())
     for device_id in added:
         out = provisioned_path(device_id)
         device = store.get(device_id)
-        write_private(out, json.dumps(device_file(device, args.broker, {}), indent=2) + "\n")
+        login = stack.add_device(device_id).device_fields()  # its site-broker account
+        write_secret(out, json.dumps(device_file(device, args.broker, login), indent=2) + "\n")
     print(f"{len(added)} device(s) provisioned: {', '.join(added) or 'none new'}")
     if added:
         print(f"device files (owner-only; fill in Wi-Fi): {provisioned_path('ID').parent}")

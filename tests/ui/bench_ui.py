@@ -24,7 +24,7 @@ from gaitlink.hardware.walker import synthesize
 from gaitlink.tools.stack import Stack
 from tests.api.service import ACC_SCALE, GYRO_SCALE, PERIOD_US, SCALES, N, api_service
 from tests.cloud.frames import encode_frame
-from tests.integration.pipeline import publisher
+from tests.integration.pipeline import gateway_publisher
 from tests.ui.browser import FPS_JS, chromium, js_heap_bytes
 
 LOOP_S = 60  # each walker's synthetic minute, repeated
@@ -36,11 +36,11 @@ def _walker_frames(seed: int) -> np.ndarray:
     return counts[: len(counts) // N * N].reshape(-1, N, 6)
 
 
-def _stream(cloud_port: int, devices: list[str], stop: threading.Event) -> None:
+def _stream(stack: Stack, devices: list[str], stop: threading.Event) -> None:
     walks = [_walker_frames(seed) for seed in range(1, len(devices) + 1)]
     start_us = time.time_ns() // 1000
     frame_s = N * PERIOD_US / 1e6
-    with publisher(cloud_port, "bench-ui-walkers") as client:
+    with gateway_publisher(stack, *devices) as client:
         i = 0
         while not stop.is_set():
             t0 = start_us + i * N * PERIOD_US
@@ -68,9 +68,7 @@ def main() -> None:
         stop = threading.Event()
         try:
             with api_service(stack, tmp_path / "ingest") as api:
-                walkers = threading.Thread(
-                    target=_stream, args=(stack.cloud_port, devices, stop), daemon=True
-                )
+                walkers = threading.Thread(target=_stream, args=(stack, devices, stop), daemon=True)
                 walkers.start()
                 deadline = time.monotonic() + 120
                 while len(api.ok("/v1/devices")["devices"]) < len(devices):
