@@ -15,7 +15,6 @@ import hmac
 import json
 import os
 import secrets
-import stat
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 from gaitlink.cloud.api.errors import Unauthorized
+from gaitlink.secrets import SecretError, read_secret, write_secret
 
 Role = Literal["device", "researcher", "admin"]
 ROLES: tuple[str, ...] = get_args(Role)
@@ -71,23 +71,16 @@ class KeyFile:
         self.path = path
 
     def load(self) -> list[ApiKey]:
-        try:
-            fd = os.open(self.path, os.O_RDONLY)
-        except FileNotFoundError:
+        if not self.path.exists():
             return []
-        except OSError as exc:
-            raise KeyFileError(f"API key file {self.path}: {exc.strerror}") from None
-        with os.fdopen(fd, encoding="utf-8") as f:
-            mode = os.fstat(f.fileno()).st_mode
-            if mode & (stat.S_IRWXG | stat.S_IRWXO):
-                raise KeyFileError(
-                    f"API key file {self.path} is readable by others (mode "
-                    f"{stat.S_IMODE(mode):o}); run: chmod 600 {self.path}"
-                )
-            try:
-                return [ApiKey(**record) for record in json.load(f)["keys"]]
-            except (ValueError, KeyError, TypeError) as exc:
-                raise KeyFileError(f"API key file {self.path} is damaged: {exc}") from None
+        try:
+            text = read_secret(self.path, "API key file")
+        except SecretError as exc:
+            raise KeyFileError(str(exc)) from None
+        try:
+            return [ApiKey(**record) for record in json.loads(text)["keys"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise KeyFileError(f"API key file {self.path} is damaged: {exc}") from None
 
     def create(self, name: str, role: str, device: str | None = None) -> str:
         """Add a key; returns the key itself, which exists nowhere else afterwards."""
@@ -132,18 +125,8 @@ class KeyFile:
             os.close(lock)
 
     def _save(self, keys: list[ApiKey]) -> None:
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        # Created 0600 from the start: no moment at which others could read it.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump({"keys": [asdict(k) for k in keys]}, f, indent=1)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        # 0600 from the start and replaced atomically: no moment at which others could read it.
+        write_secret(self.path, json.dumps({"keys": [asdict(k) for k in keys]}, indent=1))
 
 
 class KeyRing:
