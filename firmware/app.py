@@ -62,6 +62,7 @@ class App:
         self.env_out_of_range = 0
         self.env_errors = 0
         self._faults_sent = 0
+        self.status_skipped = 0  # status reports skipped for want of memory
         gc.collect()
         self.min_free = gc.mem_free()
 
@@ -191,6 +192,7 @@ class App:
             "clipped_frames": s.clipped_frames,
             "range_violations": s.range_violations,
             "env_errors": self.env_errors,
+            "status_skipped": self.status_skipped,
             "busy_us": s.busy_us,
             "sensor_period_us": s.sclock.period_us(),
             "clock_steps": self.clock.steps,
@@ -298,7 +300,13 @@ class App:
                 ):
                     self._faults_sent = faults
                     last_status = time.ticks_ms()
-                    self.uplink.send_json(self.uplink.topic_status, self.status("online"), True)
+                    try:
+                        self.uplink.send_json(self.uplink.topic_status, self.status("online"), True)
+                    except MemoryError:
+                        # a fragmented heap (seen after ~1.5 h with link drops in a 100 kB
+                        # heap): skip this report, never stop sampling for it
+                        self.status_skipped += 1
+                        gc.collect()
             # bounded run: every frame acknowledged (or the timeout), then a clean goodbye
             await self.uplink.flush(cfg["flush_timeout_s"] * 1000)
         finally:
