@@ -9,6 +9,15 @@ The stream needs contiguous data. What breaks contiguity here, and what is done:
 - a clock step (the device set its clock from a time beacon): a step forward is a gap by
   time, which the stream handles; a step backward makes the stream refuse the block as
   late, so the stream is restarted (counted as `clock_steps`).
+
+Contiguity comes from the frame sequence, not from time. The firmware slews its clock
+(at most a quarter period between two frames, protocol §2.1) and its sensor clock drifts
+against the nominal period, so over minutes a frame's t0 wanders from "stream start +
+samples / rate" by far more than the half sample a stream tolerates. A frame that follows
+its predecessor by seq, with no OVERRUN bit and within `_STEP_S` of where the previous
+frame ended in device time, is therefore pushed without t0; only the others (after a seq
+gap, an overrun, or a clock step, which the firmware makes only for errors > 1 s) are
+pushed with t0, for the stream to size the gap or refuse the block.
 """
 
 from __future__ import annotations
@@ -18,15 +27,18 @@ import numpy as np
 from gaitlink.cloud.gait import GaitStream, LateData, StreamPool
 from gaitlink.cloud.gait.table import FEATURE_COLUMNS
 from gaitlink.cloud.influx.line import Point, encode_point
-from gaitlink.cloud.protocol.frame import Frame
+from gaitlink.cloud.protocol.frame import QUALITY_OVERRUN, Frame
 
 _TIME_FIELDS = ("duration", "cadence", "stance_pct", "swing_pct")
+# Half the smallest clock step the firmware makes (it slews errors below 1 s).
+_STEP_S = 0.5
 
 
 class GaitStage:
     def __init__(self) -> None:
         self._pool = StreamPool()
         self._boots: dict[str, int] = {}
+        self._next_t0_us: dict[str, int] = {}  # device time right after the last frame fed
         self.clock_steps = 0
         self.events = 0
         self.cycles = 0
@@ -40,6 +52,17 @@ class GaitStage:
         rate_hz = 1e6 / frame.period_us
         quality = np.full(frame.n_samples, frame.quality, dtype=np.uint16)
         t0_s = frame.t0_us / 1e6
+        expected = self._next_t0_us.get(device)
+        contiguous = (
+            not gap
+            and not frame.quality & QUALITY_OVERRUN
+            and expected is not None
+            and abs(frame.t0_us - expected) < _STEP_S * 1e6
+        )
+        self._next_t0_us[device] = frame.t0_us + frame.n_samples * frame.period_us
+        stream = self._pool.stream(device)
+        if contiguous and stream is not None and stream.t0 is not None:
+            t0_s = stream.t0 + stream.time_s  # the stream's own timeline, exactly contiguous
         try:
             result = self._pool.push(
                 device, body, rate_hz, placement, quality=quality, t0=t0_s, gap_before=gap
@@ -55,6 +78,7 @@ class GaitStage:
         """Forget a device's stream (it failed); the next frame starts a fresh one."""
         self._pool.drop(device)
         self._boots.pop(device, None)
+        self._next_t0_us.pop(device, None)
 
     def _lines(self, device: str, placement: str, stream: GaitStream, result) -> list[str]:
         origin_us = round(stream.t0 * 1e6)

@@ -23,7 +23,7 @@ def walk():
     return synthesize("foot", 100.0, 40.0, cadence_spm=55.0, seed=3)
 
 
-def _frames(samples, *, boot_id=1, t0_us=T0, skip=()):
+def _frames(samples, *, boot_id=1, t0_us=T0, skip=(), slew_us=0):
     counts = np.round(samples / ([ACC_SCALE] * 3 + [GYRO_SCALE] * 3)).astype(np.int16)
     messages = []
     for seq in range(len(samples) // N):
@@ -33,7 +33,7 @@ def _frames(samples, *, boot_id=1, t0_us=T0, skip=()):
             counts[seq * N : (seq + 1) * N],
             boot_id=boot_id,
             seq=seq,
-            t0_us=t0_us + seq * N * 10_000,
+            t0_us=t0_us + seq * (N * 10_000 + slew_us),
             acc_scale=ACC_SCALE,
             gyro_scale=GYRO_SCALE,
         )
@@ -69,6 +69,18 @@ def test_gait_stage__events_match_batch_segmentation_of_the_same_data(tmp_path, 
     cycles = [line for line in lines if line.startswith("gait_cycle")]
     assert len(cycles) >= len(batch.cycles) - 1 > 20
     assert all("valid=true" in line for line in cycles[1:-1])
+
+
+def test_gait_stage__slewed_device_clock_is_not_a_gap_nor_a_step(tmp_path, walk):
+    # The firmware moves frame times by up to a quarter period per frame while it slews its
+    # clock; over 40 s that adds up to far more than the half sample a stream tolerates.
+    messages, quantised = _frames(walk.samples, slew_us=2_000)
+    pipeline = _pipeline(tmp_path)
+    lines = _gait_lines(pipeline, messages)
+    cycles = [line for line in lines if line.startswith("gait_cycle")]
+    assert len(cycles) >= len(segment(quantised, 100.0, "foot").cycles) - 1 > 20
+    assert all("valid=true" in line for line in cycles[1:-1])
+    assert pipeline.gait.clock_steps == 0 and pipeline.counters.gaps == 0
 
 
 def test_gait_stage__seq_gap_marks_cycles_invalid_with_reason_gap(tmp_path, walk):
