@@ -94,9 +94,13 @@ def _error(detail: str) -> dict:
 
 
 class StreamHub:
-    def __init__(self, *, queue_max: int = 256, max_clients: int = 64) -> None:
+    def __init__(
+        self, *, queue_max: int = 256, max_clients: int = 64, heartbeat_s: float = 30.0
+    ) -> None:
         self.queue_max = queue_max
         self.max_clients = max_clients
+        # A client that answers no ping for 1.5 heartbeats is dead and is closed.
+        self.heartbeat_s = heartbeat_s
         self.clients: set[StreamClient] = set()
         self.queued_total = 0
         self.sent_total = 0
@@ -179,7 +183,7 @@ class StreamHub:
 
 
 async def serve(request: web.Request, hub: StreamHub) -> web.WebSocketResponse:
-    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=4096)
+    ws = web.WebSocketResponse(heartbeat=hub.heartbeat_s, max_msg_size=4096)
     await ws.prepare(request)
     client = hub.attach()
     sender = asyncio.create_task(_send(ws, client, hub))

@@ -132,7 +132,11 @@ async def _pipeline(app: web.Application) -> AsyncIterator[None]:
 async def _observers(app: web.Application) -> AsyncIterator[None]:
     """The live stream and /metrics: both observe the pipeline's writes and counters."""
     settings = app[SETTINGS]
-    hub = StreamHub(queue_max=settings.stream_queue_max, max_clients=settings.stream_max_clients)
+    hub = StreamHub(
+        queue_max=settings.stream_queue_max,
+        max_clients=settings.stream_max_clients,
+        heartbeat_s=settings.stream_heartbeat_s,
+    )
     metrics = IngestMetrics()
     writer = ObservedWriter(app[INFLUX].write, hub, metrics)
     app[HUB], app[METRICS], app[WRITER] = hub, metrics, writer

@@ -94,6 +94,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=256,
         help="messages held per WebSocket client before the oldest are dropped",
     )
+    run.add_argument(
+        "--stream-heartbeat-s",
+        type=float,
+        default=30.0,
+        help="WebSocket ping interval, s; a client that answers none for 1.5 of them is closed",
+    )
     run.add_argument("--devices", default=None, help="JSON file: device id -> profile")
     run.add_argument(
         "--placement",
@@ -155,6 +161,7 @@ def _run(args: argparse.Namespace) -> int:
             registry_path=Path(args.registry),
             metrics_require_key=args.metrics_need_key,
             stream_queue_max=args.stream_queue,
+            stream_heartbeat_s=args.stream_heartbeat_s,
             tls_cert=Path(args.tls_cert) if args.tls_cert else None,
             tls_key=Path(args.tls_key) if args.tls_key else None,
         )

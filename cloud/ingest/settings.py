@@ -73,6 +73,8 @@ class IngestSettings(BaseModel):
     # Per WebSocket client: messages held for it; past that the oldest are dropped.
     stream_queue_max: int = Field(256, ge=1)
     stream_max_clients: int = Field(64, ge=1)
+    # WebSocket ping interval; a client silent for 1.5 of them is closed as dead.
+    stream_heartbeat_s: float = Field(30.0, gt=0)
     # HTTPS served by the ingest itself (cloud/api/tls.py); None: plain HTTP.
     tls_cert: Path | None = None
     tls_key: Path | None = None

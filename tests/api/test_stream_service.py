@@ -112,8 +112,10 @@ def test_stream__needs_a_researcher_or_admin_key(api):
 def test_stream__a_slow_client_loses_its_oldest_messages_counted_and_never_slows_ingest(
     stack, tmp_path
 ):
-    # A short client queue, so that the slow client overflows it soon.
-    with api_service(stack, tmp_path, "--stream-queue", "8") as api:
+    # A short client queue, so that the slow client overflows it soon. The raw client reads
+    # nothing, pings included, for as long as a loaded machine takes to write 20 000
+    # samples: a long heartbeat keeps the server from closing it as dead meanwhile.
+    with api_service(stack, tmp_path, "--stream-queue", "8", "--stream-heartbeat-s", "600") as api:
         _slow_client(api, stack)
 
 
