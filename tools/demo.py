@@ -14,6 +14,8 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
+from gaitlink.tools.argtypes import in_range
+
 
 @dataclass(frozen=True, slots=True)
 class DeviceReport:
@@ -36,27 +38,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo", help="run simulated devices through gateway and ingest into InfluxDB"
     )
-    parser.add_argument("--devices", type=_positive_int, default=3, help="how many (default 3)")
     parser.add_argument(
-        "--seconds", type=_positive_float, default=60.0, help="data time per device (default 60)"
+        "--devices", type=in_range(int, 1, 50), default=3, help="how many (default 3)"
+    )
+    parser.add_argument(
+        "--seconds",
+        type=in_range(float, 1, 3600, unit="s"),
+        default=60.0,
+        help="data time per device (default 60)",
     )
     parser.add_argument("--rate", type=int, default=100, choices=(50, 100, 200), help="Hz")
     parser.add_argument("--state-dir", default=None, help="stack state (default .gaitlink/)")
     parser.set_defaults(func=_main)
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1 or value > 50:
-        raise argparse.ArgumentTypeError(f"{text} is not between 1 and 50")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not 1 <= value <= 3600:
-        raise argparse.ArgumentTypeError(f"{text} is not between 1 and 3600 seconds")
-    return value
 
 
 def run(

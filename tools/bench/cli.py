@@ -11,6 +11,11 @@ import json
 import sys
 from pathlib import Path
 
+from gaitlink.tools.argtypes import in_range
+
+_POSITIVE_INT = in_range(int, 1)
+_POSITIVE_S = in_range(float, 0, low_open=True, unit="s")
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     bench = subparsers.add_parser(
@@ -56,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Per-core figures run in a subprocess pinned to one CPU. Prints markdown.",
     )
     speed.add_argument("--quick", action="store_true", help="one minute of data, 2 repeats")
-    speed.add_argument("--repeats", type=int, help="timed repeats (median reported)")
+    speed.add_argument("--repeats", type=_POSITIVE_INT, help="timed repeats (median reported)")
     speed.add_argument(
         "--with-peers",
         action="store_true",
@@ -80,12 +85,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "sample with an ESP32 estimate. Prints markdown.",
     )
     fw.add_argument("--rates", default="100,200,500", help="comma-separated, each dividing 1000")
-    fw.add_argument("--seconds", type=float, default=600.0, help="simulated seconds per rate")
+    fw.add_argument("--seconds", type=_POSITIVE_S, default=600.0, help="simulated seconds per rate")
     fw.add_argument(
-        "--warp", type=int, default=0, help="simulated / wall time (0: 1000 // rate; 1: real)"
+        "--warp",
+        type=in_range(int, 0),
+        default=0,
+        help="simulated / wall time (0: 1000 // rate; 1: real)",
     )
-    fw.add_argument("--link-drops", type=int, default=0, help="broker restarts during each run")
-    fw.add_argument("--esp32-factor", type=float, help="desktop/ESP32 speed factor to apply")
+    fw.add_argument(
+        "--link-drops", type=in_range(int, 0), default=0, help="broker restarts during each run"
+    )
+    fw.add_argument(
+        "--esp32-factor",
+        type=in_range(float, 0, low_open=True),
+        help="desktop/ESP32 speed factor to apply",
+    )
     fw.add_argument("--json", action="store_true", help="print JSON instead")
     fw.set_defaults(func=_firmware)
 
@@ -97,8 +111,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "gaitlink.research get_cycles in a fresh process per repeat (median) and "
         "measures its peak memory. Prints markdown.",
     )
-    research.add_argument("--seconds", type=float, default=3600.0, help="data (3600)")
-    research.add_argument("--repeats", type=int, default=3, help="timed pulls (3)")
+    research.add_argument(
+        "--seconds",
+        type=in_range(float, 60, 6 * 3600, unit="s"),
+        default=3600.0,
+        help="data (3600)",
+    )
+    research.add_argument("--repeats", type=_POSITIVE_INT, default=3, help="timed pulls (3)")
     research.add_argument("--json", action="store_true", help="print JSON instead")
     research.set_defaults(func=_research)
 
@@ -109,14 +128,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "one CPU) in a temp dir; a direct publish -> subscribe through one mosquitto in the "
         "same run is the baseline. Prints markdown. See docs/gateway.md.",
     )
-    gateway.add_argument("--devices", type=int, default=50, help="devices for live and drain")
     gateway.add_argument(
-        "--frames-per-device", type=float, default=2.0, help="live frames/s per device (2 = 100 Hz)"
+        "--devices", type=_POSITIVE_INT, default=50, help="devices for live and drain"
     )
-    gateway.add_argument("--burst", type=int, default=60_000, help="frames in the throughput burst")
-    gateway.add_argument("--outage", type=float, default=20.0, help="cloud outage, s (drain)")
+    gateway.add_argument(
+        "--frames-per-device",
+        type=in_range(float, 0, low_open=True),
+        default=2.0,
+        help="live frames/s per device (2 = 100 Hz)",
+    )
+    gateway.add_argument(
+        "--burst", type=_POSITIVE_INT, default=60_000, help="frames in the throughput burst"
+    )
+    gateway.add_argument("--outage", type=_POSITIVE_S, default=20.0, help="cloud outage, s (drain)")
     gateway.add_argument("--cpu", type=int, help="CPU for the gateway (default: the last)")
-    gateway.add_argument("--repeats", type=int, default=3, help="runs per path (medians)")
+    gateway.add_argument("--repeats", type=_POSITIVE_INT, default=3, help="runs per path (medians)")
     gateway.add_argument(
         "--profile", type=Path, help="py-spy record (collapsed stacks) of the burst"
     )
@@ -132,12 +158,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "broker -> InfluxDB at half the measured rate. Prints markdown. See "
         "docs/benchmarks.md.",
     )
-    ingest.add_argument("--samples", type=int, default=500_000, help="samples in the backlog")
-    ingest.add_argument("--devices", type=int, default=20)
-    ingest.add_argument("--writers", type=int, default=4, help="raw-limit concurrent writers")
-    ingest.add_argument("--bad-fraction", type=float, default=0.01, help="corrupt frames (0.01)")
-    ingest.add_argument("--latency-s", type=float, default=10.0, help="live phase, s (10)")
-    ingest.add_argument("--repeats", type=int, default=3, help="interleaved runs (medians, 3)")
+    ingest.add_argument(
+        "--samples", type=_POSITIVE_INT, default=500_000, help="samples in the backlog"
+    )
+    ingest.add_argument("--devices", type=_POSITIVE_INT, default=20)
+    ingest.add_argument(
+        "--writers", type=_POSITIVE_INT, default=4, help="raw-limit concurrent writers"
+    )
+    ingest.add_argument(
+        "--bad-fraction", type=in_range(float, 0, 0.5), default=0.01, help="corrupt frames (0.01)"
+    )
+    ingest.add_argument("--latency-s", type=_POSITIVE_S, default=10.0, help="live phase, s (10)")
+    ingest.add_argument(
+        "--repeats", type=_POSITIVE_INT, default=3, help="interleaved runs (medians, 3)"
+    )
     ingest.add_argument("--profile", type=Path, help="py-spy record (raw) of the clean run")
     ingest.add_argument("--json", action="store_true", help="print JSON instead")
     ingest.set_defaults(func=_ingest)
@@ -146,15 +180,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _ingest(args: argparse.Namespace) -> int:
     from gaitlink.tools.bench import ingest
 
-    numbers = (args.samples, args.devices, args.writers, args.repeats, args.latency_s)
-    if min(numbers) <= 0 or not 0 <= args.bad_fraction < 0.5:
-        print(
-            "gaitlink bench ingest: --samples, --devices, --writers, --repeats, --latency-s "
-            "must be > 0 and "
-            "--bad-fraction in [0, 0.5)",
-            file=sys.stderr,
-        )
-        return 2
     spec = ingest.Spec(
         samples=args.samples,
         devices=args.devices,
@@ -174,9 +199,6 @@ def _ingest(args: argparse.Namespace) -> int:
 def _research(args: argparse.Namespace) -> int:
     from gaitlink.tools.bench import research
 
-    if args.repeats < 1 or not 60 <= args.seconds <= 6 * 3600:
-        print("gaitlink bench research: --repeats >= 1, --seconds 60..21600", file=sys.stderr)
-        return 2
     result = research.run(seconds=args.seconds, repeats=args.repeats)
     print(json.dumps(result, indent=2) if args.json else research.to_markdown(result), end="\n")
     return 0
@@ -225,9 +247,6 @@ def _accuracy(args: argparse.Namespace) -> int:
 def _speed(args: argparse.Namespace) -> int:
     from gaitlink.tools.bench import speed
 
-    if args.repeats is not None and args.repeats < 1:
-        print("gaitlink bench: --repeats must be at least 1", file=sys.stderr)
-        return 2
     result = speed.run(
         quick=args.quick,
         repeats=args.repeats,
@@ -244,12 +263,6 @@ def _speed(args: argparse.Namespace) -> int:
 def _gateway(args: argparse.Namespace) -> int:
     from gaitlink.tools.bench import gateway
 
-    for name in ("devices", "frames_per_device", "burst", "outage", "repeats"):
-        if getattr(args, name) <= 0:
-            print(
-                f"gaitlink bench gateway: --{name.replace('_', '-')} must be > 0", file=sys.stderr
-            )
-            return 2
     spec = gateway.Spec(
         devices=args.devices,
         frames_per_device_s=args.frames_per_device,
@@ -276,9 +289,6 @@ def _firmware(args: argparse.Namespace) -> int:
     if not rates or any(not 4 <= r <= 1000 or 1000 % r for r in rates):
         print("gaitlink bench: --rates must be divisors of 1000 in [4, 1000], e.g. 100,200,500",
               file=sys.stderr)  # fmt: skip
-        return 2
-    if args.seconds <= 0 or args.warp < 0 or args.link_drops < 0:
-        print("gaitlink bench: --seconds > 0, --warp >= 0, --link-drops >= 0", file=sys.stderr)
         return 2
     results = firmware.run(
         rates, args.seconds, warp=args.warp, link_drops=args.link_drops,
