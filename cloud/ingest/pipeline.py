@@ -24,7 +24,6 @@ from gaitlink.cloud.ingest.deadletter import DeadLetterStore
 from gaitlink.cloud.ingest.devices import DeviceBook
 from gaitlink.cloud.ingest.gait import GaitStage
 from gaitlink.cloud.ingest.points import (
-    Q_SEQ_JUMP,
     config_line,
     env_line,
     epoch_us,
@@ -36,7 +35,7 @@ from gaitlink.cloud.ingest.sequence import Observation, SequenceTracker, Verdict
 from gaitlink.cloud.ingest.validate import Rejected, TimeLimits, check_scales
 from gaitlink.cloud.protocol import frame as wire
 from gaitlink.cloud.protocol.config import ConfigReport
-from gaitlink.cloud.protocol.frame import CHANNELS_ACC, CHANNELS_GYRO
+from gaitlink.cloud.protocol.frame import CHANNELS_ACC, CHANNELS_GYRO, QUALITY_SEQ_JUMP
 from gaitlink.cloud.protocol.messages import DeviceStatus, EnvTelemetry, MessageError, parse
 from gaitlink.cloud.protocol.topics import TopicError, parse_topic
 from gaitlink.mqtt.link import Message
@@ -251,7 +250,7 @@ class Pipeline:
             return []
         try:
             lines = self._incidents(device, frame, seen)
-            flags = Q_SEQ_JUMP if seen.verdict is Verdict.JUMP else 0
+            flags = QUALITY_SEQ_JUMP if seen.verdict is Verdict.JUMP else 0
             lines.extend(imu_lines(device, profile.placement, frame, body, flags=flags))
         except Exception:
             # Not written: its retry must not be taken for a duplicate.

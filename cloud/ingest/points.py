@@ -15,11 +15,6 @@ from gaitlink.cloud.protocol.messages import DeviceStatus, EnvTelemetry
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-# Bit of `q` the ingest sets, never a device (protocol §2.2 keeps bits 5-15 reserved and
-# bit 15 for the cloud): the frame did not fit its device's timeline (a `seq_jump`).
-Q_SEQ_JUMP = 0x8000
-
-
 def imu_lines(
     device: str, placement: str, frame: Frame, body: np.ndarray, *, flags: int = 0
 ) -> list[str]:

@@ -29,11 +29,26 @@ CHANNELS_ACC = 0x01
 CHANNELS_GYRO = 0x02
 _KNOWN_CHANNELS = CHANNELS_ACC | CHANNELS_GYRO
 
+# Quality bits (protocol §2.2): the cloud's one table of them. Bits 0-5 come from the
+# device; bit 15 only the ingest sets, on the samples it stores of a frame that did not
+# fit its device's timeline (`seq_jump`). tests/cloud/test_frame.py holds this table to
+# the firmware's constants and to the document.
 QUALITY_ACC_CLIPPED = 0x0001
 QUALITY_GYRO_CLIPPED = 0x0002
 QUALITY_RANGE_VIOLATION = 0x0004
 QUALITY_OVERRUN = 0x0008
 QUALITY_SENSOR_ERROR = 0x0010
+QUALITY_SENSOR_STUCK = 0x0020
+QUALITY_SEQ_JUMP = 0x8000
+QUALITY_BITS: dict[str, int] = {
+    "ACC_CLIPPED": QUALITY_ACC_CLIPPED,
+    "GYRO_CLIPPED": QUALITY_GYRO_CLIPPED,
+    "RANGE_VIOLATION": QUALITY_RANGE_VIOLATION,
+    "OVERRUN": QUALITY_OVERRUN,
+    "SENSOR_ERROR": QUALITY_SENSOR_ERROR,
+    "SENSOR_STUCK": QUALITY_SENSOR_STUCK,
+    "SEQ_JUMP": QUALITY_SEQ_JUMP,
+}
 
 REJECT_REASONS = ("short", "bad_magic", "bad_version", "bad_crc", "bad_length", "bad_header")
 
@@ -81,6 +96,15 @@ def channel_names(channels: int) -> tuple[str, ...]:
     return ("ax", "ay", "az") * bool(channels & CHANNELS_ACC) + ("gx", "gy", "gz") * bool(
         channels & CHANNELS_GYRO
     )
+
+
+def quality_names(quality: int) -> tuple[str, ...]:
+    """The names of the bits set in a `quality` word, in bit order; a bit the protocol
+    reserves is named `bit<N>`, so nothing set is ever hidden."""
+    if not 0 <= quality <= 0xFFFF:
+        raise ValueError(f"quality {quality} is not a 16-bit word")
+    by_bit = {bit: name for name, bit in QUALITY_BITS.items()}
+    return tuple(by_bit.get(1 << n, f"bit{n}") for n in range(16) if quality & (1 << n))
 
 
 def channel_count(channels: int) -> int:

@@ -129,3 +129,56 @@ def test_golden_vectors__invalid_ones_are_rejected_for_their_reason():
         with pytest.raises(FrameError) as caught:
             decode(bytes.fromhex(vector["hex"]))
         assert caught.value.reason == vector["reason"], vector["name"]
+
+
+_FIRMWARE_FRAME = Path(__file__).parents[2] / "firmware" / "frame.py"
+_PROTOCOL = Path(__file__).parents[2] / "docs" / "protocol.md"
+
+
+def test_quality_bits__the_cloud_table_matches_firmware_and_document():
+    import re
+
+    from gaitlink.cloud.protocol.frame import QUALITY_BITS
+
+    section = _PROTOCOL.read_text(encoding="utf-8").split("### 2.2 Quality bits")[1]
+    documented = {
+        name: 1 << int(bit)
+        for bit, name in re.findall(r"^\| (\d+) \| `([A-Z_]+)`", section.split("###")[0], re.M)
+    }
+    firmware_text = _FIRMWARE_FRAME.read_text(encoding="utf-8").split("# quality bits")[1]
+    firmware = {
+        name: int(value, 16)
+        for name, value in re.findall(
+            r"^([A-Z_]+) = const\((0x[0-9A-Fa-f]+)\)", firmware_text, re.M
+        )
+    }
+    assert documented == QUALITY_BITS
+    # The device sends every bit but the cloud's own (15).
+    assert firmware == {k: v for k, v in QUALITY_BITS.items() if v != 0x8000}
+
+
+def test_quality_names__valid():
+    from gaitlink.cloud.protocol.frame import quality_names
+
+    assert quality_names(0) == ()
+    assert quality_names(0x0020) == ("SENSOR_STUCK",)
+    assert quality_names(0x8028) == ("OVERRUN", "SENSOR_STUCK", "SEQ_JUMP")
+    assert quality_names(0x0040) == ("bit6",)  # reserved: still shown, never hidden
+
+
+@given(st.integers(0, 0xFFFF))
+def test_quality_names__every_set_bit_is_named_once(quality):
+    from gaitlink.cloud.protocol.frame import QUALITY_BITS, quality_names
+
+    names = quality_names(quality)
+    rebuilt = sum(QUALITY_BITS.get(n, 1 << int(n[3:]) if n.startswith("bit") else 0) for n in names)
+    assert rebuilt == quality
+    assert len(names) == bin(quality).count("1")
+
+
+@pytest.mark.parametrize("quality", [-1, 0x10000])
+def test_quality_names__invalid(quality):
+    from gaitlink.cloud.protocol.frame import quality_names
+
+    with pytest.raises(ValueError, match="16-bit"):
+        quality_names(quality)

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from gaitlink.cloud.protocol.frame import QUALITY_OVERRUN as OVERRUN
 from gaitlink.hardware.sim import motion
 from gaitlink.tools.device import start_device
 from tests.firmware.helpers import Subscriber
 
 BOARDS = Path(__file__).resolve().parents[2] / "hardware" / "boards"
 G = 9.80665
-OVERRUN = 0x08
 
 
 def _profile(name: str) -> dict:

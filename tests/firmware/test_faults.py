@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 import math
 
+from gaitlink.cloud.protocol.frame import QUALITY_OVERRUN as OVERRUN
+from gaitlink.cloud.protocol.frame import QUALITY_SENSOR_ERROR as SENSOR_ERROR
+from gaitlink.cloud.protocol.frame import QUALITY_SENSOR_STUCK as SENSOR_STUCK
 from gaitlink.hardware.sim import motion
 from gaitlink.tools.device import start_device
 from tests.firmware.helpers import Subscriber, decode_frame, run_mpy
 
 G = 9.80665
-OVERRUN, SENSOR_ERROR, SENSOR_STUCK = 0x08, 0x10, 0x20
 
 
 def _truth(seed: int, k: int, rate: int, acc_lsb: float = 4096.0, gyro_lsb: float = 32.8):
