@@ -196,13 +196,7 @@ class Research:
     def _cycle_window(self, session: Session, a: int, b: int, valid_only: bool):
         # Cycles that start in [a, b) (the session bounds the last window), and whose end
         # is inside the session too.
-        cond = f"device = {literal(session.device)} AND {time_range(a, b)}"
-        if valid_only:
-            cond += " AND valid = true"
-        fields = ", ".join(f'"{f}"' for f in _CYCLE_FIELDS)
-        table = _frame(
-            self._query(f'SELECT {fields} FROM "gait_cycle" WHERE {cond}'), _CYCLE_FIELDS
-        )
+        table = self._cycle_rows(session, a, b, valid_only)
         if table.empty:
             return None
         if session.end_us is not None:
@@ -227,6 +221,15 @@ class Research:
         table.insert(0, "session_id", session.id)
         table.insert(1, "device", session.device)
         return CycleBatch(session, data, table)
+
+    def _cycle_rows(self, session: Session, a: int, b: int, valid_only: bool) -> pd.DataFrame:
+        # The stored `gait_cycle` rows of the session's device that start in [a, b).
+        cond = f"device = {literal(session.device)} AND {time_range(a, b)}"
+        if valid_only:
+            cond += " AND valid = true"
+        fields = ", ".join(f'"{f}"' for f in _CYCLE_FIELDS)
+        rows = self._query(f'SELECT {fields} FROM "gait_cycle" WHERE {cond}')
+        return _frame(rows, _CYCLE_FIELDS)
 
     def _end_us(self, session: Session) -> int:
         return session.end_us if session.end_us is not None else time.time_ns() // 1000 + 1
@@ -316,13 +319,7 @@ class Research:
         frames = []
         for session in self.session_list(subject, task, placement):
             for a, b in self.windows(session):
-                cond = f"device = {literal(session.device)} AND {time_range(a, b)}"
-                if valid_only:
-                    cond += " AND valid = true"
-                fields = ", ".join(f'"{f}"' for f in _CYCLE_FIELDS)
-                t = _frame(
-                    self._query(f'SELECT {fields} FROM "gait_cycle" WHERE {cond}'), _CYCLE_FIELDS
-                )
+                t = self._cycle_rows(session, a, b, valid_only)
                 if not t.empty:
                     t.insert(0, "session_id", session.id)
                     t.insert(1, "device", session.device)
