@@ -74,10 +74,12 @@ def run(
     from gaitlink.tools.stack import free_port, influx_query
 
     http_port = free_port()
-    ingest = services.ingest(stack, state_dir, http_port=http_port)
-    gateway = services.gateway(stack, state_dir)
     samples = round(seconds * rate_hz)
     ids = [f"{prefix}-{i + 1:02d}" for i in range(devices)]
+    # The ingest knows devices from the registry only, as in production.
+    _provision(state_dir, ids)
+    ingest = services.ingest(stack, state_dir, http_port=http_port, accept_unprovisioned=None)
+    gateway = services.gateway(stack, state_dir)
     started = []
     try:
         for service in (ingest, gateway):
@@ -141,6 +143,22 @@ def run(
             service.stop()
 
 
+def _provision(state_dir: Path, ids: list[str]) -> None:
+    """Each simulated device in the registry, worn on the left foot (a rerun keeps them)."""
+    from gaitlink.cloud.registry.db import FILENAME, open_registry
+    from gaitlink.cloud.registry.devices import DeviceStore
+
+    conn = open_registry(state_dir / FILENAME)
+    try:
+        store = DeviceStore(conn)
+        known = {d.id for d in store.list()}
+        for device_id in ids:
+            if device_id not in known:
+                store.provision(device_id, "foot", "left")
+    finally:
+        conn.close()
+
+
 def subject_of(device_id: str) -> str:
     """The subject wearing a simulated device: demo-02 is DEMO_AB02, e2e-01 is E2E_AB01."""
     prefix, _, number = device_id.rpartition("-")
@@ -149,8 +167,8 @@ def subject_of(device_id: str) -> str:
 
 
 def _record_sessions(stack, state_dir: Path, reports: list[DeviceReport], rate_hz: int) -> None:
-    # Each simulated device walked on level ground, worn on the left foot (the ingest's
-    # default placement): a recording session per device in the registry and InfluxDB, so
+    # Each simulated device walked on level ground, worn on the left foot (as provisioned):
+    # a recording session per device in the registry and InfluxDB, so
     # the research API and `gaitlink export/plot` find the demo's data by subject and task.
     from gaitlink.cloud.influx.sync import InfluxV1Sync
     from gaitlink.cloud.registry.db import FILENAME, open_registry

@@ -170,10 +170,14 @@ def ingest(
     *,
     http_port: int,
     database: str | None = None,
-    placement: str = "foot",
+    accept_unprovisioned: str | None = "foot",
     extra: tuple[str, ...] = (),
 ) -> Service:
-    """The ingest from the stack's cloud broker into its InfluxDB (or `database` there)."""
+    """The ingest from the stack's cloud broker into its InfluxDB (or `database` there).
+
+    Its devices are those of `state_dir`'s registry. Test rigs stream from ids nobody
+    provisioned: `accept_unprovisioned` takes those as worn there; None refuses them, as a
+    production ingest does (the demo provisions its devices)."""
     health = f"http://127.0.0.1:{http_port}/health"
 
     def ready(_service: Service) -> bool:
@@ -188,7 +192,8 @@ def ingest(
         "--influx-url", stack.influx_url, "--database", database or stack.database,
         *_login("influx", stack.account("influx_writer")),
         "--http", f"127.0.0.1:{http_port}", "--dead-letters", str(state_dir / "dead-letters"),
-        "--placement", placement, "--client-id", f"gaitlink-ingest-{session_suffix(state_dir)}",
+        *(("--accept-unprovisioned", accept_unprovisioned) if accept_unprovisioned else ()),
+        "--client-id", f"gaitlink-ingest-{session_suffix(state_dir)}",
         "--api-keys", str(api_keys_file(state_dir)),
         "--registry", str(state_dir / "registry.sqlite3"), *extra,
     )  # fmt: skip

@@ -40,7 +40,10 @@ from gaitlink.mqtt.link import Message
 
 
 def _summary(request: web.Request, device: str) -> dict:
-    profile = request.app[PIPELINE].devices.profile(device)
+    book = request.app[PIPELINE].devices
+    profile = book.get(device) or book.default
+    if profile is None:  # data from before it left the registry, or from a test rig
+        return {"id": device, "placement": "unknown", "axis_map": "x,y,z"}
     return {"id": device, "placement": profile.placement, "axis_map": profile.axis_map}
 
 

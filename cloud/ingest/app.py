@@ -100,7 +100,7 @@ async def _executor(app: web.Application) -> AsyncIterator[None]:
 
 async def _pipeline(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    devices = DeviceBook.load(settings.devices_file, settings.default_profile)
+    devices = DeviceBook.registry(settings.registry_path, settings.accept_unprovisioned)
     dead_letters = DeadLetterStore(
         settings.dead_letter_path,
         max_bytes=settings.dead_letter_max_bytes,

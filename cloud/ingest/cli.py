@@ -73,9 +73,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     run.add_argument(
         "--registry",
-        default=os.environ.get("GAITLINK_REGISTRY", ".gaitlink/registry.sqlite3"),
-        help="registry database: recording sessions (default $GAITLINK_REGISTRY or "
-        ".gaitlink/registry.sqlite3)",
+        default=os.environ.get("GAITLINK_REGISTRY"),
+        help="registry database: devices and recording sessions (default $GAITLINK_REGISTRY, "
+        "else STATE_DIR/registry.sqlite3, where `gaitlink device provision` writes)",
     )
     run.add_argument(
         "--api-keys",
@@ -100,13 +100,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=30.0,
         help="WebSocket ping interval, s; a client that answers none for 1.5 of them is closed",
     )
-    run.add_argument("--devices", default=None, help="JSON file: device id -> profile")
     run.add_argument(
-        "--placement",
-        default="foot",
+        "--accept-unprovisioned",
+        metavar="PLACEMENT",
+        default=None,
         choices=("foot", "shank", "lower_back"),
-        help="placement of devices not in --devices",
+        help="take data from devices the registry lacks as worn at PLACEMENT (test rigs); "
+        "by default it is a dead letter `unprovisioned`",
     )
+    # Gone: the registry is the one list of devices. Kept only to say what to do instead.
+    run.add_argument("--devices", default=None, help=argparse.SUPPRESS)
     run.set_defaults(func=_run)
 
 
@@ -128,6 +131,18 @@ def _run(args: argparse.Namespace) -> int:
     from gaitlink.secrets import login_from
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s ingest %(levelname)s %(message)s")
+    if args.registry is None:
+        from gaitlink.cloud.registry.db import FILENAME
+        from gaitlink.tools.stack.state import default_state_dir
+
+        args.registry = str(default_state_dir() / FILENAME)
+    if args.devices is not None:
+        print(
+            f"gaitlink ingest: --devices is gone, the registry lists the devices: import the "
+            f"file once with `gaitlink device import {args.devices} --registry {args.registry}`",
+            file=sys.stderr,
+        )
+        return 2
     try:
         mqtt = (
             Endpoint.parse(args.mqtt, what="--mqtt")
@@ -155,8 +170,11 @@ def _run(args: argparse.Namespace) -> int:
             max_future_s=args.max_future_s,
             not_before=_utc_date(args.not_before),
             seq_horizon_s=args.seq_horizon_s,
-            devices_file=Path(args.devices) if args.devices else None,
-            default_profile=DeviceProfile(placement=args.placement),
+            accept_unprovisioned=(
+                DeviceProfile(placement=args.accept_unprovisioned)
+                if args.accept_unprovisioned
+                else None
+            ),
             api_keys_file=Path(args.api_keys),
             registry_path=Path(args.registry),
             metrics_require_key=args.metrics_need_key,

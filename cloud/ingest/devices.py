@@ -1,4 +1,10 @@
-"""What the ingest knows about each device: where it is worn and how it is mounted.
+"""What the ingest knows about each device: where it is worn, how it is mounted, and
+since when it exists. The registry (cloud/registry) is the one source: `DeviceBook.registry`
+reads it and rereads it whenever another connection committed to it (a `gaitlink device
+provision` or `config set` while the ingest runs), so a device provisioned now is known at
+its first message, without a restart. Data from a device the registry does not hold is a
+dead letter (`unprovisioned`), replayable once it is provisioned; unless the ingest was told
+to take such devices as worn at one placement (`--accept-unprovisioned`, for test rigs).
 
 The axis map turns the device's sensor axes into the body frame of docs/gait.md (x forward,
 y left, z up). It is written as three signed axis names, one per body axis: "x,y,z" is a
@@ -8,7 +14,11 @@ device mounted in the body frame; "-y,x,z" means body x = -device y, body y = de
 from __future__ import annotations
 
 import json
-from datetime import date
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -51,38 +61,128 @@ class DeviceProfile(BaseModel):
         return value
 
 
-class DeviceBook:
-    """Profiles by device id, with a default for devices not listed."""
+def read_profiles(path: Path) -> dict[str, DeviceProfile]:
+    """The old `--devices` JSON file ({id: {placement, axis_map, provisioned}}): an import
+    format of `gaitlink device import` only; ValueError naming the file."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return {dev: DeviceProfile.model_validate(p) for dev, p in raw.items()}
+    except (OSError, ValueError, AttributeError, ValidationError) as exc:
+        raise ValueError(f"device file {path}: {exc}") from None
 
-    def __init__(self, profiles: dict[str, DeviceProfile], default: DeviceProfile) -> None:
+
+def registry_profiles(conn: sqlite3.Connection) -> dict[str, DeviceProfile]:
+    """Every device of the registry as the ingest sees it. A provisioning time of 0 means
+    unknown (imported without a date): the ingest's --not-before applies then."""
+    rows = conn.execute("SELECT id, placement, axis_map, provisioned_us FROM device")
+    return {
+        device_id: DeviceProfile(
+            placement=placement,
+            axis_map=axis_map,
+            provisioned=datetime.fromtimestamp(us / 1e6, UTC).date() if us > 0 else None,
+        )
+        for device_id, placement, axis_map, us in rows
+    }
+
+
+class DeviceBook:
+    """Profiles by device id, reloaded from their source when it changed.
+
+    `default` is the profile of a device the source lacks; None refuses such a device
+    (`Rejected("unprovisioned")`). `changed()` is cheap and is asked at most every
+    `check_every_s` for a known device, and at once for an unknown one (so the first
+    message of a device provisioned a moment ago finds it). Thread-safe: the worker thread
+    and the event loop's views both read it.
+    """
+
+    def __init__(
+        self,
+        profiles: dict[str, DeviceProfile],
+        default: DeviceProfile | None,
+        *,
+        load: Callable[[], dict[str, DeviceProfile]] | None = None,
+        changed: Callable[[], bool] | None = None,
+        check_every_s: float = 1.0,
+    ) -> None:
         self._profiles = profiles
         self.default = default
+        self._load = load
+        self._changed = changed
+        self._check_every_s = check_every_s
+        self._checked = time.monotonic()
+        self._lock = threading.Lock()
         self._rotations: dict[tuple[str, int], np.ndarray] = {}
 
     @classmethod
-    def load(cls, path: Path | None, default: DeviceProfile) -> DeviceBook:
-        if path is None:
-            return cls({}, default)
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-            profiles = {dev: DeviceProfile.model_validate(p) for dev, p in raw.items()}
-        except (OSError, ValueError, AttributeError, ValidationError) as exc:
-            raise ValueError(f"device file {path}: {exc}") from None
-        return cls(profiles, default)
+    def registry(cls, path: Path, default: DeviceProfile | None, **kwargs) -> DeviceBook:
+        """The registry's devices, through a read connection of the book's own (the app's
+        connection belongs to the event loop's thread)."""
+        from gaitlink.cloud.registry.db import open_registry
+
+        conn = open_registry(path, any_thread=True)
+        # data_version changes when another connection committed: a cheap change check.
+        last = [conn.execute("PRAGMA data_version").fetchone()[0]]
+
+        def changed() -> bool:
+            now = conn.execute("PRAGMA data_version").fetchone()[0]
+            was, last[0] = last[0], now
+            return now != was
+
+        return cls(
+            registry_profiles(conn),
+            default,
+            load=lambda: registry_profiles(conn),
+            changed=changed,
+            **kwargs,
+        )
 
     @property
     def profiles(self) -> dict[str, DeviceProfile]:
         return dict(self._profiles)
 
+    def _refresh(self, *, now: bool) -> None:
+        if self._load is None or self._changed is None:
+            return
+        with self._lock:
+            at = time.monotonic()
+            if not now and at - self._checked < self._check_every_s:
+                return
+            self._checked = at
+            if self._changed():
+                self._profiles = self._load()
+
+    def get(self, device: str) -> DeviceProfile | None:
+        """The device's profile, or None when the source does not hold it."""
+        self._refresh(now=False)
+        profile = self._profiles.get(device)
+        if profile is None:
+            self._refresh(now=True)
+            profile = self._profiles.get(device)
+        return profile
+
     def profile(self, device: str) -> DeviceProfile:
-        return self._profiles.get(device, self.default)
+        """The device's profile (or the default); Rejected when it is not provisioned."""
+        profile = self.get(device) or self.default
+        if profile is None:
+            # Here, not at the top: validate -> points -> protocol.config imports this module.
+            from gaitlink.cloud.ingest.validate import Rejected
+
+            raise Rejected(
+                "unprovisioned",
+                f"device {device} is not in the registry: `gaitlink device provision {device} "
+                f"--placement …`, then `gaitlink deadletter replay --reason unprovisioned "
+                f"--device {device}`",
+            )
+        return profile
 
     def to_body(self, device: str, samples: np.ndarray) -> np.ndarray:
         """(n, 3 or 6) device-frame SI samples (acc and/or gyro) -> body frame: one rotation
         for each sensor."""
         blocks = samples.shape[1] // 3
-        rotation = self._rotations.get((device, blocks))
+        # Keyed by the map, not the device: a `config set axis_map=…` takes effect at once.
+        axis_map = self.profile(device).axis_map
+        rotation = self._rotations.get((axis_map, blocks))
         if rotation is None:
-            r = axis_matrix(self.profile(device).axis_map)
-            rotation = self._rotations[(device, blocks)] = np.kron(np.eye(blocks), r).T
+            r = axis_matrix(axis_map)
+            rotation = self._rotations[(axis_map, blocks)] = np.kron(np.eye(blocks), r).T
         return samples @ rotation

@@ -47,8 +47,10 @@ class IngestSettings(BaseModel):
     # whose t0 is further than the tolerance off the device's timeline, is a `seq_jump`.
     seq_horizon_s: float = Field(600.0, gt=0)
     seq_t0_tolerance_s: float = Field(60.0, gt=0)
-    devices_file: Path | None = None
-    default_profile: DeviceProfile = DeviceProfile()
+    # Devices come from the registry (`registry_path`). A device it lacks is refused
+    # (dead letter `unprovisioned`) unless this profile is given for such devices: for test
+    # rigs and benchmarks that stream from ids nobody provisioned.
+    accept_unprovisioned: DeviceProfile | None = None
     # Gait segmentation of every device's stream (docs/gait.md); off = raw data only.
     gait: bool = True
     # A batch is what arrived while the previous write ran, up to this many messages.
@@ -62,7 +64,7 @@ class IngestSettings(BaseModel):
     # -- HTTP API (docs/api.md) --
     # Hashes of the API keys (`gaitlink apikey`); without the file every /v1 route says 401.
     api_keys_file: Path = Path(".gaitlink/api-keys.json")
-    # Recording sessions (and, later, devices): SQLite, see cloud/registry.
+    # Devices and recording sessions: SQLite, see cloud/registry.
     registry_path: Path = Path(".gaitlink/registry.sqlite3")
     # /metrics is open by default (a scraper on a private network); true: admin key only.
     metrics_require_key: bool = False

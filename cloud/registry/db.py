@@ -76,15 +76,20 @@ class RegistryError(Exception):
     """The registry file cannot be opened or is newer than this gaitlink."""
 
 
-def open_registry(path: Path | str) -> sqlite3.Connection:
-    """Open (creating if needed, owner-only) and migrate the registry at ``path``."""
+def open_registry(path: Path | str, *, any_thread: bool = False) -> sqlite3.Connection:
+    """Open (creating if needed, owner-only) and migrate the registry at ``path``.
+
+    `any_thread`: the connection may be used from threads other than this one (the caller
+    serialises its use)."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists():
             # Owner-only from the first byte: sessions name study subjects.
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-        conn = sqlite3.connect(path, timeout=10.0, isolation_level=None)
+        conn = sqlite3.connect(
+            path, timeout=10.0, isolation_level=None, check_same_thread=not any_thread
+        )
     except (OSError, sqlite3.Error) as exc:
         raise RegistryError(f"cannot open the registry {path}: {exc}") from exc
     conn.row_factory = sqlite3.Row

@@ -13,6 +13,7 @@ import secrets
 import sqlite3
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from gaitlink.cloud.protocol.config import (
@@ -113,22 +114,38 @@ class DeviceStore:
         return self.get(device_id)
 
     def import_profiles(self, path) -> list[str]:
-        """Devices of an ingest `--devices` JSON file ({id: {placement, axis_map, ...}}) that
-        the registry lacks, provisioned with new keys; the ids added. Known ones are kept."""
-        from gaitlink.cloud.ingest.devices import DeviceBook, DeviceProfile
+        """Devices of an old ingest `--devices` JSON file ({id: {placement, axis_map,
+        provisioned}}) that the registry lacks, provisioned with new keys; the ids added.
+        Known ones are kept. Without a `provisioned` date the time is stored as unknown (0),
+        so the device's older data is not refused as from before its provisioning."""
+        from gaitlink.cloud.ingest.devices import read_profiles
 
         try:
-            book = DeviceBook.load(Path(path), DeviceProfile())
+            profiles = read_profiles(Path(path))
         except ValueError as exc:
             raise DeviceError(str(exc)) from None
         added = []
-        for device_id, profile in sorted(book.profiles.items()):
+        for device_id, profile in sorted(profiles.items()):
             if self.conn.execute("SELECT 1 FROM device WHERE id = ?", (device_id,)).fetchone():
                 continue
-            self.provision(device_id, profile.placement)
-            self.conn.execute(
-                "UPDATE device SET axis_map = ? WHERE id = ?", (profile.axis_map, device_id)
+            day = profile.provisioned
+            provisioned_us = (
+                int(datetime.combine(day, datetime.min.time(), UTC).timestamp()) * 10**6
+                if day
+                else 0
             )
+            # One transaction: a running ingest never sees the device half imported.
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                self.provision(device_id, profile.placement)
+                self.conn.execute(
+                    "UPDATE device SET axis_map = ?, provisioned_us = ? WHERE id = ?",
+                    (profile.axis_map, provisioned_us, device_id),
+                )
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
             added.append(device_id)
         return added
 

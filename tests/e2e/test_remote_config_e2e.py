@@ -52,7 +52,9 @@ def test_config_set__reaches_an_online_and_an_offline_device_through_every_stage
             extra={"device_key": keys[device_id], **stack.add_device(device_id).device_fields()},
         )  # fmt: skip
 
-    ingest = services.ingest(stack, tmp_path, http_port=free_port())
+    # The ingest reads the registry the devices were provisioned into, and only it.
+    ingest = services.ingest(stack, tmp_path / "state", http_port=free_port(),
+                             accept_unprovisioned=None)  # fmt: skip
     gateway = services.gateway(stack, tmp_path)
     reported = "gaitlink/v1/+/config/reported"
     ingest.start()

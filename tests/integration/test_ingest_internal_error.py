@@ -11,7 +11,7 @@ import urllib.request
 from aiohttp import web
 
 from gaitlink.cloud.ingest.app import create_app
-from gaitlink.cloud.ingest.devices import DeviceBook
+from gaitlink.cloud.ingest.devices import DeviceBook, DeviceProfile
 from gaitlink.cloud.ingest.settings import IngestSettings
 from gaitlink.tools.services import ingest_metrics
 from gaitlink.tools.stack import free_port
@@ -66,6 +66,8 @@ def test_ingest__an_internal_error_keeps_the_message_and_health_says_why(
         http_port=port,
         dead_letter_path=tmp_path / "dead-letters",
         api_keys_file=tmp_path / "api-keys.json",
+        registry_path=tmp_path / "registry.sqlite3",
+        accept_unprovisioned=DeviceProfile(),
         gait=False,
     )
     t0 = time.time_ns() // 1000 - 60_000_000
