@@ -253,6 +253,7 @@ def state_of(store, device_id: str, endpoint) -> dict:
     """Desired vs reported for one device; the reported side is refreshed from the retained
     messages on the cloud broker (and recorded) when the broker answers."""
     from gaitlink.cloud.protocol.config import ConfigReport
+    from gaitlink.cloud.registry.devices import in_sync
     from gaitlink.mqtt.link import LinkError
     from gaitlink.mqtt.oneshot import read_retained
 
@@ -294,7 +295,7 @@ def state_of(store, device_id: str, endpoint) -> dict:
         "reported_status": device.reported_status,
         "reported_error": device.reported_error,
         "reported_config": device.reported_config,
-        "in_sync": (device.reported_version or 0) == desired_version,
+        "in_sync": in_sync(device, desired),
         "last_seen": _iso(device.last_seen_us),
         "reported_at": _iso(device.reported_us),
         "note": broker_note,

@@ -4,7 +4,7 @@ document are both generated from these, so they cannot disagree."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -40,10 +40,6 @@ class DeviceList(_Body):
     devices: list[DeviceSummary]
 
 
-class Device(DeviceSummary):
-    measurements: list[str] = Field(description="InfluxDB measurements holding its data")
-
-
 class DeviceState(_Body):
     id: str
     online: bool = Field(description="seen within `offline_after_s` and not reported offline")
@@ -56,6 +52,35 @@ class DeviceState(_Body):
         description="the device's own counters from its last status report "
         "(frames_sent, frames_dropped, range_violations, uptime_s, free_heap)"
     )
+
+
+class DesiredConfig(_Body):
+    version: int = Field(description="the version the cloud signed last")
+    issued: str = Field(description="when it was signed, RFC 3339")
+    config: dict[str, Any] = Field(description="the config as signed and published retained")
+
+
+class ReportedConfig(_Body):
+    version: int = Field(description="the config version the device runs")
+    status: Literal["applied", "rejected"] = Field(description="what became of the last desired")
+    error: str | None = Field(description="why it was rejected (docs/protocol.md §3.4)")
+    config: dict[str, Any] = Field(description="the config the device reported it runs")
+    reported_us: int | None = Field(description="time of the report, epoch µs")
+
+
+class Device(DeviceSummary):
+    side: str = Field(description="left or right (foot, shank); empty otherwise")
+    provisioned: bool = Field(
+        description="in the registry; false for a device whose data came from a test rig"
+    )
+    measurements: list[str] = Field(description="InfluxDB measurements holding its data")
+    desired: DesiredConfig | None = Field(description="what the cloud wants it to run")
+    reported: ReportedConfig | None = Field(description="what it last reported running")
+    in_sync: bool = Field(description="the reported version is the desired one")
+    firmware_version: str | None = Field(description="from its last status report")
+    online: bool = Field(description="seen within `offline_after_s` and not reported offline")
+    last_seen_us: int | None = Field(description="newest imu, env or status time, epoch µs")
+    status: DeviceState | None = Field(description="its last status report, as /status gives")
 
 
 class _Range(_Query):

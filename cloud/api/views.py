@@ -9,12 +9,13 @@ import time
 from aiohttp import web
 
 from gaitlink.cloud.api import stream
-from gaitlink.cloud.api.errors import ApiError, Forbidden, StoreUnavailable
+from gaitlink.cloud.api.errors import ApiError, DeviceNotFound, Forbidden, StoreUnavailable
 from gaitlink.cloud.api.keystore import ApiKey
 from gaitlink.cloud.api.models import (
     CyclePage,
     DataPage,
     DataQuery,
+    DesiredConfig,
     Device,
     DeviceList,
     DeviceState,
@@ -23,10 +24,12 @@ from gaitlink.cloud.api.models import (
     IngestAccepted,
     LatestSample,
     RangeQuery,
+    ReportedConfig,
     Stats,
 )
 from gaitlink.cloud.ingest.keys import (
     CONSUMER,
+    DEVICES,
     EXECUTOR,
     HUB,
     PIPELINE,
@@ -36,6 +39,7 @@ from gaitlink.cloud.ingest.keys import (
 )
 from gaitlink.cloud.protocol.messages import EnvTelemetry
 from gaitlink.cloud.protocol.topics import PREFIX
+from gaitlink.cloud.registry.devices import DeviceError, in_sync
 from gaitlink.mqtt.link import Message
 
 
@@ -53,11 +57,48 @@ async def list_devices(request: web.Request, key: ApiKey) -> DeviceList:
 
 
 async def get_device(request: web.Request, key: ApiKey, device: str) -> Device:
-    measurements = await request.app[READINGS].measurements_of(device)
-    return Device(**_summary(request, device), measurements=measurements)
+    """Desired (registry) against reported config, and presence (InfluxDB): 404 when the
+    device is neither provisioned nor has any data."""
+    store = request.app[DEVICES]
+    try:
+        registered = store.get(device)
+    except DeviceError:
+        registered = None
+    measurements = sorted((await request.app[READINGS].device_ids()).get(device, []))
+    if registered is None and not measurements:
+        raise DeviceNotFound(f"device {device!r} is not provisioned and sent no data")
+    status = await _state(request, device) if measurements else None
+    desired = store.desired(device) if registered else None
+    reported = None
+    if registered is not None and registered.reported_version is not None:
+        reported = ReportedConfig(
+            version=registered.reported_version,
+            status=registered.reported_status,
+            error=registered.reported_error,
+            config=registered.reported_config or {},
+            reported_us=registered.reported_us,
+        )
+    return Device(
+        **_summary(request, device),
+        side=registered.side if registered else "",
+        provisioned=registered is not None,
+        measurements=measurements,
+        desired=DesiredConfig(version=desired.version, issued=desired.issued,
+                              config=desired.values()) if desired else None,
+        reported=reported,
+        in_sync=registered is not None and in_sync(registered, desired),
+        firmware_version=status.firmware_version if status else None,
+        online=status.online if status else False,
+        last_seen_us=status.last_seen_us if status else None,
+        status=status,
+    )  # fmt: skip
 
 
 async def device_status(request: web.Request, key: ApiKey, device: str) -> DeviceState:
+    return await _state(request, device)
+
+
+async def _state(request: web.Request, device: str) -> DeviceState:
     state = await request.app[READINGS].state(device)
     last_seen = state["last_seen_us"]
     recent = last_seen is not None and (

@@ -118,6 +118,8 @@ async def _pipeline(app: web.Application) -> AsyncIterator[None]:
         await asyncio.to_thread(warmup)
         log.info("gait kernels ready in %.1f s", time.perf_counter() - started)
         gait = GaitStage()
+    # The worker's own registry connection: it records each device's config reports.
+    reports = open_registry(settings.registry_path, any_thread=True)
     app[PIPELINE] = Pipeline(
         devices,
         dead_letters,
@@ -125,8 +127,11 @@ async def _pipeline(app: web.Application) -> AsyncIterator[None]:
         time_limits=settings.time_limits(),
         seq_horizon_s=settings.seq_horizon_s,
         seq_t0_tolerance_s=settings.seq_t0_tolerance_s,
+        record_report=DeviceStore(reports).record_report,
     )
     yield
+    reports.close()
+    devices.close()
 
 
 async def _observers(app: web.Application) -> AsyncIterator[None]:

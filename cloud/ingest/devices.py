@@ -111,6 +111,7 @@ class DeviceBook:
         self._check_every_s = check_every_s
         self._checked = time.monotonic()
         self._lock = threading.Lock()
+        self._close: Callable[[], None] = lambda: None
         self._rotations: dict[tuple[str, int], np.ndarray] = {}
 
     @classmethod
@@ -128,13 +129,20 @@ class DeviceBook:
             was, last[0] = last[0], now
             return now != was
 
-        return cls(
+        book = cls(
             registry_profiles(conn),
             default,
             load=lambda: registry_profiles(conn),
             changed=changed,
             **kwargs,
         )
+        book._close = conn.close
+        return book
+
+    def close(self) -> None:
+        with self._lock:
+            self._close()
+            self._load = self._changed = None
 
     @property
     def profiles(self) -> dict[str, DeviceProfile]:

@@ -121,8 +121,12 @@ class Pipeline:
         retry_delay_s: float = 5.0,
         max_held: int = 1000,
         clock: Callable[[], int] = lambda: time.time_ns() // 1000,
+        record_report: Callable[[ConfigReport, int], None] | None = None,
     ) -> None:
         self.devices = devices
+        # Called (worker thread) with each valid config report: the registry keeps what
+        # each device last reported, for GET /v1/devices/{id}.
+        self.record_report = record_report
         self.dead_letters = dead_letters
         self.gait = gait
         self.time_limits = time_limits or TimeLimits()
@@ -226,8 +230,11 @@ class Pipeline:
             return [status_line(status, now)]
         if topic.kind == "config/reported":
             report = parse(ConfigReport, message.payload, device=topic.device)
+            now = self._clock()
+            if self.record_report is not None:
+                self.record_report(report, epoch_us(report.timestamp) if report.timestamp else now)
             self.counters.config_reports += 1
-            return [config_line(report, self._clock())]
+            return [config_line(report, now)]
         raise TopicError(f"topic {message.topic!r}: the ingest does not take {topic.kind!r}")
 
     def _imu(self, device: str, payload: bytes) -> list[str]:

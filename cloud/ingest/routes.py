@@ -58,7 +58,10 @@ def service_routes(settings: IngestSettings) -> list[Route]:
         # -- devices and their data ---------------------------------------------------
         Route("GET", "/v1/devices", api.list_devices, "Devices with data in InfluxDB",
               response=DeviceList, errors=(503,)),
-        Route("GET", DEVICE, api.get_device, "One device", response=Device, errors=(404, 503)),
+        Route("GET", DEVICE, api.get_device,
+              "One device: desired config (signed by the cloud) against reported (applied "
+              "by the device), whether they are in sync, its last status, firmware and "
+              "presence", response=Device, errors=(404, 503)),
         Route("GET", f"{DEVICE}/status", api.device_status,
               "Online/offline, last seen, boot, firmware and the device's counters",
               response=DeviceState, errors=(404, 503)),

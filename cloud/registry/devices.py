@@ -200,10 +200,13 @@ class DeviceStore:
         return desired
 
     def record_report(self, report: ConfigReport, at_us: int | None = None) -> None:
+        """What the device reported, unless a later report is recorded already (the ingest
+        and `device show` both record; a redelivered old report must not win)."""
         at_us = at_us if at_us is not None else _now_us()
         self.conn.execute(
             "UPDATE device SET reported_version = ?, reported_status = ?, reported_error = ?, "
-            "reported_config = ?, reported_us = ? WHERE id = ?",
+            "reported_config = ?, reported_us = ? "
+            "WHERE id = ? AND (reported_us IS NULL OR reported_us <= ?)",
             (
                 report.version,
                 report.status,
@@ -211,6 +214,7 @@ class DeviceStore:
                 json.dumps(report.config),
                 at_us,
                 report.device_id,
+                at_us,
             ),
         )
 
@@ -219,6 +223,11 @@ class DeviceStore:
             "UPDATE device SET last_seen_us = max(coalesce(last_seen_us, 0), ?) WHERE id = ?",
             (at_us, device_id),
         )
+
+
+def in_sync(device: Device, desired: Desired | None) -> bool:
+    """The device runs the last desired version (none desired and none reported: in sync)."""
+    return (device.reported_version or 0) == (desired.version if desired else 0)
 
 
 def _one_line(exc: Exception) -> str:
