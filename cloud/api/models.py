@@ -52,6 +52,8 @@ class DeviceState(_Body):
         description="the device's own counters from its last status report "
         "(frames_sent, frames_dropped, range_violations, uptime_s, free_heap)"
     )
+    battery: float | None = Field(None, description="last reported battery level, %")
+    rssi: float | None = Field(None, description="last reported Wi-Fi signal strength, dBm")
 
 
 class DesiredConfig(_Body):

@@ -114,10 +114,13 @@ class Readings:
         """The last status report and the newest time of any of the device's data."""
         await self.measurements_of(device)
         where = f"{ident('device')} = {literal(device)}"
-        status, imu, env = await asyncio.gather(
+        # `firmware` is in every env point; battery and RSSI only when the board has them.
+        status, imu, env, battery, rssi = await asyncio.gather(
             self._rows(f"SELECT * FROM device_status WHERE {where} ORDER BY time DESC LIMIT 1"),
             self._rows(f'SELECT last("q") FROM imu WHERE {where}'),
+            self._rows(f'SELECT last("firmware") FROM env WHERE {where}'),
             self._rows(f'SELECT last("battery") FROM env WHERE {where}'),
+            self._rows(f'SELECT last("rssi") FROM env WHERE {where}'),
         )
         last = status[0] if status else {}
         times = [rows[0]["time"] for rows in (status, imu, env) if rows]
@@ -128,6 +131,8 @@ class Readings:
             "config_version": last.get("config_version"),
             "counters": {k: last[k] for k in _STATUS_COUNTERS if last.get(k) is not None},
             "last_seen_us": max(times) if times else None,
+            "battery": battery[0]["last"] if battery else None,
+            "rssi": rssi[0]["last"] if rssi else None,
         }
 
     async def samples(self, device: str, query: DataQuery) -> tuple[list[dict], str | None]:

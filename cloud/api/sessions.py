@@ -69,15 +69,18 @@ async def start_session(request: web.Request, key: ApiKey, body: SessionStart) -
     return await _publish(request, session)
 
 
+def find_session(store, session_id: str) -> Session:
+    try:
+        return store.get(int(session_id))
+    except (ValueError, SessionError):
+        raise SessionNotFound(f"no session {session_id}: GET /v1/sessions lists them") from None
+
+
 async def stop_session(
     request: web.Request, key: ApiKey, session_id: str, body: SessionStop
 ) -> SessionOut:
     store = request.app[SESSIONS]
-    try:
-        number = int(session_id)
-        store.get(number)
-    except (ValueError, SessionError):
-        raise SessionNotFound(f"no session {session_id}: GET /v1/sessions lists them") from None
+    number = find_session(store, session_id).id
     try:
         session = store.stop(number, end_us=_us(body.end))
     except SessionError as exc:

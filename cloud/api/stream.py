@@ -1,7 +1,11 @@
 """The live stream behind `GET /v1/stream`: channels, per-client bounded queues, decimation.
 
 Channels: `device.{id}.data` (samples, decimated to the rate the client asks, at most
-50 Hz), `device.{id}.gait` (events and cycles), `device.{id}.status`, and `alerts` (data
+50 Hz; each message also says how many samples were `received` since the previous one, so
+a client can tell the device's real rate), `device.{id}.gait` (events and cycles),
+`device.{id}.status` (status reports and config reports), `device.{id}.env` (environment,
+battery and RSSI; at most one reading per second), `devices` (each device id once per
+connection, when its first data is written after the subscription) and `alerts` (data
 quality incidents, dead letters, InfluxDB stalls). The hub is fed what InfluxDB accepted
 (see writes.py), on the event loop, and only appends to queues: a client that reads slowly
 loses its oldest messages, is told how many, and never slows the ingest.
@@ -25,16 +29,25 @@ MAX_RATE_HZ = 50.0
 DEFAULT_RATE_HZ = 10.0
 # Samples per data message: a backlog becomes many small messages, not one huge one.
 SAMPLES_PER_MESSAGE = 50
-MAX_SUBSCRIPTIONS = 64
-_CHANNEL = re.compile(r"device\.(" + DEVICE_ID_PATTERN.strip("^$") + r")\.(data|gait|status)\Z")
+# The fleet page takes 3 per device (status, env, data) and 2 more (devices, alerts).
+MAX_SUBSCRIPTIONS = 256
+# env readings come every few seconds at most; one a second bounds a misbehaving device.
+ENV_PERIOD_US = 1_000_000
+# Device ids a connection is told about on `devices`; past this, new ones are not
+# announced (counted in `unannounced`): a fleet that big needs paging, not a table.
+MAX_ANNOUNCED = 4096
+_CHANNEL = re.compile(r"device\.(" + DEVICE_ID_PATTERN.strip("^$") + r")\.(data|gait|status|env)\Z")
 _GAIT = ("gait_event", "gait_cycle")
+_STATUS = ("device_status", "device_config")
+_DEVICE_TAG = re.compile(r",device=([^, ]+)")
 
 
 @dataclass(slots=True)
 class Subscription:
     channel: str
     period_us: int = 0
-    next_us: int = 0  # data: time of the next sample to send
+    next_us: int = 0  # data, env: time of the next sample to send
+    received: int = 0  # data: samples written since the last message (not yet reported)
 
 
 class StreamClient:
@@ -46,6 +59,8 @@ class StreamClient:
         self.unreported = 0
         self.wake = asyncio.Event()
         self.subscriptions: dict[str, Subscription] = {}
+        self.announced: set[str] = set()  # device ids sent on `devices`
+        self.unannounced = 0
 
     def offer(self, message: dict) -> None:
         if len(self.queue) >= self.queue_max:
@@ -70,10 +85,10 @@ class StreamClient:
         if op != "subscribe":
             return _error(f"unknown op {op!r}")
         match = _CHANNEL.match(channel) if isinstance(channel, str) else None
-        if channel != "alerts" and match is None:
+        if channel not in ("alerts", "devices") and match is None:
             return _error(
                 f"unknown channel {channel!r}: device.ID.data, device.ID.gait, "
-                "device.ID.status or alerts"
+                "device.ID.status, device.ID.env, devices or alerts"
             )
         if len(self.subscriptions) >= MAX_SUBSCRIPTIONS and channel not in self.subscriptions:
             return _error(f"at most {MAX_SUBSCRIPTIONS} subscriptions per connection")
@@ -85,6 +100,8 @@ class StreamClient:
                 return _error(f"rate_hz must be > 0 and <= {MAX_RATE_HZ:g}")
             sub.period_us = round(1e6 / rate)
             reply["rate_hz"] = rate
+        elif match is not None and match.group(2) == "env":
+            sub.period_us = ENV_PERIOD_US
         self.subscriptions[channel] = sub
         return reply
 
@@ -126,20 +143,42 @@ class StreamHub:
         if not any(c.subscriptions for c in self.clients):
             return  # nobody listens: no work on the ingest's path at all
         wanted = {ch for c in self.clients for ch in c.subscriptions}
-        data_prefixes = tuple(
-            f"imu,device={ch.split('.')[1]}," for ch in wanted if ch.endswith(".data")
+        # Tags are written in sorted order (line.tag_set), so `device` comes first.
+        timed_prefixes = tuple(
+            f"{'imu' if kind == 'data' else 'env'},device={device}{',' if kind == 'data' else ' '}"
+            for device, kind in (_device_kind(ch) for ch in wanted)
+            if kind in ("data", "env")
         )
-        samples: dict[str, list[tuple[int, str]]] = {}
+        announce = "devices" in wanted
+        seen: set[str] = set()
+        timed: dict[str, list[tuple[int, str]]] = {}
         for line in body.split("\n"):
-            # Tags are written in sorted order (line.tag_set), so `device` comes first.
-            if data_prefixes and line.startswith(data_prefixes):
-                device = line[11 : line.index(",", 11)]
-                samples.setdefault(device, []).append((int(line.rpartition(" ")[2]), line))
-            elif line.startswith(("gait_", "device_status", "ingest_quality")):
+            if announce and (device := _device_of(line)):
+                seen.add(device)
+            if timed_prefixes and line.startswith(timed_prefixes):
+                kind = "data" if line.startswith("imu,") else "env"
+                start = line.index("=") + 1
+                device = line[start : line.index("," if kind == "data" else " ", start)]
+                timed.setdefault(f"device.{device}.{kind}", []).append(
+                    (int(line.rpartition(" ")[2]), line)
+                )
+            elif line.startswith(("gait_", "device_status", "device_config", "ingest_quality")):
                 self._event(line, wanted)
-        for device, timed in samples.items():
-            for client, sub in self._subscribers(f"device.{device}.data"):
-                self._decimated(client, sub, timed)
+        for channel, lines in timed.items():
+            for client, sub in self._subscribers(channel):
+                self._decimated(client, sub, lines)
+        if seen:
+            for client, _ in self._subscribers("devices"):
+                self._announce(client, seen)
+
+    @staticmethod
+    def _announce(client: StreamClient, seen: set[str]) -> None:
+        for device in sorted(seen - client.announced):
+            if len(client.announced) >= MAX_ANNOUNCED:
+                client.unannounced += 1
+                continue
+            client.announced.add(device)
+            client.offer({"channel": "devices", "device": device})
 
     def _event(self, line: str, wanted: set[str]) -> None:
         try:
@@ -151,8 +190,9 @@ class StreamHub:
         if point.measurement in _GAIT:
             channel = f"device.{device}.gait"
             row["type"] = point.measurement.removeprefix("gait_")
-        elif point.measurement == "device_status":
+        elif point.measurement in _STATUS:
             channel = f"device.{device}.status"
+            row["type"] = "config" if point.measurement == "device_config" else "status"
         else:  # ingest_quality: a gap, seq jump, late frame, clock step...
             channel = "alerts"
         if channel in wanted:
@@ -162,6 +202,7 @@ class StreamHub:
     @staticmethod
     def _decimated(client: StreamClient, sub: Subscription, timed: list[tuple[int, str]]) -> None:
         batch: list[dict] = []
+        sub.received += len(timed)
         for t, line in timed:
             if t < sub.next_us - sub.period_us:
                 # Concurrent writes can finish out of order: an older batch after a newer
@@ -176,10 +217,26 @@ class StreamHub:
                 continue
             batch.append({"time_us": t, **point.fields})
             if len(batch) == SAMPLES_PER_MESSAGE:
-                client.offer({"channel": sub.channel, "samples": batch})
+                StreamHub._send_samples(client, sub, batch)
                 batch = []
         if batch:
-            client.offer({"channel": sub.channel, "samples": batch})
+            StreamHub._send_samples(client, sub, batch)
+
+    @staticmethod
+    def _send_samples(client: StreamClient, sub: Subscription, batch: list[dict]) -> None:
+        client.offer({"channel": sub.channel, "samples": batch, "received": sub.received})
+        sub.received = 0
+
+
+def _device_kind(channel: str) -> tuple[str, str]:
+    parts = channel.split(".")
+    return (parts[1], parts[2]) if len(parts) == 3 else ("", "")
+
+
+def _device_of(line: str) -> str:
+    """The `device` tag of a line ("" when it has none)."""
+    match = _DEVICE_TAG.search(line, 0, max(line.find(" "), 0))
+    return match.group(1) if match else ""
 
 
 async def serve(request: web.Request, hub: StreamHub) -> web.WebSocketResponse:

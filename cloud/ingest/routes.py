@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gaitlink.cloud.api import devconfig, sessions
+from gaitlink.cloud.api import devconfig, export, sessions
 from gaitlink.cloud.api import views as api
 from gaitlink.cloud.api.devconfig import DesiredOut
 from gaitlink.cloud.api.endpoint import ADMIN, ANY_KEY, INGEST, Route, register
@@ -83,6 +83,10 @@ def service_routes(settings: IngestSettings) -> list[Route]:
         Route("POST", "/v1/sessions/{session_id}/stop", sessions.stop_session,
               "Stop a session (body `{}` for now)",
               body=SessionStop, response=SessionOut, errors=(404, 409, 422, 503)),
+        Route("GET", "/v1/sessions/{session_id}/export", export.session_export,
+              "A stopped session as LocoHub-layout parquet (`kind=phase` cycles, `kind=time` "
+              "raw samples), streamed", query=export.ExportQuery, errors=(404, 409, 501, 503),
+              content_type=export.CONTENT_TYPE),
         # -- device configuration (docs/protocol.md §3.3) ------------------------------
         Route("PUT", f"{DEVICE}/config", devconfig.put_config,
               "Sign and publish (retained) the device's next config version; fields left "
@@ -99,6 +103,7 @@ STREAM_DESCRIPTION = (
     "Upgrade to a WebSocket, then send "
     '`{"op": "subscribe", "channel": "device.ID.data", "rate_hz": 10}`. Channels: '
     "`device.ID.data` (decimated, at most 50 Hz), `device.ID.gait`, `device.ID.status`, "
+    "`device.ID.env` (battery, RSSI, environment; at most 1 Hz), `devices` (new device ids), "
     "`alerts`. Each client has a bounded queue: when it reads too slowly the oldest "
     'messages are dropped and it receives `{"type": "dropped", "count": n, "total": N}`.'
 )

@@ -5,7 +5,8 @@ it) and scoped to /ui. Every state-changing request also carries the session's C
 in `X-CSRF-Token`; the pages get it from GET /ui/session, which only a same-origin script
 can read. The session remembers the key's id, not the key: a revoked key ends its
 sessions at the next request. Sessions live in memory, at most MAX_SESSIONS (the oldest is
-dropped and counted), and expire after SESSION_TTL_S.
+dropped and counted), and expire after SESSION_TTL_S. Failed log-ins are limited per client
+address and in total (ratelimit.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from gaitlink.cloud.api.endpoint import READ, check_role, verify_token
 from gaitlink.cloud.api.errors import ApiError, Forbidden, Unauthorized
 from gaitlink.cloud.api.keystore import ApiKey
 from gaitlink.cloud.ingest.keys import KEYRING
+from gaitlink.cloud.ui.ratelimit import LoginLimiter
 
 COOKIE = "gaitlink_ui"
 CSRF_HEADER = "X-CSRF-Token"
@@ -65,6 +67,7 @@ class UiSessions:
 
 
 SESSIONS = web.AppKey("ui_sessions", UiSessions)
+LIMITER = web.AppKey("ui_login_limiter", LoginLimiter)
 
 
 class Login(BaseModel):
@@ -103,12 +106,24 @@ async def login(request: web.Request) -> web.Response:
     if request.content_type != "application/json":
         raise ApiError("send the key as JSON: {\"key\": \"glk_…\"}", status=415,
                        code="unsupported_media_type")  # fmt: skip
+    limiter = request.app[LIMITER]
+    address = request.remote or "unknown"
+    if (wait := limiter.retry_after(address)) is not None:
+        # Before the key is even parsed: a guesser learns nothing and costs no key check.
+        raise web.HTTPTooManyRequests(
+            text=f"too many failed log-ins; try again in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
     try:
         body = Login.model_validate_json(await request.read())
     except ValidationError:
         raise ApiError('expected {"key": "glk_…"}', status=422, code="invalid_body") from None
-    key = await verify_token(request.app, body.key.strip())
-    check_role(key, READ)
+    try:
+        key = await verify_token(request.app, body.key.strip())
+        check_role(key, READ)
+    except (Unauthorized, Forbidden):
+        limiter.failed(address)
+        raise
     token, session = request.app[SESSIONS].open(key)
     response = web.json_response({"name": key.name, "role": key.role, "csrf": session.csrf})
     response.set_cookie(

@@ -147,18 +147,23 @@ class Research:
             )
         return sorted(out, key=lambda s: (s.start_us, s.id))
 
-    def session_list(self, subject: str, task: str, placement: str | None = None) -> list[Session]:
-        """The sessions of a subject's task, all with one placement (else ValueError)."""
+    def session_list(
+        self, subject: str, task: str, placement: str | None = None, session: int | None = None
+    ) -> list[Session]:
+        """The sessions of a subject's task (only session number `session` when given), all
+        with one placement (else ValueError)."""
         sessions = [
             s
             for s in self._sessions(subject, task)
-            if placement is None or s.placement == placement
+            if (placement is None or s.placement == placement)
+            and (session is None or s.id == session)
         ]
         if not sessions:
             known = ", ".join(self.tasks(subject)) or "none"
             raise LookupError(
                 f"no sessions of {subject} doing {task}"
                 + (f" with a {placement} sensor" if placement else "")
+                + (f" numbered {session}" if session is not None else "")
                 + f" (tasks of {subject}: {known})"
             )
         placements = sorted({s.placement for s in sessions})
@@ -178,9 +183,10 @@ class Research:
         *,
         valid_only: bool = True,
         placement: str | None = None,
+        session: int | None = None,
     ) -> Iterator[CycleBatch]:
         """Cycles window by window (bounded memory): what get_cycles and export build on."""
-        sessions = self.session_list(subject, task, placement)
+        sessions = self.session_list(subject, task, placement, session)
         spans = [(s, list(windows(s.start_us, self._end_us(s), self._chunk_us))) for s in sessions]
         total = sum(len(w) for _, w in spans)
         with tqdm(

@@ -13,6 +13,7 @@ long study never sits in memory at once.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -41,18 +42,20 @@ def export_phase(
     research: Research,
     subject: str,
     task: str,
-    out: Path | str,
+    out: Path | str | BinaryIO,
     *,
     placement: str | None = None,
     valid_only: bool = True,
+    session: int | None = None,
 ) -> tuple[int, int]:
-    """Write the phase file; returns (cycles written, cycles left out for lack of samples)."""
+    """Write the phase file (to a path or a writable binary file object); returns (cycles
+    written, cycles left out for lack of samples). `session`: only that session's cycles."""
     writer = None
     step = 0
     skipped = 0
     try:
         for batch in research.iter_cycles(
-            subject, task, valid_only=valid_only, placement=placement
+            subject, task, valid_only=valid_only, placement=placement, session=session
         ):
             ok = batch.table["cut"].to_numpy(bool)
             skipped += int((~ok).sum())
@@ -85,12 +88,14 @@ def export_time(
     research: Research,
     subject: str,
     task: str,
-    out: Path | str,
+    out: Path | str | BinaryIO,
     *,
     placement: str | None = None,
+    session: int | None = None,
 ) -> int:
-    """Write the time file (every session's raw samples); returns the samples written."""
-    sessions = research.session_list(subject, task, placement)
+    """Write the time file (every session's raw samples, or only `session`'s); returns the
+    samples written."""
+    sessions = research.session_list(subject, task, placement, session)
     schema = _schema(sessions[0].placement, ("time_s", pa.float64()))
     written = 0
     with pq.ParquetWriter(out, schema) as writer:

@@ -101,3 +101,48 @@ def test_stream_client__invalid_commands_are_answered_not_obeyed(command, proble
     reply = client.command(text)
     assert reply["type"] == "error" and problem in reply["detail"]
     assert client.subscriptions == {}
+
+
+def test_stream_hub__data_messages_count_every_sample_received():
+    hub = StreamHub()
+    client = _subscribed(hub, {"op": "subscribe", "channel": "device.d-1.data", "rate_hz": 1})
+    hub.written(_imu("d-1", 30))  # 0.3 s at 100 Hz: one sample sent, 30 received
+    hub.written(_imu("d-1", 80, t0=1_300_000))  # up to 1.1 s: a second sample
+    got = _messages(client)
+    assert [len(m["samples"]) for m in got] == [1, 1]
+    assert sum(m["received"] for m in got) == 110 and got[0]["received"] == 30
+
+
+def test_stream_hub__env_readings_reach_their_channel_at_most_once_a_second():
+    hub = StreamHub()
+    client = _subscribed(hub, {"op": "subscribe", "channel": "device.d-1.env"})
+    env = [
+        encode_point(Point("env", {"device": d}, {"battery": 81.5, "rssi": -60.0}, t))
+        for d, t in (("d-1", 1_000_000), ("d-1", 1_400_000), ("d-2", 1_500_000),
+                     ("d-1", 2_100_000))
+    ]  # fmt: skip
+    hub.written("\n".join(env))
+    (message,) = _messages(client)
+    assert message["channel"] == "device.d-1.env"
+    assert [(s["time_us"], s["battery"], s["rssi"]) for s in message["samples"]] == [
+        (1_000_000, 81.5, -60.0), (2_100_000, 81.5, -60.0),
+    ]  # fmt: skip
+
+
+def test_stream_hub__devices_channel_names_each_device_once():
+    hub = StreamHub()
+    client = _subscribed(hub, {"op": "subscribe", "channel": "devices"})
+    status = encode_point(Point("device_status", {"device": "d-3"}, {"state": "online"}, 7))
+    hub.written(_imu("d-1", 5) + "\n" + _imu("d-2", 5) + "\n" + status)
+    hub.written(_imu("d-1", 5, t0=2_000_000) + "\n" + _imu("d-4", 1))
+    assert [m["device"] for m in _messages(client)] == ["d-1", "d-2", "d-3", "d-4"]
+
+
+def test_stream_hub__config_reports_reach_the_status_channel():
+    hub = StreamHub()
+    client = _subscribed(hub, {"op": "subscribe", "channel": "device.d-1.status"})
+    config = Point("device_config", {"device": "d-1", "status": "applied"},
+                   {"version": 3, "desired_version": 3, "samples_per_frame": 25}, 9)  # fmt: skip
+    hub.written(encode_point(config))
+    (message,) = _messages(client)
+    assert message["type"] == "config" and message["samples_per_frame"] == 25

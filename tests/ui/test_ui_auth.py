@@ -19,8 +19,8 @@ def _login(api, key: str):
     return api.call("/ui/login", method="POST", body={"key": api.keys.get(key, key)})
 
 
-def _session(api) -> tuple[dict, str]:
-    status, headers, body = _login(api, "researcher")
+def _session(api, role: str = "researcher") -> tuple[dict, str]:
+    status, headers, body = _login(api, role)
     assert status == 200, body
     cookie = SimpleCookie(headers["set-cookie"])["gaitlink_ui"]
     return {"Cookie": f"gaitlink_ui={cookie.value}"}, body["csrf"]
@@ -49,8 +49,27 @@ def test_ui_api__needs_the_cookie(api) -> None:
     assert api.call("/ui/api/v1/sessions", headers={"Cookie": "gaitlink_ui=forged"})[0] == 401
     status, _, body = api.call("/ui/api/v1/sessions", headers=cookie)
     assert status == 200 and "sessions" in body
-    # Admin-only routes are not mounted for the browser at all.
-    assert api.call("/ui/api/v1/stats", headers=cookie)[0] == 404
+    # Admin-only routes check the session's role as /v1 checks a key's.
+    assert api.call("/ui/api/v1/stats", headers=cookie)[0] == 403
+    admin, _ = _session(api, "admin")
+    assert api.call("/ui/api/v1/stats", headers=admin)[0] == 200
+    # What only devices call (ingest) and the OpenAPI document are not for pages.
+    assert api.call("/ui/api/v1/openapi.json", headers=admin)[0] == 404
+
+
+def test_ui_api__admin_config_put_needs_csrf(api) -> None:
+    admin, csrf = _session(api, "admin")
+    path = "/ui/api/v1/devices/ui-auth-02/config"
+    body = {"status_period_s": 30}
+    status, _, answer = api.call(path, method="PUT", body=body, headers=admin)
+    assert status == 403 and "X-CSRF-Token" in answer["detail"]
+    good = {**admin, "X-CSRF-Token": csrf}
+    # Through to the view: this device was never provisioned.
+    status, _, answer = api.call(path, method="PUT", body=body, headers=good)
+    assert status == 404 and answer["error"] == "device_not_provisioned", answer
+    researcher, rcsrf = _session(api)
+    assert api.call(path, method="PUT", body=body,
+                    headers={**researcher, "X-CSRF-Token": rcsrf})[0] == 403  # fmt: skip
 
 
 def test_ui_api__state_change_needs_csrf_and_same_origin(api) -> None:

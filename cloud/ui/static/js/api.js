@@ -1,6 +1,8 @@
 // The page's side of the server: log-in, JSON calls with the CSRF token, and one shared
 // WebSocket to /ui/api/v1/stream whose channels the pages subscribe to.
 let csrf = null;
+// Who is logged in ({name, role}): pages show admin-only forms to admins (the server checks).
+export const me = { name: null, role: null };
 
 export class HttpError extends Error {
   constructor(status, body) {
@@ -23,21 +25,27 @@ async function call(method, path, body) {
 }
 
 export async function whoami() {
-  const me = await call("GET", "/ui/session");
-  if (!me.logged_in) return null;
-  csrf = me.csrf;
-  return me;
+  const answer = await call("GET", "/ui/session");
+  if (!answer.logged_in) return null;
+  return remember(answer);
+}
+
+function remember(answer) {
+  csrf = answer.csrf;
+  me.name = answer.name;
+  me.role = answer.role;
+  return answer;
 }
 
 export async function login(key) {
-  const me = await call("POST", "/ui/login", { key });
-  csrf = me.csrf;
-  return me;
+  return remember(await call("POST", "/ui/login", { key }));
 }
 
 export const logout = () => call("POST", "/ui/logout", {});
 export const get = (path) => call("GET", "/ui/api/v1" + path);
 export const post = (path, body) => call("POST", "/ui/api/v1" + path, body);
+export const put = (path, body) => call("PUT", "/ui/api/v1" + path, body);
+export const href = (path) => "/ui/api/v1" + path;
 
 // One WebSocket for the whole page. Subscriptions survive reconnects: they are re-sent.
 export class Live {

@@ -3,7 +3,9 @@
 // time over the last minutes. Charts redraw at most once per animation frame.
 import uPlot from "../vendor/uplot/uPlot.esm.js";
 import * as api from "./api.js";
+import { configForm, configOf, FIELDS, syncText } from "./config.js";
 import { clock, el, fixed } from "./format.js";
+import { DEFAULT_SAMPLES_PER_FRAME, RateMeter } from "./rate.js";
 
 const WINDOW_S = 10;
 const HISTORY_S = 30; // kept to cut cycles that close a little after they are drawn
@@ -69,6 +71,14 @@ export function show(main, live, id) {
   const invalid = el("tbody");
   const error = el("p", { class: "error", role: "alert" });
   const accNode = el("div"), gyroNode = el("div"), cycleNode = el("div"), trendNode = el("div");
+  const configBody = el("tbody");
+  const configSync = el("p", { id: "config-sync" });
+  const configSection = el("section", { id: "config" }, el("h2", { text: "Config" }), configSync,
+    el("div", { class: "scroll" }, el("table", {}, el("thead", {}, el("tr", {},
+      ...["setting", "desired", "reported"].map((h) => el("th", { text: h })))), configBody)));
+  const conf = { desiredVersion: null, desired: null, reportedVersion: null, reported: null };
+  const meter = new RateMeter();
+  const device = { battery: null, rssi: null, envUs: null, samplesPerFrame: null };
   main.append(
     el("h1", { text: `Device ${id}` }), error, figures,
     el("div", { class: "charts" }, accNode, gyroNode),
@@ -76,7 +86,8 @@ export function show(main, live, id) {
       el("section", {}, el("h2", { text: "Last 20 cycles, gz normalised (mean ± SD)" }), cycleNode),
       el("section", {}, el("h2", { text: "Cadence and stride time" }), trendNode)),
     el("h2", { text: "Invalid cycles" }),
-    el("table", {}, el("thead", {}, el("tr", {}, el("th", { text: "time" }), el("th", { text: "reason" }))), invalid));
+    el("table", {}, el("thead", {}, el("tr", {}, el("th", { text: "time" }), el("th", { text: "reason" }))), invalid),
+    configSection);
 
   const times = [];
   const channels = Object.fromEntries(CHANNELS.map((c) => [c, []]));
@@ -120,6 +131,11 @@ export function show(main, live, id) {
       ["cycles", `${stats.valid} valid / ${stats.cycles}`],
       ["cadence", `${fixed(trend.cadence.at(-1), 0)} steps/min`],
       ["stride time", `${fixed(trend.stride.at(-1), 2)} s`],
+      ["battery", device.battery == null ? "—" : `${fixed(device.battery, 0)} %`],
+      ["RSSI", device.rssi == null ? "—" : `${fixed(device.rssi, 0)} dBm`],
+      ["samples/s", fixed(meter.perSecond(), 0)],
+      ["frames/s", fixed(meter.perSecond() == null ? null :
+        meter.perSecond() / (device.samplesPerFrame ?? conf.reported?.samples_per_frame ?? DEFAULT_SAMPLES_PER_FRAME))],
     ].map(([name, value]) => el("span", { "data-figure": name }, `${name}: `, el("b", { text: String(value) }))));
   }
   function changed() {
@@ -128,6 +144,7 @@ export function show(main, live, id) {
   }
 
   function onData(message) {
+    meter.add(message.received);
     for (const s of message.samples) {
       times.push(s.time_us);
       for (const c of CHANNELS) channels[c].push(s[c] ?? null);
@@ -187,12 +204,63 @@ export function show(main, live, id) {
     }
   }
 
+  function renderConfig() {
+    configSync.textContent = `version (reported / desired): ${syncText(conf.desiredVersion, conf.reportedVersion)}`;
+    configBody.replaceChildren(...FIELDS.map(([name, label, unit]) => el("tr", { "data-setting": name },
+      el("td", { text: `${label}${unit ? ` (${unit})` : ""}` }),
+      el("td", { class: "desired", text: String(conf.desired?.[name] ?? "—") }),
+      el("td", { class: "reported", text: String(conf.reported?.[name] ?? "—") }))));
+  }
+
+  function onEnv(message) {
+    for (const s of message.samples) { // out of time order is possible: the newest wins
+      if (device.envUs != null && s.time_us < device.envUs) continue;
+      device.envUs = s.time_us;
+      device.battery = s.battery ?? null;
+      device.rssi = s.rssi ?? null;
+    }
+    changed();
+  }
+
+  function onStatus(message) {
+    if (message.type === "config") {
+      if (message.status !== "rejected") conf.reportedVersion = message.version ?? conf.reportedVersion;
+      if (message.desired_version) conf.desiredVersion = Math.max(conf.desiredVersion ?? 0, message.desired_version);
+      device.samplesPerFrame = message.samples_per_frame ?? device.samplesPerFrame;
+    } else if (message.config_version != null) {
+      conf.reportedVersion = message.config_version;
+    }
+    renderConfig();
+  }
+
   const unsubscribe = [
     live.subscribe(`device.${id}.data`, onData, RATE_HZ),
     live.subscribe(`device.${id}.gait`, onGait),
+    live.subscribe(`device.${id}.env`, onEnv),
+    live.subscribe(`device.${id}.status`, onStatus),
   ];
+  const enc = encodeURIComponent(id);
+  Promise.all([api.get(`/devices/${enc}/status`), api.get(`/devices/${enc}`)]).then(([state, info]) => {
+    if (device.envUs == null) { device.battery = state.battery ?? null; device.rssi = state.rssi ?? null; }
+    conf.reportedVersion = conf.reportedVersion ?? state.config_version;
+    const c = configOf(info);
+    conf.desiredVersion = c.desiredVersion ?? conf.desiredVersion;
+    conf.desired = c.desired;
+    conf.reported = c.reported;
+    conf.reportedVersion = conf.reportedVersion ?? c.reportedVersion;
+    renderConfig();
+    changed();
+  }).catch((err) => { error.textContent = `Could not load the device: ${err.message}`; });
+  renderConfig();
+  if (api.me.role === "admin") {
+    configSection.append(el("h3", { text: "Set the next config (admin)" }), configForm(id, (saved) => {
+      conf.desiredVersion = saved.version;
+      conf.desired = saved.config;
+      renderConfig();
+    }));
+  }
   const start = new Date(Date.now() - TREND_S * 1000).toISOString();
-  api.get(`/devices/${encodeURIComponent(id)}/cycles?start=${start}&limit=1000`).then((page) => {
+  api.get(`/devices/${enc}/cycles?start=${start}&limit=1000`).then((page) => {
     for (const row of page.rows) if (row.valid) addTrend(row); else addInvalid(row);
   }).catch((err) => { error.textContent = `Could not load recent cycles: ${err.message}`; });
   function resize() {

@@ -21,6 +21,13 @@ export function show(main, live) {
       el("thead", {}, el("tr", {}, ...["id", "subject", "task", "device", "placement", "start",
         "end", "cycles (live)", ""].map((h) => el("th", { text: h })))), list)));
 
+  // Once stopped, the session's LocoHub parquet export (GET /v1/sessions/{id}/export).
+  function download(s) {
+    const link = (kind, text) => el("a", { class: `export-${kind}`, text,
+      href: api.href(`/sessions/${s.id}/export?kind=${kind}`), download: "" });
+    return el("span", {}, link("phase", "cycles.parquet"), " ", link("time", "samples.parquet"));
+  }
+
   const counts = new Map(); // session id -> cycles seen since this page opened
   const unsubscribe = new Map(); // device -> unsubscribe of its gait channel
 
@@ -46,7 +53,7 @@ export function show(main, live) {
         el("td", { text: s.device }), el("td", { text: `${s.placement} ${s.side}` }),
         el("td", { text: clock(s.start_us) }), el("td", { text: s.end_us == null ? "open" : clock(s.end_us) }),
         el("td", { class: "cycles", text: String(counts.get(s.id) ?? 0) }),
-        el("td", {}, s.end_us == null ? stop : ""));
+        el("td", {}, s.end_us == null ? stop : download(s)));
     }));
   }
 
