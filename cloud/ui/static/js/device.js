@@ -240,7 +240,8 @@ export function show(main, live, id) {
     live.subscribe(`device.${id}.status`, onStatus),
   ];
   const enc = encodeURIComponent(id);
-  Promise.all([api.get(`/devices/${enc}/status`), api.get(`/devices/${enc}`)]).then(([state, info]) => {
+  api.get(`/devices/${enc}`).then((info) => {
+    const state = info.status ?? {};
     if (device.envUs == null) { device.battery = state.battery ?? null; device.rssi = state.rssi ?? null; }
     conf.reportedVersion = conf.reportedVersion ?? state.config_version;
     const c = configOf(info);

@@ -136,8 +136,9 @@ export function show(main, live) {
       live.subscribe(`device.${id}.env`, (m) => { env(row, m); render(); }),
       live.subscribe(`device.${id}.data`, (m) => { data(row, m); render(); }, 1));
     try {
-      const [state, device] = await Promise.all([
-        api.get(`/devices/${enc}/status`), api.get(`/devices/${enc}`)]);
+      // Desired against reported config, and the last status (null before any data).
+      const device = await api.get(`/devices/${enc}`);
+      const state = device.status ?? { counters: {} };
       row.placement = device.placement ?? row.placement;
       row.state = row.state ?? state.state;
       row.lastSeenUs = Math.max(row.lastSeenUs ?? 0, state.last_seen_us ?? 0) || null;
