@@ -50,7 +50,21 @@ class DeviceState(_Body):
     config_version: int | None
     counters: dict[str, float] = Field(
         description="the device's own counters from its last status report "
-        "(frames_sent, frames_dropped, range_violations, uptime_s, free_heap)"
+        "(frames_sent, frames_dropped, range_violations, uptime_s, free_heap, heap_min_free)"
+    )
+    imu: Literal["ok", "lost"] | None = Field(
+        None, description="whether the device reads its IMU, from its last status report"
+    )
+    faults: dict[str, int] = Field(
+        default_factory=dict,
+        description="fault counters since boot from its last status report (i2c_errors, "
+        "imu_lost, imu_reinits, fifo_overflows, samples_lost, stuck_events, clipped_frames, "
+        "env_errors)",
+    )
+    clock: dict[str, int] = Field(
+        default_factory=dict,
+        description="clock corrections since boot (steps, slews) and the last measured "
+        "error against the time beacon (last_error_us)",
     )
     battery: float | None = Field(None, description="last reported battery level, %")
     rssi: float | None = Field(None, description="last reported Wi-Fi signal strength, dBm")

@@ -20,7 +20,11 @@ from gaitlink.cloud.api.models import IMU_CHANNELS, DataQuery
 from gaitlink.cloud.influx.client import InfluxError, InfluxV1
 
 _INTERVAL_US = {"1s": 1_000_000, "1m": 60_000_000, "1h": 3_600_000_000}
-_STATUS_COUNTERS = ("frames_sent", "frames_dropped", "range_violations", "uptime_s", "free_heap")
+_STATUS_COUNTERS = (
+    "frames_sent", "frames_dropped", "range_violations", "uptime_s", "free_heap", "heap_min_free"
+)  # fmt: skip
+# Status blocks stored flattened (`faults_i2c_errors`, docs/schema.md) and served nested.
+_STATUS_BLOCKS = ("faults", "clock")
 DEFAULT_SPAN_US = 3_600_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -130,6 +134,15 @@ class Readings:
             "firmware_version": last.get("firmware_version"),
             "config_version": last.get("config_version"),
             "counters": {k: last[k] for k in _STATUS_COUNTERS if last.get(k) is not None},
+            "imu": last.get("imu"),
+            **{
+                block: {
+                    k.removeprefix(f"{block}_"): v
+                    for k, v in last.items()
+                    if k.startswith(f"{block}_") and v is not None
+                }
+                for block in _STATUS_BLOCKS
+            },
             "last_seen_us": max(times) if times else None,
             "battery": battery[0]["last"] if battery else None,
             "rssi": rssi[0]["last"] if rssi else None,

@@ -36,7 +36,7 @@ from gaitlink.cloud.ingest.validate import Rejected, TimeLimits, check_scales
 from gaitlink.cloud.protocol import frame as wire
 from gaitlink.cloud.protocol.config import ConfigReport
 from gaitlink.cloud.protocol.frame import CHANNELS_ACC, CHANNELS_GYRO, QUALITY_SEQ_JUMP
-from gaitlink.cloud.protocol.messages import DeviceStatus, EnvTelemetry, MessageError, parse
+from gaitlink.cloud.protocol.messages import EnvTelemetry, MessageError, parse, parse_status
 from gaitlink.cloud.protocol.topics import TopicError, parse_topic
 from gaitlink.mqtt.link import Message
 
@@ -53,6 +53,9 @@ class IngestCounters:
     env: int = 0
     status: int = 0
     config_reports: int = 0
+    # Status reports written without the optional fields that failed validation (each is
+    # an `ingest_quality` `bad_status_field` incident naming them).
+    status_fields_dropped: int = 0
     duplicates: int = 0
     gaps: int = 0
     skipped_frames: int = 0
@@ -216,7 +219,7 @@ class Pipeline:
             self.counters.env += 1
             return [env_line(env)]
         if topic.kind == "status":
-            status = parse(DeviceStatus, message.payload, device=topic.device)
+            status, dropped = parse_status(message.payload, device=topic.device)
             if message.retain and status.timestamp is None:
                 # A retained copy without its own time (the last will) says nothing new;
                 # stamped with the arrival time it would add a point at every replay.
@@ -227,7 +230,14 @@ class Pipeline:
                 at = epoch_us(status.timestamp)
                 self.time_limits.check(at, at, now, profile.provisioned)
             self.counters.status += 1
-            return [status_line(status, now)]
+            lines = [status_line(status, now)]
+            if dropped is not None:
+                # Bad values cost only themselves: the rest of the status is written.
+                self.counters.status_fields_dropped += 1
+                log.warning("status from %s: %s", topic.device, dropped)
+                at = epoch_us(status.timestamp) if status.timestamp else now
+                lines.append(self.incident(topic.device, "bad_status_field", at, detail=dropped))
+            return lines
         if topic.kind == "config/reported":
             report = parse(ConfigReport, message.payload, device=topic.device)
             now = self._clock()

@@ -60,11 +60,14 @@ def env_line(message: EnvTelemetry) -> str:
 
 
 def status_line(message: DeviceStatus, received_us: int) -> str:
-    fields = {
-        k: v
-        for k, v in message.model_dump(exclude={"device_id", "timestamp"}).items()
-        if v is not None
-    }
+    fields = {}
+    for name, value in message.model_dump(
+        exclude={"device_id", "timestamp"}, exclude_none=True
+    ).items():
+        if isinstance(value, dict):  # faults, clock: InfluxDB has no nested fields
+            fields.update({f"{name}_{key}": v for key, v in value.items()})
+        else:
+            fields[name] = value
     fields["boot_id"] = int(message.boot_id)
     time_us = epoch_us(message.timestamp) if message.timestamp else received_us
     return encode_point(Point("device_status", {"device": message.device_id}, fields, time_us))

@@ -7,6 +7,7 @@ report, so a bad reading is rejected with the field's name instead of landing in
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -98,6 +99,33 @@ class EnvTelemetry(_Message):
         return ts
 
 
+Count = Annotated[int, Field(ge=0, lt=2**63, strict=True)]
+ClockError = Annotated[int, Field(ge=-3_600_000_000, le=3_600_000_000, strict=True)]
+
+
+class StatusFaults(_Message):
+    """Fault counters since boot (docs/firmware.md, "Faults"); a newer firmware's extra
+    counters are ignored, as unknown keys are."""
+
+    i2c_errors: Count | None = None
+    imu_lost: Count | None = None
+    imu_reinits: Count | None = None
+    fifo_overflows: Count | None = None
+    samples_lost: Count | None = None
+    stuck_events: Count | None = None
+    clipped_frames: Count | None = None
+    env_errors: Count | None = None
+
+
+class StatusClock(_Message):
+    """The device clock's corrections since boot and its last measured error against the
+    time beacon (µs, either sign; beyond ±1 h the clock is not being disciplined at all)."""
+
+    steps: Count | None = None
+    slews: Count | None = None
+    last_error_us: ClockError | None = None
+
+
 class DeviceStatus(_Message):
     device_id: DeviceId
     state: Literal["online", "offline", "rebooting", "safe_mode"]
@@ -111,10 +139,25 @@ class DeviceStatus(_Message):
     range_violations: int | None = Field(default=None, ge=0)
     free_heap: int | None = Field(default=None, ge=0)
     reason: str | None = Field(default=None, max_length=500)  # why safe_mode
+    # since 2026-12-01 (docs/protocol.md §3.2)
+    heap_min_free: int | None = Field(default=None, ge=0)
+    imu: Literal["ok", "lost"] | None = None
+    faults: StatusFaults | None = None
+    clock: StatusClock | None = None
+
+
+# What a status must have to be a status; a bad value anywhere else costs only that field.
+_STATUS_CORE = frozenset({"device_id", "state", "boot_id", "timestamp"})
 
 
 class MessageError(ValueError):
     """A JSON message that failed validation; the text names every bad field."""
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'message'}: {err['msg']}" for err in exc.errors()
+    )
 
 
 def parse(model: type[_Message], payload: bytes, *, device: str) -> _Message:
@@ -122,11 +165,41 @@ def parse(model: type[_Message], payload: bytes, *, device: str) -> _Message:
     try:
         message = model.model_validate_json(payload)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'message'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise MessageError(f"invalid {model.__name__}: {problems}") from None
+        raise MessageError(f"invalid {model.__name__}: {_problems(exc)}") from None
+    return _same_device(message, device)
+
+
+def parse_status(payload: bytes, *, device: str) -> tuple[DeviceStatus, str | None]:
+    """A status, and what was wrong with the fields left out of it (None: nothing).
+
+    A bad value in an optional field (a counter, `faults`, `clock`, …) drops that field
+    only: the state, boot and the other fields are still worth storing. A status whose
+    core (`device_id`, `state`, `boot_id`, `timestamp`) is bad is a MessageError."""
+    try:
+        return _same_device(DeviceStatus.model_validate_json(payload), device), None
+    except ValidationError as exc:
+        first = exc
+    locs = [err["loc"] for err in first.errors()]
+    try:
+        raw = json.loads(payload)
+    except ValueError:
+        raw = None
+    if not isinstance(raw, dict) or not all(locs) or {loc[0] for loc in locs} & _STATUS_CORE:
+        raise MessageError(f"invalid DeviceStatus: {_problems(first)}") from None
+    for loc in locs:  # drop each bad value itself: one bad counter keeps the others
+        parent = raw
+        for key in loc[:-1]:
+            parent = parent.get(key) if isinstance(parent, dict) else None
+        if isinstance(parent, dict):
+            parent.pop(loc[-1], None)
+    try:
+        status = DeviceStatus.model_validate(raw)
+    except ValidationError as exc:
+        raise MessageError(f"invalid DeviceStatus: {_problems(exc)}") from None
+    return _same_device(status, device), f"left out: {_problems(first)}"
+
+
+def _same_device(message: _Message, device: str) -> _Message:
     if message.device_id != device:
         raise MessageError(
             f"device_id {message.device_id!r} does not match the topic's device {device!r}"

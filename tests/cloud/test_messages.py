@@ -6,7 +6,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gaitlink.cloud.ingest.points import env_line
-from gaitlink.cloud.protocol.messages import DeviceStatus, EnvTelemetry, MessageError, parse
+from gaitlink.cloud.protocol.messages import (
+    DeviceStatus,
+    EnvTelemetry,
+    MessageError,
+    parse,
+    parse_status,
+)
 
 ENV = {
     "device_id": "gl-0001",
@@ -138,3 +144,77 @@ def test_env__sensor_error_without_value_is_valid():
         device="gl-0001",
     )
     assert message.sensor_data.humidity.value is None
+
+
+# -- status: the firmware's newer fields (faults, clock, imu, heap_min_free) -------------
+_STATUS = {
+    "device_id": "gl-0001", "state": "online", "boot_id": 5,
+    "timestamp": "2026-12-01T00:00:00Z", "frames_sent": 9, "free_heap": 12000,
+    "heap_min_free": 10624, "imu": "lost",
+    "faults": {"i2c_errors": 4, "imu_lost": 1, "imu_reinits": 1, "fifo_overflows": 0,
+               "samples_lost": 30, "stuck_events": 1, "clipped_frames": 2, "env_errors": 3},
+    "clock": {"steps": 1, "slews": 40, "last_error_us": -312},
+}  # fmt: skip
+
+
+def test_status__valid_with_faults_clock_imu_and_heap_min_free():
+    status, dropped = parse_status(json.dumps(_STATUS).encode(), device="gl-0001")
+    assert dropped is None
+    assert status.model_dump(mode="json", exclude_none=True, exclude={"timestamp"}) == {
+        k: v for k, v in _STATUS.items() if k != "timestamp"
+    }
+
+
+@pytest.mark.parametrize(
+    ("change", "named", "kept"),
+    [
+        ({"faults": {**_STATUS["faults"], "i2c_errors": -1}}, "faults.i2c_errors", "faults"),
+        ({"faults": "many"}, "faults", "clock"),
+        ({"clock": {"steps": 1.5, "slews": 2}}, "clock.steps", "clock"),
+        ({"clock": {"last_error_us": 10**13}}, "clock.last_error_us", "faults"),
+        ({"imu": "broken"}, "imu", "faults"),
+        ({"heap_min_free": -4}, "heap_min_free", "imu"),
+        ({"frames_sent": "nine"}, "frames_sent", "heap_min_free"),
+    ],
+)
+def test_status__invalid_optional_value_costs_only_that_value(change, named, kept):
+    status, dropped = parse_status(json.dumps(_STATUS | change).encode(), device="gl-0001")
+    assert dropped is not None and dropped.startswith("left out: ") and named in dropped
+    assert status.state == "online" and status.boot_id == 5
+    assert getattr(status, kept) is not None  # the other fields are all still there
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [({"state": "asleep"}, "state"), ({"boot_id": -1}, "boot_id"),
+     ({"timestamp": "yesterday"}, "timestamp"), ({"device_id": "gl-0002"}, "device_id")],
+)  # fmt: skip
+def test_status__invalid_core_is_a_message_error(change, named):
+    with pytest.raises(MessageError, match=named):
+        parse_status(json.dumps(_STATUS | change).encode(), device="gl-0001")
+
+
+_json_values = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=5),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+)  # fmt: skip
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["faults", "clock", "imu", "heap_min_free", "free_heap", "uptime_s"]),
+        _json_values,
+    ),
+    st.dictionaries(st.sampled_from(list(_STATUS["faults"])), _json_values),
+)
+def test_status__any_optional_values_keep_the_core_or_name_what_was_left_out(top, faults):
+    payload = _STATUS | top
+    if faults and isinstance(payload.get("faults"), dict):
+        payload["faults"] = payload["faults"] | faults
+    status, dropped = parse_status(json.dumps(payload).encode(), device="gl-0001")
+    assert (status.device_id, status.state, status.boot_id) == ("gl-0001", "online", 5)
+    if dropped is None:  # everything was valid: nothing is lost
+        assert status.faults is None or status.faults.model_dump(exclude_none=True) == {
+            k: v for k, v in payload["faults"].items() if v is not None
+        }

@@ -200,3 +200,33 @@ def test_transform__a_forged_seq_does_not_silence_the_device(tmp_path):
     assert all(f"q={0x8000}i" in line for line in outs[10].lines if line.startswith("imu"))
     assert pipeline.counters.duplicates == 0 and pipeline.counters.seq_jumps == 1
     assert ("incident", "seq_jump") in taps
+
+
+def test_status__newer_fields_stored_flat_and_a_bad_one_costs_only_itself(tmp_path):
+    status = {"device_id": "d1", "state": "online", "boot_id": 4, "frames_sent": 7,
+              "timestamp": "2026-12-01T00:00:00Z", "heap_min_free": 10624, "imu": "ok",
+              "faults": {"i2c_errors": 2, "samples_lost": 0},
+              "clock": {"steps": 1, "slews": 3, "last_error_us": -250}}  # fmt: skip
+    pipeline = _pipeline(tmp_path)
+    (line,) = pipeline.transform(
+        [Message("gaitlink/v1/d1/status", json.dumps(status).encode(), 1, False, 1)]
+    ).lines
+    for field in (
+        'imu="ok"',
+        "heap_min_free=10624i",
+        "faults_i2c_errors=2i",
+        "faults_samples_lost=0i",
+        "clock_last_error_us=-250i",
+        "frames_sent=7i",
+    ):
+        assert field in line, field  # fmt: skip
+    bad = status | {"faults": {"i2c_errors": -2, "samples_lost": 5}}
+    out = pipeline.transform(
+        [Message("gaitlink/v1/d1/status", json.dumps(bad).encode(), 1, False, 2)]
+    )
+    written, incident = out.lines
+    assert "faults_samples_lost=5i" in written and "faults_i2c_errors" not in written
+    assert "frames_sent=7i" in written and 'state="online"' in written
+    assert incident.startswith("ingest_quality,device=d1,kind=bad_status_field ")
+    assert "faults.i2c_errors" in incident
+    assert pipeline.counters.status_fields_dropped == 1 and pipeline.counters.dead_letters == 0

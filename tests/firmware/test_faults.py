@@ -11,6 +11,7 @@ import math
 from gaitlink.cloud.protocol.frame import QUALITY_OVERRUN as OVERRUN
 from gaitlink.cloud.protocol.frame import QUALITY_SENSOR_ERROR as SENSOR_ERROR
 from gaitlink.cloud.protocol.frame import QUALITY_SENSOR_STUCK as SENSOR_STUCK
+from gaitlink.cloud.protocol.messages import parse_status
 from gaitlink.hardware.sim import motion
 from gaitlink.tools.device import start_device
 from tests.firmware.helpers import Subscriber, decode_frame, run_mpy
@@ -142,6 +143,12 @@ def test_device_run__faults_are_counted_flagged_reported_and_survived(mosquitto,
     faulted = [s for s in status if s.get("faults", {}).get("imu_lost")]
     assert faulted and any(s["imu"] == "lost" for s in status)
     assert status[-1]["imu"] == "ok" and status[-1]["faults"]["env_errors"] >= 2
+    # the cloud takes every field the firmware sends, none left out
+    for said in status:
+        taken, dropped = parse_status(json.dumps(said).encode(), device=device)
+        assert dropped is None, dropped
+        assert taken.model_dump(exclude_none=True, mode="json")["faults"] == said["faults"]
+        assert taken.clock is not None and taken.heap_min_free == said["heap_min_free"]
     assert (
         any(m["sensor_data"]["temperature"]["quality"] == "sensor_error" for m in env)
         and env[-1]["sensor_data"]["temperature"]["quality"] == "good"
