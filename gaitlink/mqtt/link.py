@@ -12,6 +12,7 @@ next broker has acknowledged it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -19,6 +20,9 @@ from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from gaitlink.mqtt.endpoint import Endpoint
 
@@ -83,9 +87,106 @@ class _BufferedSocket:
         return getattr(self._sock, name)
 
 
+_PUBLISH, _DISCONNECT = mqtt.PUBLISH, mqtt.DISCONNECT
+# Bytes joined into one send(): a few dozen frames; more would only copy more per partial send.
+_COALESCE_BYTES = 65536
+# What paho hands on_publish for a plain PUBACK; built once, read only.
+_PUBACK_OK = ReasonCode(PacketTypes.PUBACK)
+_NO_PROPERTIES = Properties(PacketTypes.PUBACK)
+
+
 class _Client(mqtt.Client):
     def _create_socket(self):  # paho 2.x: the one place a connection's socket is made
         return _BufferedSocket(super()._create_socket())
+
+    _filtered = False  # message_callback_add() was used: paho's own dispatch
+
+    def message_callback_add(self, sub, callback):
+        self._filtered = True
+        super().message_callback_add(sub, callback)
+
+    def _handle_on_message(self, message):
+        # paho matches every message's topic against its per-filter callbacks, which a
+        # Link never adds: a trie walk and a topic decode per message, for nothing.
+        if self._filtered:
+            return super()._handle_on_message(message)
+        on_message = self.on_message
+        if on_message is None:
+            return None
+        with self._in_callback_mutex:
+            try:
+                on_message(self, self._userdata, message)
+            except Exception as err:
+                self._easy_log(mqtt.MQTT_LOG_ERR, "Caught exception in on_message: %s", err)
+                if not self.suppress_exceptions:
+                    raise
+        return None
+
+    def _easy_log(self, level, fmt, *args):
+        # paho logs every packet sent and received at DEBUG: a logging call per packet,
+        # a few percent of a relay's CPU, for lines that are off unless asked for.
+        if level == mqtt.MQTT_LOG_DEBUG and not log.isEnabledFor(logging.DEBUG):
+            return
+        super()._easy_log(level, fmt, *args)
+
+    def _packet_queue(self, command, packet, mid, qos, info=None):
+        # paho writes a byte to its wake-up socket pair for every packet queued from
+        # another thread (each ack and publish of the relay): a system call per packet, and
+        # a pass of the network loop to read it back. One byte is enough while packets
+        # wait: the loop writes until the queue is empty, so a packet queued behind others
+        # is written by the same pass as they are, and only the first of a run wakes it.
+        if self._thread is None or self._sockpairW is None:
+            return super()._packet_queue(command, packet, mid, qos, info)
+        out = self._out_packet
+        out.append(
+            {"command": command, "mid": mid, "qos": qos, "pos": 0, "to_process": len(packet),
+             "packet": packet, "info": info}
+        )  # fmt: skip
+        if len(out) == 1:
+            with contextlib.suppress(BlockingIOError):  # full: a wake-up is pending anyway
+                self._sockpairW.send(b"0")
+        return mqtt.MQTT_ERR_SUCCESS
+
+    def _packet_write(self):
+        # paho sends each queued packet with a send() of its own; a relay's PUBACKs and
+        # PUBLISHes queue up by the dozen. Join what is queued into sends of up to 64 kB.
+        # QoS 0 PUBLISHes and DISCONNECT stay single: paho acts on having written those
+        # (on_publish, closing the socket). Only the network thread pops the queue; other
+        # threads append behind what is taken here, so the order is kept.
+        out = self._out_packet
+        if len(out) > 1 and out[0]["pos"] == 0:
+            chunks: list[dict] = []
+            run: list[dict] = []
+            size = 0
+            for _ in range(len(out)):
+                packet = out.popleft()
+                kind = packet["command"] & 0xF0
+                if kind == _DISCONNECT or (kind == _PUBLISH and packet["qos"] == 0):
+                    _close_run(run, chunks)
+                    chunks.append(packet)
+                    size = 0
+                    continue
+                run.append(packet)
+                size += packet["to_process"]
+                if size >= _COALESCE_BYTES:
+                    _close_run(run, chunks)
+                    size = 0
+            _close_run(run, chunks)
+            out.extendleft(reversed(chunks))
+        return super()._packet_write()
+
+    def _handle_pubackcomp(self, cmd):
+        # A plain PUBACK is 2 bytes, the message id (MQTT 3.1.1, and 5 on success); paho
+        # decodes it into a new ReasonCode and Properties each time, a tenth of a relay's
+        # CPU per frame (py-spy). Anything longer goes to paho.
+        packet = self._in_packet["packet"]
+        if cmd != "PUBACK" or len(packet) != 2:
+            return super()._handle_pubackcomp(cmd)
+        mid = (packet[0] << 8) | packet[1]
+        with self._out_message_mutex:
+            if mid in self._out_messages:
+                return self._do_on_publish(mid, _PUBACK_OK, _NO_PROPERTIES)
+        return mqtt.MQTT_ERR_SUCCESS
 
     def loop_read(self, max_packets: int = 1):
         # paho reads at most len(out) + len(in) packets per call (one, for a subscriber
@@ -98,6 +199,20 @@ class _Client(mqtt.Client):
             if self._sock is not None and self._sock.pending() >= before:
                 break  # a partial packet: the rest comes with the next select()
         return rc
+
+
+def _close_run(run: list[dict], chunks: list[dict]) -> None:
+    """Append `run` to `chunks` as one packet (or as itself if it is a single one)."""
+    if len(run) == 1:
+        chunks.append(run[0])
+    elif run:
+        joined = b"".join(p["packet"] for p in run)
+        # Command 0 is no MQTT packet type: paho does nothing but write it.
+        chunks.append(
+            {"command": 0, "mid": 0, "qos": 1, "pos": 0, "to_process": len(joined),
+             "packet": joined, "info": None}
+        )  # fmt: skip
+    run.clear()
 
 
 def configure(client: mqtt.Client, endpoint: Endpoint) -> None:
@@ -125,6 +240,8 @@ class Link:
         will: Will | None = None,
         keepalive_s: int = 30,
         max_inflight: int = 100,
+        mqtt5: bool = False,
+        on_connected: Callable[[], None] | None = None,
     ) -> None:
         self.endpoint = endpoint
         self._subscriptions = tuple(subscriptions)
@@ -146,10 +263,18 @@ class Link:
 
         # clean_session=False with a fixed client id: the broker queues QoS 1 messages for
         # us while we are away and redelivers the ones we never acknowledged.
+        # MQTT 5 where a publish needs an expiry (the gateway's retained status, which must
+        # not outlive a broker crash that took its last will with it); the session is kept
+        # the same way: clean_session=False is clean start off and a session that never
+        # expires.
+        self._mqtt5 = mqtt5
+        self._clean_session = clean_session
+        self._on_connected = on_connected
         client = _Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
-            clean_session=clean_session,
+            clean_session=None if mqtt5 else clean_session,
+            protocol=mqtt.MQTTv5 if mqtt5 else mqtt.MQTTv311,
             manual_ack=True,
         )
         client.enable_logger(log)
@@ -172,7 +297,15 @@ class Link:
     def start(self, timeout_s: float = 10.0) -> None:
         """Connect and start the network thread; raise LinkError if no CONNACK in time."""
         try:
-            self._client.connect(self.endpoint.host, self.endpoint.port, self._keepalive_s)
+            if self._mqtt5:
+                session = Properties(PacketTypes.CONNECT)
+                session.SessionExpiryInterval = 0 if self._clean_session else 0xFFFFFFFF
+                self._client.connect(
+                    self.endpoint.host, self.endpoint.port, self._keepalive_s,
+                    clean_start=self._clean_session, properties=session,
+                )  # fmt: skip
+            else:
+                self._client.connect(self.endpoint.host, self.endpoint.port, self._keepalive_s)
         except OSError as exc:
             raise LinkError(
                 f"cannot reach MQTT broker at {self.endpoint}: {exc}. Is it running? "
@@ -207,9 +340,20 @@ class Link:
         qos: int = 1,
         retain: bool = False,
         on_acked: Callable[[], None] | None = None,
+        expiry_s: int | None = None,
     ) -> None:
-        """Queue a publish; paho sends it now or after the next reconnect."""
-        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        """Queue a publish; paho sends it now or after the next reconnect.
+
+        `expiry_s` (MQTT 5 links only): the broker discards the message, retained or
+        queued, once it is that old.
+        """
+        properties = None
+        if expiry_s is not None:
+            if not self._mqtt5:
+                raise ValueError("a message expiry needs an MQTT 5 link (Link(mqtt5=True))")
+            properties = Properties(PacketTypes.PUBLISH)
+            properties.MessageExpiryInterval = expiry_s
+        info = self._client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
         if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
             raise LinkError(f"publish to {topic} failed: {mqtt.error_string(info.rc)}")
         # Every publish paho will report is booked, so that each on_publish is consumed by
@@ -264,6 +408,8 @@ class Link:
             for topic in self._subscriptions:
                 client.subscribe(topic, qos=1)
         self._connected.set()
+        if self._on_connected is not None:
+            self._on_connected()
         self._answered.set()
         log.info("connected to %s (session present: %s)", self.endpoint, flags.session_present)
 
