@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -94,6 +95,7 @@ class Relay:
         # Downlink: (topic, payload) -> cloud messages waiting for the site's ack.
         self._pending: dict[tuple[str, bytes], list[Message]] = {}
         self.status_topic = gateway_status_topic(gateway_id)
+        self._status_due = threading.Event()  # set at each cloud connect: publish now
         self.site = Link(
             site,
             f"gaitlink-gw-{gateway_id}-site",
@@ -109,6 +111,9 @@ class Relay:
             # 0: no limit in paho, whose in-flight bookkeeping scans every queued message
             # at each PUBACK; the relay window bounds what is in flight instead.
             max_inflight=0,
+            # MQTT 5 for the status's expiry (_status_loop); a fresh status at each connect.
+            mqtt5=True,
+            on_connected=self._status_due.set,
         )
         self._time_beacon_s = time_beacon_s
         self._status_every_s = status_every_s
@@ -143,6 +148,7 @@ class Relay:
         self.site.stop()
         self._stop.set()
         self._wake.set()
+        self._status_due.set()
         for thread in self._threads:
             thread.join()
         self.cloud.publish(self.status_topic, self._status_payload("offline"), retain=True)
@@ -312,6 +318,16 @@ class Relay:
             separators=(",", ":"),
         ).encode()
 
+    def status_expiry_s(self) -> int:
+        """How long the cloud broker keeps an "online" status that is not renewed.
+
+        The last will says "offline" when the broker sees the gateway go, but a broker that
+        crashes (or loses power) forgets the will, and would keep the retained "online"
+        after it restarts, for a gateway that may have stopped meanwhile. So "online"
+        expires unless renewed: three status periods, so one late status does not blank it.
+        """
+        return max(1, math.ceil(3 * self._status_every_s))
+
     def _status_loop(self) -> None:
         while True:
             self._track_cloud_link()
@@ -320,13 +336,17 @@ class Relay:
             if self.cloud.connected:
                 try:
                     self.cloud.publish(
-                        self.status_topic, self._status_payload("online"), retain=True
-                    )
+                        self.status_topic, self._status_payload("online"), retain=True,
+                        expiry_s=self.status_expiry_s(),
+                    )  # fmt: skip
                     with self._lock:
                         self.counters.status_published += 1
                 except Exception:
                     log.exception("gateway status not published")
-            if self._stop.wait(self._status_every_s):
+            # A (re)connect wakes it: the broker may hold the will's "offline" or nothing.
+            self._status_due.wait(self._status_every_s)
+            self._status_due.clear()
+            if self._stop.is_set():
                 return
 
     def _track_cloud_link(self) -> None:

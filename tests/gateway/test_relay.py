@@ -1,7 +1,9 @@
 """The relay with its spool against two real mosquitto brokers, in-process."""
 
 import json
+import signal
 import threading
+import time
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -29,7 +31,7 @@ def brokers(tmp_path):
 def _relay(site, cloud, tmp_path, **kw) -> Relay:
     return Relay(
         Endpoint("127.0.0.1", site.port), Endpoint("127.0.0.1", cloud.port),
-        spool_at(tmp_path / "spool"), gateway_id="t", status_every_s=0.2, **kw,
+        spool_at(tmp_path / "spool"), gateway_id="t", **{"status_every_s": 0.2, **kw},
     )  # fmt: skip
 
 
@@ -148,5 +150,76 @@ def test_relay__downlink_config_reaches_the_site_retained(brokers, tmp_path):
             device.disconnect()
             device.loop_stop()
         assert relay.snapshot()["downlink_received"] == 1
+    finally:
+        relay.stop()
+
+
+def _retained_status(port: int, gateway_id: str, wait_s: float = 1.0) -> dict | None:
+    """The retained gateway status the cloud broker hands a new subscriber, or None."""
+    got: list[bytes] = []
+    subscribed = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2)
+    client.on_message = lambda c, u, m: got.append(m.payload)
+    client.on_subscribe = lambda *_: subscribed.set()
+    client.on_connect = lambda c, *_: c.subscribe(gateway_status_topic(gateway_id), qos=1)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        assert subscribed.wait(10), "no SUBACK from the cloud broker"
+        # Retained messages come right after the SUBACK; wait a little for them.
+        threading.Event().wait(wait_s)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return json.loads(got[-1]) if got else None
+
+
+def _persist(broker: Mosquitto) -> None:
+    """Have mosquitto write its database now (SIGUSR1), as its autosave would."""
+    db = broker.home / "mosquitto.db"
+    before = db.stat().st_mtime_ns if db.exists() else 0
+    broker.signal(signal.SIGUSR1)
+    wait_for(lambda: db.exists() and db.stat().st_mtime_ns != before, 10, "mosquitto.db saved")
+
+
+def test_relay__stop_during_a_cloud_crash_leaves_no_online_status(brokers, tmp_path):
+    # A crashed broker (SIGKILL: no shutdown, so the gateway's will is never sent) comes
+    # back with the retained "online" of its last autosave. The gateway was stopped during
+    # the outage, so nobody will overwrite it: it must expire on its own.
+    site, cloud = brokers
+    relay = _started(_relay(site, cloud, tmp_path, status_every_s=4.0), site.port)
+    assert relay.status_expiry_s() == 12
+    wait_for(lambda: _retained_status(cloud.port, "t", 0.3) is not None, 10, "a status")
+    _persist(cloud)
+    cloud.kill()
+    relay.stop()  # a clean stop, while the cloud broker is down
+    cloud.start()
+    restarted = time.monotonic()
+    # The broker kept it across the crash (so what follows is the expiry, not a lost file).
+    before = _retained_status(cloud.port, "t")
+    assert before is not None and before["state"] == "online", before
+    threading.Event().wait(max(0.0, restarted + relay.status_expiry_s() + 1 - time.monotonic()))
+    after = _retained_status(cloud.port, "t")
+    print("retained status after the crash:", before["state"], "then", after)
+    assert after is None or after["state"] == "offline", after
+
+
+def test_relay__status_is_published_again_as_soon_as_the_cloud_is_back(brokers, tmp_path):
+    # status_every_s of a minute: only the reconnect can publish within the test.
+    site, cloud = brokers
+    relay = _started(_relay(site, cloud, tmp_path, status_every_s=60.0), site.port)
+    try:
+        wait_for(lambda: relay.snapshot()["status_published"] >= 1, 10, "a status")
+        cloud.kill()
+        wait_for(lambda: not relay.cloud.connected, 10, "the cloud link down")
+        down_us = time.time_ns() // 1000
+        cloud.start()
+        wait_for(lambda: relay.cloud.connected, 20, "the cloud link back")
+
+        def fresh() -> bool:
+            status = _retained_status(cloud.port, "t", wait_s=0.3)
+            return status is not None and status["state"] == "online" and status["t_us"] > down_us
+
+        wait_for(fresh, 10, "a status newer than the outage")
     finally:
         relay.stop()
