@@ -126,8 +126,9 @@ listen = "127.0.0.1:9108"
 """
 
 
-def write(root: Path, plan: InstallPlan) -> list[str]:
-    """Write the files under `root`; a line per file saying what happened."""
+def write(root: Path, plan: InstallPlan, dry_run: bool = False) -> list[str]:
+    """Write the files under `root`; a line per file saying what happened (or, with
+    `dry_run`, what would happen: nothing is written)."""
     done = []
     for rel, text, keep_existing in (
         (UNIT_PATH, render_unit(plan), False),
@@ -138,11 +139,29 @@ def write(root: Path, plan: InstallPlan) -> list[str]:
         if keep_existing and path.exists():
             done.append(f"kept      {path} (yours; not overwritten)")
             continue
+        if dry_run:
+            done.append(f"would write {path} ({len(text.encode())} bytes, mode 0644)")
+            continue
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         path.chmod(0o644)
         done.append(f"wrote     {path}")
     return done
+
+
+def user_command(user: str) -> list[str]:
+    """The command that creates the service's user: a system account (uid below 1000, no
+    password, so nobody logs in as it), without a home directory (the spool lives in the
+    unit's StateDirectory) and with no login shell."""
+    return ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", user]
+
+
+def user_exists(user: str) -> bool:
+    return subprocess.run(["id", "-u", user], capture_output=True).returncode == 0
+
+
+class InstallError(Exception):
+    """Something the installer could not do: one line saying what and what to do."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -156,6 +175,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     install.add_argument("--cloud", default=InstallPlan.cloud_url, help="cloud broker host:port")
     install.add_argument("--id", default=InstallPlan.gateway_id, help="gateway id")
     install.add_argument("--site-port", type=int, default=1883, help="site broker port")
+    install.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="say what it would write and run, change nothing (needs no sudo)",
+    )
     install.set_defaults(func=_install)
 
 
@@ -171,27 +195,46 @@ def _install(args: argparse.Namespace) -> int:
     )
     root = args.root
     system = root.resolve() == Path("/")
-    if system and os.geteuid() != 0:
-        print("gaitlink gateway install: run it with sudo (or give --root DIR)", file=sys.stderr)
+    if system and not args.dry_run and os.geteuid() != 0:
+        print(
+            "gaitlink gateway install: writing to / needs root: run it with sudo "
+            "(or --dry-run to see what it would do, or --root DIR to write elsewhere)",
+            file=sys.stderr,
+        )
         return 2
     try:
-        lines = write(root, plan)
-    except OSError as exc:
+        lines = write(root, plan, dry_run=args.dry_run)
+        print("\n".join(lines))
+        # Under another --root the user belongs to that system, not to this one.
+        if system:
+            print(create_user(plan.user, dry_run=args.dry_run))
+    except (OSError, InstallError) as exc:
         print(f"gaitlink gateway install: {exc}", file=sys.stderr)
         return 2
-    print("\n".join(lines))
-    if system:
-        _create_user(plan.user)
+    if system and not args.dry_run:
         print("next: sudo systemctl daemon-reload && sudo systemctl restart mosquitto")
         print("      sudo systemctl enable --now gaitlink-gateway")
     return 0
 
 
-def _create_user(user: str) -> None:
-    exists = subprocess.run(["id", "-u", user], capture_output=True).returncode == 0
-    if not exists:
-        subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", user],
-            check=True,
+def create_user(user: str, dry_run: bool = False) -> str:
+    """Create the service's user unless it exists; a line saying what was (or would be) done."""
+    if user_exists(user):
+        return f"kept      system user {user} (exists)"
+    command = user_command(user)
+    if dry_run:
+        return f"would run {shlex.join(command)}"
+    try:
+        result = subprocess.run(command, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise InstallError(
+            f"useradd not found: create the system user {user!r} by hand "
+            f"({shlex.join(command)}), then run install again"
+        ) from None
+    if result.returncode != 0:
+        why = (result.stderr.strip().splitlines() or ["no message"])[-1]
+        raise InstallError(
+            f"could not create the system user {user!r}: useradd exited {result.returncode} "
+            f"({why}); the files are written, create the user by hand and start the service"
         )
-        print(f"created   system user {user}")
+    return f"created   system user {user}"

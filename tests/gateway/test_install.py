@@ -2,20 +2,27 @@
 parsed where systemd-analyze is missing), the broker config run by a real mosquitto."""
 
 import configparser
+import os
 import shutil
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gaitlink.gateway.install import (
     CONFIG_PATH,
     MOSQUITTO_PATH,
     UNIT_PATH,
+    InstallError,
     InstallPlan,
+    create_user,
     render_mosquitto,
+    user_command,
+    user_exists,
 )
 from gaitlink.tools.stack import find_binary, free_port
 from tests.gateway.helpers import wait_for
@@ -109,3 +116,74 @@ def test_install__site_broker_config_runs_in_a_real_mosquitto(tmp_path):
         client.loop_stop()
         broker.terminate()
         broker.wait(10)
+
+
+# What root would do to this machine (create a system user, write under /etc) is not run
+# here: these tests run the installer as an ordinary user, so even a bug cannot touch /etc.
+def _as_ordinary_user(*args: str) -> subprocess.CompletedProcess:
+    argv = [sys.executable, "-m", "gaitlink.tools.cli", "gateway", "install", *args]
+    if os.geteuid() == 0:
+        # nobody: no write access to /etc, like a Pi owner who forgot sudo.
+        argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *argv]
+    env = {**os.environ, "HOME": "/tmp", "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
+
+
+def test_install__without_root_refuses_to_write_to_the_system_in_one_line():
+    result = _as_ordinary_user("--id", "pi-07")
+    assert result.returncode == 2, result
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "needs root" in result.stderr and "sudo" in result.stderr
+    assert "--dry-run" in result.stderr and "--root DIR" in result.stderr
+
+
+def test_install__dry_run_names_the_files_and_the_useradd_and_changes_nothing():
+    paths = [Path("/") / p for p in (UNIT_PATH, MOSQUITTO_PATH, CONFIG_PATH)]
+    existed = {p: p.exists() for p in paths}
+    user_existed = user_exists("gaitlink")
+    result = _as_ordinary_user("--dry-run", "--id", "pi-07")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    print(result.stdout)
+    for path in paths:
+        if not existed[path]:
+            assert any(ln.startswith(f"would write {path} (") for ln in lines), lines
+            assert not path.exists(), f"--dry-run wrote {path}"
+    if user_existed:
+        assert "kept      system user gaitlink (exists)" in lines
+    else:
+        expected = "useradd --system --no-create-home --shell /usr/sbin/nologin gaitlink"
+        assert f"would run {expected}" in lines
+        assert not user_exists("gaitlink"), "--dry-run created the user"
+    assert not any(ln.startswith("next:") for ln in lines)
+
+
+def test_install__useradd_command_makes_a_system_user_without_home_or_shell():
+    command = user_command("gaitlink")
+    assert command[0] == "useradd" and command[-1] == "gaitlink"
+    assert {"--system", "--no-create-home"} <= set(command)
+    assert command[command.index("--shell") + 1] == "/usr/sbin/nologin"
+
+
+def test_install__an_existing_user_is_kept_and_useradd_not_run(tmp_path, monkeypatch):
+    # No useradd on PATH: had it been called, create_user would raise.
+    (tmp_path / "id").symlink_to(shutil.which("id"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert create_user("root") == "kept      system user root (exists)"
+
+
+def test_install__a_failing_or_missing_useradd_is_one_clear_error(tmp_path, monkeypatch):
+    # A stand-in useradd (the real one needs root): what the installer says when it fails.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "id").symlink_to(shutil.which("id"))
+    monkeypatch.setenv("PATH", str(bin_dir))
+    user = "gaitlink-no-such-user"
+    with pytest.raises(InstallError, match="useradd not found: create the system user"):
+        create_user(user)
+    fake = bin_dir / "useradd"
+    message = "useradd: cannot lock /etc/passwd; try again later."
+    fake.write_text(f"#!/bin/sh\necho '{message}' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    with pytest.raises(InstallError, match=r"useradd exited 1 \(useradd: cannot lock /etc/passwd"):
+        create_user(user)
