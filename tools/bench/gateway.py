@@ -33,7 +33,28 @@ from pathlib import Path
 
 from gaitlink.gateway.install import InstallPlan, render_mosquitto
 from gaitlink.tools.bench import mqtt_load
+from gaitlink.tools.bench.speed import host
 from gaitlink.tools.stack import find_binary, free_port
+
+# Issue 10's targets, printed with the figures.
+TARGET_FRAMES_PER_S = 15_000
+TARGET_P99_ADDED_MS = 50.0
+TARGET_DRAIN_OVER_LIVE = 10.0
+TARGET_RSS_MB = 100.0
+
+
+def _machine() -> dict:
+    import paho.mqtt
+
+    version = subprocess.run(
+        [str(find_binary("mosquitto")), "-h"], capture_output=True, text=True
+    ).stdout.splitlines()
+    return {
+        **host(),
+        "paho_mqtt": paho.mqtt.__version__,
+        "mosquitto": version[0].strip() if version else "unknown",
+        "load_average_1m_at_start": round(os.getloadavg()[0], 1),
+    }
 
 
 @dataclass(frozen=True)
@@ -281,6 +302,7 @@ def _live(port: int, counter_port: int, spec: Spec, tag: str) -> list[float]:
 
 def run(spec: Spec) -> dict:
     cpu = spec.cpu if spec.cpu is not None else os.cpu_count() - 1
+    machine = _machine()
     live_rate = spec.devices * spec.frames_per_device_s
     with tempfile.TemporaryDirectory(prefix="gaitlink-bench-gw-") as tmp:
         home = Path(tmp)
@@ -322,10 +344,17 @@ def run(spec: Spec) -> dict:
     samples = (spec.frame_bytes - 44) // 12  # v1 frame: 44 bytes + 12 per 6-axis sample
     return {
         "spec": {k: str(v) if isinstance(v, Path) else v for k, v in spec.__dict__.items()},
+        "machine": {**machine, "load_average_1m_at_end": round(os.getloadavg()[0], 1)},
+        "gateway_cpu": cpu,
         "direct_frames_per_s": round(direct_rate),
         "gateway_frames_per_s": round(gateway_rate),
         "gateway_samples_per_s": round(gateway_rate * samples),
         "gateway_cpu_us_per_frame": round(cpu_per_frame_us, 1),
+        # What one core of its own would carry at that CPU per frame: the load-independent
+        # figure (the rate above depends on what else runs on the pinned CPU).
+        "gateway_frames_per_core_s": round(1e6 / cpu_per_frame_us),
+        "gateway_over_direct": round(gateway_rate / direct_rate, 3),
+        "direct_frames_per_s_runs": [round(r) for r in direct_rates],
         "paho_only_frames_per_s": round(paho_rate),
         "paho_only_cpu_us_per_frame": round(paho_cpu_us, 1),
         "live_frames_per_s": live_rate,
@@ -397,26 +426,43 @@ def markdown(result: dict) -> str:
     lat_d, lat_g, added = (
         result["direct_latency_ms"], result["gateway_latency_ms"], result["added_latency_ms"]
     )  # fmt: skip
+    m = result["machine"]
+    rate, per_core = result["gateway_frames_per_s"], result["gateway_frames_per_core_s"]
     rows = [
         (f"sustained frames/s through the gateway (spool on), median of {result['repeats']}",
-         f"{result['gateway_frames_per_s']} (runs: {result['gateway_frames_per_s_runs']})"),
+         f"{rate} (runs: {result['gateway_frames_per_s_runs']}); "
+         f"{rate / TARGET_FRAMES_PER_S:.2f}x the target {TARGET_FRAMES_PER_S}"),
         ("  samples/s", result["gateway_samples_per_s"]),
-        ("direct publish -> subscribe through one mosquitto", result["direct_frames_per_s"]),
+        (f"direct publish -> subscribe through one mosquitto, median of {result['repeats']}",
+         f"{result['direct_frames_per_s']} (runs: {result['direct_frames_per_s_runs']})"),
+        ("  gateway / direct", result["gateway_over_direct"]),
         ("gateway CPU per frame (us)", result["gateway_cpu_us_per_frame"]),
+        ("  frames/s one core of its own would carry (1e6 / CPU per frame)",
+         f"{per_core}; {per_core / TARGET_FRAMES_PER_S:.2f}x the target"),
         ("paho alone, no spool (ack + publish + PUBACK): frames/s, CPU us per frame",
          f"{result['paho_only_frames_per_s']}, {result['paho_only_cpu_us_per_frame']}"),
         (f"latency at {result['live_frames_per_s']:.0f} frames/s, direct p50 / p99 (ms)",
          f"{lat_d['p50']} / {lat_d['p99']}"),
         ("  through the gateway p50 / p99 (ms)", f"{lat_g['p50']} / {lat_g['p99']}"),
-        ("  added by the gateway p50 / p99 (ms)", f"{added['p50']} / {added['p99']}"),
+        ("  added by the gateway p50 / p99 (ms)",
+         f"{added['p50']} / {added['p99']} (target p99 < {TARGET_P99_ADDED_MS:g})"),
         (f"drain of {result['drain_backlog_frames']} frames, live flowing (frames/s)",
          result["drain_frames_per_s"]),
-        ("  drain / live", result["drain_over_live"]),
+        ("  drain / live", f"{result['drain_over_live']} (target >= {TARGET_DRAIN_OVER_LIVE:g})"),
         ("spool commit (fsync) mean ms / frames per commit",
          f"{result['fsync_ms_mean']} / {result['frames_per_commit']}"),
-        ("gateway peak RSS (MB)", result["gateway_peak_rss_mb"]),
+        ("gateway peak RSS (MB)",
+         f"{result['gateway_peak_rss_mb']} (target < {TARGET_RSS_MB:g})"),
     ]  # fmt: skip
-    out = ["| measure | value |", "|---|---|"]
+    out = [
+        f"Machine: {m['cpu']}, {m['cores']} logical CPUs ({m['usable_cores']} usable), "
+        f"{m['ram_gib']:.1f} GiB, {m['os']}, Python {m['python']}, paho-mqtt {m['paho_mqtt']}, "
+        f"{m['mosquitto']}; gateway pinned to CPU {result['gateway_cpu']}; load average "
+        f"{m['load_average_1m_at_start']} at start, {m['load_average_1m_at_end']} at end.",
+        "",
+        "| measure | value |",
+        "|---|---|",
+    ]
     out += [f"| {k} | {v} |" for k, v in rows]
     return "\n".join(out)
 

@@ -45,6 +45,11 @@ def machine() -> dict[str, Any]:
     import numba
     import numpy as np
 
+    return {**host(), "numpy": np.__version__, "numba": numba.__version__}
+
+
+def host() -> dict[str, Any]:
+    """The machine without the numeric stack (benchmarks of the gateway need none)."""
     cpu = "unknown"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -64,8 +69,6 @@ def machine() -> dict[str, Any]:
         "usable_cores": len(os.sched_getaffinity(0)),
         "ram_gib": mem_kb / 2**20,
         "python": platform.python_version(),
-        "numpy": np.__version__,
-        "numba": numba.__version__,
         "os": f"{platform.system()} {platform.release()}",
     }
 
