@@ -62,6 +62,9 @@ class BrokerSettings(_Section):
     # GAITLINK_GATEWAY_<SITE|CLOUD>__PASSWORD. Never a flag.
     password_file: Path | None = None
     password: SecretStr | None = None
+    # The CA certificate that signed the broker's; turns TLS on (also mqtts:// in url,
+    # which without a CA file verifies with the system's CAs).
+    ca_file: Path | None = None
 
 
 # Defaults follow what `gaitlink stack up` exports, else the standard MQTT port.
@@ -71,6 +74,9 @@ class SiteBroker(BrokerSettings):
 
 class CloudBroker(BrokerSettings):
     url: str = Field(default_factory=lambda: os.environ.get("GAITLINK_CLOUD_MQTT_URL", _MQTT))
+    ca_file: Path | None = Field(
+        default_factory=lambda: os.environ.get("GAITLINK_CLOUD_MQTT_CA") or None
+    )
 
 
 class SpoolSettings(_Section):

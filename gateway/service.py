@@ -26,7 +26,7 @@ def endpoint(broker: BrokerSettings, what: str) -> Endpoint:
     password = broker.password.get_secret_value() if broker.password else None
     if broker.password_file is not None:
         password = _read_private(broker.password_file, f"{what}.password_file")
-    return parsed.with_login(broker.username, password)
+    return parsed.with_login(broker.username, password).with_ca(broker.ca_file)
 
 
 def _read_private(path: Path, what: str) -> str:

@@ -149,6 +149,8 @@ def gateway(
 
     env: dict[str, str] = {}
     if stack is not None:
+        if cloud_url is None:  # the stack's cloud broker: TLS, verified with its CA
+            env["GAITLINK_GATEWAY_CLOUD__CA_FILE"] = str(stack.ca_file)
         site_url, cloud_url = site_url or stack.site_url, cloud_url or stack.cloud_url
         env |= _gateway_login("site", stack.account("site_gateway"))
         env |= _gateway_login("cloud", stack.account("cloud_gateway"))
@@ -188,7 +190,8 @@ def ingest(
             return False
 
     argv = _gaitlink(
-        "ingest", "run", "--mqtt", stack.cloud_url, *_login("mqtt", stack.account("ingest")),
+        "ingest", "run", "--mqtt", stack.cloud_url, "--mqtt-ca", str(stack.ca_file),
+        *_login("mqtt", stack.account("ingest")),
         "--influx-url", stack.influx_url, "--database", database or stack.database,
         *_login("influx", stack.account("influx_writer")),
         "--http", f"127.0.0.1:{http_port}", "--dead-letters", str(state_dir / "dead-letters"),

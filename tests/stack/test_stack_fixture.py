@@ -9,7 +9,7 @@ from gaitlink.tools.stack.mosquitto import is_healthy
 def test_stack_fixture__all_running(stack: Stack) -> None:
     assert [s.state for s in stack.status()] == ["running"] * 3
     assert is_healthy(stack.host, stack.site_port)
-    assert is_healthy(stack.host, stack.cloud_port)
+    assert is_healthy(stack.host, stack.cloud_port, ca_file=stack.ca_file)  # TLS only
 
 
 def test_influx_query__rows_with_tags(stack: Stack) -> None:

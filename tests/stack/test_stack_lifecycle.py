@@ -36,7 +36,7 @@ def test_up_status_down__cli(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         }
         assert {s["address"] for s in statuses} == {
             f"mqtt://127.0.0.1:{site}",
-            f"mqtt://127.0.0.1:{cloud}",
+            f"mqtts://127.0.0.1:{cloud}",
             f"http://127.0.0.1:{influx}",
         }
         pids = [s["pid"] for s in statuses]

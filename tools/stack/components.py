@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from gaitlink.tools.stack import accounts, influxdb, mosquitto
+from gaitlink.tools.stack import accounts, influxdb, mosquitto, tls
 
 SITE_BROKER = "site_broker"
 CLOUD_BROKER = "cloud_broker"
@@ -32,6 +32,10 @@ class Broker:
 
     name: str
     scope: str  # its accounts: accounts.SITE or accounts.CLOUD
+    # TLS only, with the stack's CA and server certificate (tools/stack/tls.py).
+    tls: bool = False
+    # Sessions named after the username (use_username_as_clientid): no session takeover.
+    bind_sessions: bool = False
     binary_name: str = "mosquitto"
 
     def port_names(self) -> tuple[str, ...]:
@@ -44,17 +48,20 @@ class Broker:
         config = home / "mosquitto.conf"
         # The state dir holds the secrets the password file and ACL are rendered from.
         passwd, acl = accounts.write_broker_files(home.parent, self.scope, home)
+        server = tls.ensure_server_files(home.parent, host) if self.tls else None
         text = mosquitto.render_config(
-            ports[self.name], home, self.log_path(home), host, password_file=passwd, acl_file=acl
-        )
+            ports[self.name], home, self.log_path(home), host, password_file=passwd,
+            acl_file=acl, tls=server, bind_sessions=self.bind_sessions,
+        )  # fmt: skip
         config.write_text(text)
         return Launch(mosquitto.argv(binary, config), env=None)
 
     def address(self, host: str, ports: dict[str, int]) -> str:
-        return f"mqtt://{host}:{ports[self.name]}"
+        return f"{'mqtts' if self.tls else 'mqtt'}://{host}:{ports[self.name]}"
 
-    def is_healthy(self, host: str, ports: dict[str, int]) -> bool:
-        return mosquitto.is_healthy(host, ports[self.name])
+    def is_healthy(self, host: str, ports: dict[str, int], home: Path) -> bool:
+        ca = tls.ca_path(home.parent) if self.tls else None
+        return mosquitto.is_healthy(host, ports[self.name], ca_file=ca)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +86,7 @@ class InfluxDB:
     def address(self, host: str, ports: dict[str, int]) -> str:
         return f"http://{host}:{ports[INFLUXDB]}"
 
-    def is_healthy(self, host: str, ports: dict[str, int]) -> bool:
+    def is_healthy(self, host: str, ports: dict[str, int], home: Path) -> bool:
         return influxdb.is_healthy(self.address(host, ports))
 
 
@@ -88,6 +95,7 @@ Component = Broker | InfluxDB
 # Start order; `down` stops in reverse, so the store outlives the brokers feeding it.
 COMPONENTS: tuple[Component, ...] = (
     InfluxDB(),
-    Broker(CLOUD_BROKER, accounts.CLOUD),
+    # The cloud broker faces the internet in a deployment: TLS only.
+    Broker(CLOUD_BROKER, accounts.CLOUD, tls=True),
     Broker(SITE_BROKER, accounts.SITE),
 )

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gaitlink.mqtt.endpoint import Endpoint
-from gaitlink.tools.stack import accounts, influxdb, mosquitto, process, state
+from gaitlink.tools.stack import accounts, influxdb, mosquitto, process, state, tls
 from gaitlink.tools.stack.accounts import Account
 from gaitlink.tools.stack.binaries import find_binaries, find_binary
 from gaitlink.tools.stack.components import (
@@ -128,6 +128,12 @@ class Stack:
         return self._component(CLOUD_BROKER).address(self.host, self.ports)
 
     @property
+    def ca_file(self) -> Path:
+        """The CA certificate that signed the cloud broker's (tools/stack/tls.py): what
+        clients verify the cloud broker with. Made at the first `up`."""
+        return tls.ca_path(self.state_dir)
+
+    @property
     def influx_url(self) -> str:
         return self._component(INFLUXDB).address(self.host, self.ports)
 
@@ -152,6 +158,9 @@ class Stack:
         return {
             "GAITLINK_SITE_MQTT_URL": self.site_url,
             "GAITLINK_CLOUD_MQTT_URL": self.cloud_url,
+            # The gateway (cloud.ca_file), the ingest, `deadletter replay` and `device
+            # config` verify the cloud broker's certificate with it.
+            "GAITLINK_CLOUD_MQTT_CA": str(self.ca_file),
             "GAITLINK_INFLUX_URL": self.influx_url,
             "GAITLINK_INFLUX_DB": self.database,
             # gateway/config.py: GAITLINK_GATEWAY_<SECTION>__<FIELD>
@@ -213,8 +222,10 @@ class Stack:
         return Endpoint(self.host, self.site_port).with_login(account.username, account.password)
 
     def cloud_endpoint(self, account: Account) -> Endpoint:
-        """The cloud broker, logged in as `account` (the cloud gateway's or the ingest's)."""
-        return Endpoint(self.host, self.cloud_port).with_login(account.username, account.password)
+        """The cloud broker over TLS, verified with the stack's CA, logged in as `account`
+        (the cloud gateway's, the ingest's or the operator's)."""
+        endpoint = Endpoint(self.host, self.cloud_port).with_ca(self.ca_file)
+        return endpoint.with_login(account.username, account.password)
 
     def create_database(self, name: str) -> None:
         """Another InfluxDB database, with the stack's writer and reader granted on it."""
@@ -406,7 +417,7 @@ class Stack:
     def _wait_healthy(self, component: Component, identity: ProcessIdentity) -> None:
         deadline = time.monotonic() + self.timeout
         log = self.log_path(component.name)
-        while not component.is_healthy(self.host, self.ports):
+        while not component.is_healthy(self.host, self.ports, self.state_dir / component.name):
             if not process.is_running(identity):
                 raise ComponentFailed(
                     f"{component.name} (pid {identity.pid}) exited during start-up. "
@@ -429,7 +440,11 @@ class Stack:
     def _status(self, component: Component, identity: ProcessIdentity | None) -> ComponentStatus:
         state_: State = "stopped"
         if identity is not None and process.is_running(identity):
-            state_ = "running" if component.is_healthy(self.host, self.ports) else "unhealthy"
+            state_ = (
+                "running"
+                if component.is_healthy(self.host, self.ports, self.state_dir / component.name)
+                else "unhealthy"
+            )
         return ComponentStatus(
             name=component.name,
             state=state_,
