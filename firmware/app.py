@@ -7,6 +7,7 @@ import os
 import struct
 import sys
 import time
+from binascii import unhexlify
 
 import board
 from clock import Clock, iso
@@ -22,7 +23,27 @@ _NO_MEMORY = '{"device_id": "%s", "version": %d, "status": "rejected", "error": 
 _HEALTHY_MS = const(30000)  # running and acknowledged this long: the boot did not fail
 FIRMWARE_VERSION = "0.1.0"
 DEVICE_FILE = "device.json"
-_ENV_UNITS = (("temperature", "°C", 2), ("humidity", "%", 1), ("pressure", "hPa", 2))
+# env readings in the order of _ENV's values (their names in range_checks)
+_ENV_NAMES = ("temperature", "humidity", "pressure")
+# Status and env messages as templates for uplink.fill (a zero byte per value): a dict and
+# json.dumps would need fresh blocks of ~500 bytes each time
+_VERSION = b'"firmware_version":"' + FIRMWARE_VERSION.encode() + b'"'
+_STATUS = (
+    b'{"device_id":"\0","boot_id":\0,"state":"\0","timestamp":"\0",'
+    + _VERSION
+    + b',"config_version":\0,"uptime_s":\0,"frames_sent":\0,"frames_dropped":\0'
+    b',"range_violations":\0,"free_heap":\0,"heap_min_free":\0,"imu":"\0"'
+    b',"faults":{"i2c_errors":\0,"imu_lost":\0,"imu_reinits":\0,"fifo_overflows":\0'
+    b',"samples_lost":\0,"stuck_events":\0,"clipped_frames":\0,"env_errors":\0}'
+    b',"clock":{"steps":\0,"slews":\0,"last_error_us":\0}}'
+)
+_ENV = (
+    b'{"device_id":"\0","timestamp":"\0","sensor_data":{"temperature":{"value":\0'
+    b',"unit":"\xc2\xb0C","quality":"\0"},"humidity":{"value":\0,"unit":"%","quality":"\0"}'
+    b',"pressure":{"value":\0,"unit":"hPa","quality":"\0"}},"device_status":{'
+    + _VERSION
+    + b"\0\0}\0}"
+)
 
 
 class App:
@@ -62,44 +83,42 @@ class App:
         self.env_out_of_range = 0
         self.env_errors = 0
         self._faults_sent = 0
-        self.status_skipped = 0  # status reports skipped for want of memory
+        self._status_vals = [cfg["device_id"].encode(), self.boot_id] + [0] * 21
+        loc = cfg["location"]
+        self._location = (b',"location":' + json.dumps(loc).encode()) if loc else b""
+        self._env_vals = [self._status_vals[0]] + [b""] * 10
+        self._env_writer = self.env_message  # bound once: a bound method is an allocation
         gc.collect()
         self.min_free = gc.mem_free()
 
     def status(self, state):
+        # the status report (docs/protocol.md §3.2) as the uplink's fill() takes it, at
+        # publish time: no dict, no string (a fragmented heap may have no block for one)
         s = self.sampler
-        return json.dumps(
-            {
-                "device_id": self.cfg["device_id"],
-                "state": state,
-                "boot_id": self.boot_id,
-                "timestamp": iso(self.clock.now_us(), False),
-                "firmware_version": FIRMWARE_VERSION,
-                "config_version": self.cfg["config_version"],
-                "uptime_s": time.ticks_diff(time.ticks_ms(), self.started_ms) // 1000,
-                "frames_sent": self.ring.acked,
-                "frames_dropped": self.ring.dropped,
-                "range_violations": s.range_violations + self.env_out_of_range,
-                "free_heap": gc.mem_free(),
-                "heap_min_free": self.min_free,
-                "imu": "ok" if s.imu_ok else "lost",
-                "faults": {
-                    "i2c_errors": s.i2c_errors,
-                    "imu_lost": s.imu_lost,
-                    "imu_reinits": s.imu_reinits,
-                    "fifo_overflows": s.fifo_overflows,
-                    "samples_lost": s.lost,
-                    "stuck_events": s.stuck_events,
-                    "clipped_frames": s.clipped_frames,
-                    "env_errors": self.env_errors,
-                },
-                "clock": {
-                    "steps": self.clock.steps,
-                    "slews": self.clock.slews,
-                    "last_error_us": self.clock.last_error_us,
-                },
-            }
-        )
+        c = self.clock
+        v = self._status_vals  # [0], [1]: device id and boot id, set at boot
+        v[2] = state
+        v[3] = iso(c.now_us(), False).encode()
+        v[4] = self.cfg["config_version"]
+        v[5] = time.ticks_diff(time.ticks_ms(), self.started_ms) // 1000
+        v[6] = self.ring.acked
+        v[7] = self.ring.dropped
+        v[8] = s.range_violations + self.env_out_of_range
+        v[9] = gc.mem_free()
+        v[10] = self.min_free
+        v[11] = b"ok" if s.imu_ok else b"lost"
+        v[12] = s.i2c_errors
+        v[13] = s.imu_lost
+        v[14] = s.imu_reinits
+        v[15] = s.fifo_overflows
+        v[16] = s.lost
+        v[17] = s.stuck_events
+        v[18] = s.clipped_frames
+        v[19] = self.env_errors
+        v[20] = c.steps
+        v[21] = c.slews
+        v[22] = c.last_error_us
+        return _STATUS, v
 
     def _fault_count(self):
         s = self.sampler
@@ -111,37 +130,34 @@ class App:
         except OSError:
             return None
 
-    def env_message(self, values):
-        # values: (degC, %RH, hPa) or None after a bus error
+    def _env_reading(self, values):
+        # values: (degC, %RH, hPa) or None after a bus error: the env message's values
+        # (docs/protocol.md §3.1), checked against range_checks (counted once per reading)
         checks = self.cfg["range_checks"]
-        data = {}
+        v = self._env_vals  # [0]: the device id
+        v[1] = iso(self.clock.now_us()).encode()
         for i in range(3):
-            name, unit, digits = _ENV_UNITS[i]
             if values is None:
-                data[name] = {"value": None, "unit": unit, "quality": "sensor_error"}
+                v[2 + 2 * i] = b"null"
+                v[3 + 2 * i] = b"sensor_error"
                 continue
-            v = round(values[i], digits)
-            lim = checks.get(name)
-            q = "good"
-            if lim and not lim[0] <= v <= lim[1]:
-                q = "out_of_range"
+            x = values[i]
+            v[2 + 2 * i] = b"%.2f" % x
+            lim = checks.get(_ENV_NAMES[i])
+            q = b"good"
+            if lim and not lim[0] <= x <= lim[1]:
+                q = b"out_of_range"
                 self.env_out_of_range += 1
-            data[name] = {"value": v, "unit": unit, "quality": q}
-        msg = {
-            "device_id": self.cfg["device_id"],
-            "timestamp": iso(self.clock.now_us()),
-            "sensor_data": data,
-            "device_status": {"firmware_version": FIRMWARE_VERSION},
-        }
-        if self.cfg["location"]:
-            msg["location"] = self.cfg["location"]
+            v[3 + 2 * i] = q
         bat = self.hw.battery_pct()
-        if bat is not None:
-            msg["device_status"]["battery_level"] = bat
         rssi = self.hw.rssi_dbm()
-        if rssi is not None:
-            msg["device_status"]["signal_strength"] = rssi
-        return json.dumps(msg)
+        v[8] = (b',"battery_level":%d' % bat) if bat is not None else b""
+        v[9] = (b',"signal_strength":%d' % rssi) if rssi is not None else b""
+        v[10] = self._location
+
+    def env_message(self, _arg):
+        # the newest reading, for the uplink's fill()
+        return _ENV, self._env_vals
 
     async def _env_loop(self):
         while True:
@@ -160,51 +176,9 @@ class App:
             if values is None:
                 self.env_errors += 1
             self.env_readings += 1
-            self.uplink.send_json(self.uplink.topic_env, self.env_message(values))
+            self._env_reading(values)  # values of the message sent next
+            self.uplink.send_json(self.uplink.topic_env, self._env_writer)
             await asyncio.sleep(self.cfg["env_period_s"])
-
-    def summary(self):
-        s = self.sampler
-        return {
-            "device_id": self.cfg["device_id"],
-            "boot_id": self.boot_id,
-            "samples": s.samples,
-            "frames": s.frames,
-            "acked": self.ring.acked,
-            "dropped": self.ring.dropped,
-            "unacked": len(self.ring),
-            "resent": self.uplink.resent,
-            "connections": self.uplink.connections,
-            "first_t0_us": s.first_t0_us,
-            "last_sample_us": s.last_sample_us,
-            "seq_first": 0,
-            "seq_last": (s.seq - 1) & 0xFFFFFFFF if s.frames else None,
-            "period_us": s.period_us,
-            "imu_part": self.hw.imu_part,
-            "fifo": s.fifo,
-            "burst": s.burst,
-            "lost": s.lost,
-            "fifo_overflows": s.fifo_overflows,
-            "i2c_errors": s.i2c_errors,
-            "imu_lost": s.imu_lost,
-            "imu_reinits": s.imu_reinits,
-            "stuck_events": s.stuck_events,
-            "clipped_frames": s.clipped_frames,
-            "range_violations": s.range_violations,
-            "env_errors": self.env_errors,
-            "status_skipped": self.status_skipped,
-            "busy_us": s.busy_us,
-            "sensor_period_us": s.sclock.period_us(),
-            "clock_steps": self.clock.steps,
-            "clock_slews": self.clock.slews,
-            "clock_error_us": self.clock.last_error_us,
-            "env_readings": self.env_readings,
-            "seed": self.cfg["seed"],
-            "heap_min_free": self.min_free,
-            "heap_free_applying": self.apply_min_free,
-            "config_oom": self.config_oom,
-            "heap_total": gc.mem_free() + gc.mem_alloc(),
-        }
 
     def _on_command(self, topic, payload):
         # from the uplink's reader: only note it; the supervisor applies it (it awaits)
@@ -212,38 +186,62 @@ class App:
             self.desired = payload  # a newer one replaces one not yet handled
 
     async def _handle_desired(self):
+        payload = self.desired
+        self.desired = None
         try:
             # the retained copy of the running version comes at every connect: nothing to
-            # do, so not worth loading the handler (~9 kB) for
-            if json.loads(self.desired)["version"] == self.cfg["config_version"]:
-                self.desired = None
+            # do, so not worth loading the handler for
+            if json.loads(payload)["version"] == self.cfg["config_version"]:
                 return
         except (ValueError, KeyError, TypeError):
-            pass  # devconfig words the rejection
+            pass  # desired.py words the rejection
         try:
-            # loaded only while needed: resident, its code would cost ~9 kB of heap
-            import devconfig
-
-            await devconfig.handle(self)
+            await self._apply_desired(payload)
         except MemoryError:
             # a heap too small or too fragmented must not become a crash loop (the desired
             # config is retained and comes back at every connect): say so, keep running
-            self.desired = None
             self.config_oom += 1
             if self.tasks[0].done():
                 # it failed with the sampler stopped for the change: a reboot starts it
                 # again, on the last good config (the new one was not persisted)
                 raise
-            gc.collect()
+            _unload(("desired", "rules", "sign", "devconfig"))
             try:
                 msg = _NO_MEMORY % (self.cfg["device_id"], self.cfg["config_version"])
                 self.uplink.send_json(self.uplink.topic_reported, msg, True)
             except MemoryError:
                 pass  # counted; the summary and the next boot tell
+
+    async def _apply_desired(self, payload):
+        # In two steps, each module loaded only while needed (resident, they would cost
+        # ~9 kB): desired.py (+ rules, sign) checks, and is unloaded before devconfig.py
+        # applies, persists and reports: at most one of them takes the heap at a time.
+        cfg = self.cfg
+        gc.collect()
+        import desired
+
+        key = unhexlify(cfg["device_key"]) if cfg["device_key"] else None
+        remote = desired.REMOTE  # the tuple outlives the module, for the report
+        try:
+            checked = desired.check(cfg, key, payload, self.max_spf)
+            rejected = None
+        except desired.Rejected as e:
+            checked = None
+            rejected = e.args
+        desired = payload = None  # this frame's names would keep them alive
+        _unload(("desired", "rules", "sign"))
+        if checked is None and rejected is None:
+            return  # the running version: nothing to do
+        import devconfig
+
+        try:
+            if rejected is not None:
+                devconfig.report(self, "rejected", rejected[0], rejected[1], remote)
+            else:
+                await devconfig.apply(self, checked[0], checked[1], checked[2], remote)
         finally:
-            devconfig = None  # this frame's name would keep the module alive
-            for name in ("devconfig", "rules", "sign"):
-                sys.modules.pop(name, None)
+            devconfig = None
+            _unload(("devconfig",))
 
     def _watch(self):
         # The watchdog, fed only while the sampler and the uplink make progress: samples
@@ -300,22 +298,19 @@ class App:
                 ):
                     self._faults_sent = faults
                     last_status = time.ticks_ms()
-                    try:
-                        self.uplink.send_json(self.uplink.topic_status, self.status("online"), True)
-                    except MemoryError:
-                        # a fragmented heap (seen after ~1.5 h with link drops in a 100 kB
-                        # heap): skip this report, never stop sampling for it
-                        self.status_skipped += 1
-                        gc.collect()
+                    self.uplink.send_status(b"online")  # written when it is published
             # bounded run: every frame acknowledged (or the timeout), then a clean goodbye
             await self.uplink.flush(cfg["flush_timeout_s"] * 1000)
         finally:
             for t in tasks:
                 t.cancel()
-            await self.uplink.stop(self.status("offline"), 5000)
+            await self.uplink.stop(b"offline", 5000)
         gc.collect()
         self.min_free = min(self.min_free, gc.mem_free())
-        return self.summary()
+        self.ring.release()  # the run is over: the slots' RAM goes, the counters stay
+        import summary
+
+        return summary.of(self)
 
 
 def load_config(path):
@@ -330,12 +325,19 @@ def load_config(path):
         gc.collect()
 
 
-def _healthy():
-    # this boot did not crash: clear the count that leads to safe mode (firmware/safemode.py)
-    import safemode
+def _unload(names):
+    # modules loaded for one job give their RAM back (a name in a frame would keep them)
+    for name in names:
+        sys.modules.pop(name, None)
+    gc.collect()
 
-    safemode.healthy()
-    del sys.modules["safemode"]
+
+def _healthy():
+    # this boot did not crash: clear the count that leads to safe mode (firmware/crashes.py)
+    import crashes
+
+    crashes.healthy()
+    del sys.modules["crashes"]
 
 
 async def main(path=DEVICE_FILE):

@@ -1,61 +1,17 @@
 # The only module that knows which board it runs on. On an ESP32 it builds the I2C bus,
-# battery ADC and Wi-Fi from the board profile in device.json ("board", copied from
-# hardware/boards/ by the deploy tool); on the unix port it builds the simulated board
-# from hardware/sim.
-import asyncio
+# battery ADC and Wi-Fi from the board profile in device.json (esp32board.py); on the unix
+# port it builds the simulated board from hardware/sim.
 import sys
 
 ESP32 = sys.platform == "esp32"
-
-
-class Esp32Board:
-    def __init__(self, profile):
-        from machine import ADC, I2C, Pin
-
-        self.name = profile["name"]
-        imu = profile["imu"]
-        self.imu_part = imu["part"]
-        self.imu_fifo = imu.get("fifo", True)  # False: a sensor without a FIFO is polled
-        p = profile["i2c"]
-        self.i2c = I2C(p["id"], scl=Pin(p["scl"]), sda=Pin(p["sda"]), freq=p["freq"])
-        b = profile.get("battery")
-        self._adc = ADC(Pin(b["pin"]), atten=ADC.ATTN_11DB) if b else None
-        self._divider = b["divider"] if b else 1
-        self._wlan = None
-
-    def battery_pct(self):
-        # Li-ion: 3.3 V empty .. 4.2 V full, linear enough for a status field
-        if self._adc is None:
-            return None
-        mv = self._adc.read_uv() * self._divider // 1000
-        return max(0, min(100, (mv - 3300) * 100 // 900))
-
-    def rssi_dbm(self):
-        try:
-            return self._wlan.status("rssi")
-        except (AttributeError, OSError):
-            return None
-
-    async def connect_network(self, cfg):
-        import network
-
-        w = network.WLAN(network.STA_IF)
-        w.active(True)
-        if not w.isconnected():
-            w.connect(cfg["wifi_ssid"], cfg["wifi_password"])
-            for _ in range(200):  # 20 s
-                if w.isconnected():
-                    break
-                await asyncio.sleep_ms(100)
-            else:
-                raise OSError("wifi: no connection to " + str(cfg["wifi_ssid"]))
-        self._wlan = w
 
 
 def open_board(cfg):
     if ESP32:
         if not cfg["board"]:
             raise ValueError("board: a board profile is required on an ESP32")
+        from esp32board import Esp32Board
+
         return Esp32Board(cfg["board"])
     from sim.board import SimBoard
 

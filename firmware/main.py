@@ -9,6 +9,7 @@ import safemode
 crashes, reason = safemode.booted()
 safe = crashes >= safemode.LIMIT
 del sys.modules["safemode"]
+sys.modules.pop("crashes", None)  # safemode's counting: the app loads it when healthy
 safemode = None
 try:
     if safe:

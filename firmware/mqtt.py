@@ -57,6 +57,7 @@ class MQTTProtocol:
         self._hdr = bytearray(8 + 64)  # fixed header + topic + packet id of a PUBLISH
         self._hdr_mv = memoryview(self._hdr)
         self._ack = bytearray(4)
+        self._connect_pkt = None
         # receive buffer: PUBACKs (the common packet) and small PUBLISHes (time beacons)
         # are read into it without allocating; a bigger packet gets its own buffer
         self._rx = bytearray(_RX_MAX)
@@ -73,6 +74,21 @@ class MQTTProtocol:
             )
         except asyncio.TimeoutError:
             raise OSError(_ETIMEDOUT) from None
+        if self._connect_pkt is None:
+            # built once: the same bytes at every reconnect, no new block each time
+            self._connect_pkt = self._connect_packet(will, clean)
+        await self._send(self._connect_pkt)
+        try:
+            resp = await asyncio.wait_for_ms(self._read(4), self.timeout_ms)
+        except asyncio.TimeoutError:
+            raise OSError(_ETIMEDOUT) from None
+        if resp[0] != CONNACK or resp[1] != 2:
+            raise OSError(_ECONNREFUSED)
+        if resp[3]:
+            raise MQTTRefused(resp[3])
+        return bool(resp[2] & 1)
+
+    def _connect_packet(self, will, clean):
         flags = 0x02 if clean else 0
         n = 10 + 2 + len(self.client_id)
         if will:
@@ -96,16 +112,7 @@ class MQTTProtocol:
         if self.user:
             p = _put_str(pkt, p, self.user)
             p = _put_str(pkt, p, self.password)
-        await self._send(memoryview(pkt)[:p])
-        try:
-            resp = await asyncio.wait_for_ms(self._read(4), self.timeout_ms)
-        except asyncio.TimeoutError:
-            raise OSError(_ETIMEDOUT) from None
-        if resp[0] != CONNACK or resp[1] != 2:
-            raise OSError(_ECONNREFUSED)
-        if resp[3]:
-            raise MQTTRefused(resp[3])
-        return bool(resp[2] & 1)
+        return bytes(memoryview(pkt)[:p])
 
     def close(self):
         w = self._w

@@ -18,8 +18,9 @@ class Ring:
         if capacity < 2:
             raise ValueError("ring_bytes: room for at least 2 frames required")
         self.capacity = capacity
+        # no held memoryview per slot (19 of them would cost ~0.8 kB on a 64-bit port):
+        # push() copies by slice, frame() makes its view when a frame is published
         self._slots = [bytearray(slot_len) for _ in range(capacity)]
-        self._views = [memoryview(s) for s in self._slots]
         self._lens = array("H", bytes(2 * capacity))
         self._pids = array("H", bytes(2 * capacity))
         self._state = bytearray(capacity)
@@ -38,7 +39,7 @@ class Ring:
             self._drop_oldest()
         i = self.head % self.capacity
         n = len(frame)
-        self._views[i][:n] = frame
+        self._slots[i][:n] = frame  # same length: in place, the slot never grows
         self._lens[i] = n
         self._state[i] = QUEUED
         self.head += 1
@@ -67,7 +68,7 @@ class Ring:
 
     def frame(self, idx):
         i = idx % self.capacity
-        return self._views[i][: self._lens[i]]
+        return memoryview(self._slots[i])[: self._lens[i]]
 
     def was_sent(self, idx):
         return self._state[idx % self.capacity] == REQUEUED
@@ -92,6 +93,10 @@ class Ring:
                 return True
             idx += 1
         return False
+
+    def release(self):
+        # after the run: the slots' RAM goes back to the heap; the counters stay readable
+        self._slots = None
 
     def rewind(self):
         # after a lost link: every unacked frame goes back to the queue, marked resent

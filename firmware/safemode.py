@@ -11,52 +11,8 @@ import os
 import struct
 import sys
 
-LIMIT = 3
-CRASH_FILE = "crashes.json"
-
-
-def _write(count, reason):
-    tmp = CRASH_FILE + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump({"count": count, "reason": reason}, f)
-    os.rename(tmp, CRASH_FILE)
-
-
-def read():
-    try:
-        with open(CRASH_FILE) as f:
-            saved = json.load(f)
-        return int(saved["count"]), str(saved["reason"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return 0, ""
-
-
-def booted():
-    # this boot counts as failed until the app says it is healthy
-    count, reason = read()
-    _write(count + 1, reason)
-    return count, reason
-
-
-def crashed(reason):
-    _write(read()[0], reason)
-
-
-def healthy():
-    if read()[0]:
-        _write(0, "")
-
-
-def reset():
-    # an ESP32 in the field restarts itself; on the unix port the exit code tells the runner
-    if sys.platform == "esp32":
-        import time
-
-        import machine
-
-        time.sleep(5)
-        machine.reset()
-    sys.exit(1)
+# the counting lives in crashes.py (the app loads only that); main.py reaches it here
+from crashes import CRASH_FILE, LIMIT, _write, booted, crashed, healthy, read, reset  # noqa: F401
 
 
 class _Device:
@@ -96,38 +52,40 @@ async def main(crashes, reason):
     print("safemode:", why)
 
     def status(state):
-        return json.dumps(
-            {
-                "device_id": cfg["device_id"],
-                "state": "safe_mode" if state == "online" else state,
-                "reason": why,
-                "boot_id": boot_id,
-                "timestamp": iso(d.clock.now_us(), False),
-                "config_version": cfg["config_version"],
-            }
-        )
+        # the uplink's status writer; safe mode has the heap to itself: json.dumps is fine
+        msg = {
+            "device_id": cfg["device_id"],
+            "state": "safe_mode" if state == b"online" else state.decode(),
+            "reason": why,
+            "boot_id": boot_id,
+            "timestamp": iso(d.clock.now_us(), False),
+            "config_version": cfg["config_version"],
+        }
+        return b"\0", (json.dumps(msg).encode(),)
 
     d.uplink = up = Uplink(cfg, Ring(64, 2), d.clock, boot_id, status)
-    desired = []
-    up.on_command = lambda topic, payload: topic == up.commands[0] and desired.append(payload)
+    desired_msgs = []
+    up.on_command = lambda t, payload: t == up.commands[0] and desired_msgs.append(payload)
     up.start()
     key = unhexlify(cfg["device_key"]) if cfg["device_key"] else None
     while True:
         await asyncio.sleep_ms(250)
-        if not desired:
+        if not desired_msgs:
             continue
+        import desired
         import devconfig
 
+        remote = desired.REMOTE
         try:
-            checked = devconfig.check(cfg, key, desired.pop(), 200)
-        except devconfig.Rejected as e:
-            devconfig.report(d, "rejected", e.args[0], e.args[1])
+            checked = desired.check(cfg, key, desired_msgs.pop(), 200)
+        except desired.Rejected as e:
+            devconfig.report(d, "rejected", e.args[0], e.args[1], remote)
             continue
         if checked is None:
             continue
         devconfig.persist(checked[0], checked[1])
-        devconfig.report(d, "applied", None, checked[0])
+        devconfig.report(d, "applied", None, checked[0], remote)
         await asyncio.sleep_ms(1000)  # the report goes out before the restart
         _write(LIMIT - 1, reason)
-        await up.stop(status("rebooting"), 3000)
+        await up.stop(b"rebooting", 3000)
         reset()

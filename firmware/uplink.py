@@ -1,7 +1,8 @@
 # The resilient uplink (after peterhinch/micropython-mqtt): owns the MQTT link, reconnects
 # with exponential backoff, publishes ring frames with QoS 1 and releases a frame only on
 # its PUBACK. After a reconnect every unacked frame is sent again with RESENT (and MQTT
-# DUP) set. JSON messages (status, env) go through a small bounded outbox.
+# DUP) set. JSON messages (status, env, config reports) go through a small bounded outbox;
+# status and env are written at publish time into one held buffer (fill()).
 import asyncio
 import json
 import sys
@@ -13,7 +14,43 @@ from mqtt import PUBACK, PUBLISH, MQTTProtocol
 
 _ETIMEDOUT = const(110)
 _OUTBOX_MAX = const(4)
+_OUT_BYTES = const(704)  # a status with a 32-character id and 10-digit counters fits
 TIME_TOPIC = b"gaitlink/v1/time"
+
+
+def fill(buf, template, values):
+    # JSON into the held bytearray buf, without allocating: each zero byte of template takes
+    # the next of values, bytes as they are or an int in decimal. A byte at a time, slower
+    # than slices (a status is ~500 bytes, at most once a second); returns the length. A
+    # message longer than buf raises IndexError (buf never grows).
+    n = 0
+    k = 0
+    for c in template:
+        if c:
+            buf[n] = c
+            n += 1
+            continue
+        v = values[k]
+        k += 1
+        if isinstance(v, int):
+            if v < 0:
+                buf[n] = 45  # -
+                n += 1
+                v = -v
+            p = 1
+            while p * 10 <= v:
+                p *= 10
+            while p:
+                d = v // p
+                buf[n] = 48 + d
+                n += 1
+                v -= d * p
+                p //= 10
+        else:
+            for c in v:
+                buf[n] = c
+                n += 1
+    return n
 
 
 class Uplink:
@@ -30,13 +67,15 @@ class Uplink:
         self.cfg = cfg
         self.ring = ring
         self.clock = clock
-        self.status_fn = status_fn  # state -> status JSON string
+        self.status_fn = status_fn  # status_fn(state) -> (template, values), see fill()
         self.proto = MQTTProtocol(dev, cfg["mqtt_user"], cfg["mqtt_password"], cfg["keepalive_s"])
         will = json.dumps({"device_id": dev, "state": "offline", "boot_id": boot_id})
         self._will = (self.topic_status.decode(), will, 1, True)
         self._pid = 0
         self._wake = asyncio.Event()
-        self._outbox = []  # [topic, payload, retain]
+        self._outbox = []  # [topic, payload, retain, arg]
+        self._out = bytearray(_OUT_BYTES)  # only the session loop fills it, then publishes
+        self._out_mv = memoryview(self._out)
         self._json_pids = []  # unacked JSON publishes of this session
         self._error = None
         self._tasks = []
@@ -48,6 +87,7 @@ class Uplink:
         self.connections = 0
         self.resent = 0
         self.outbox_dropped = 0
+        self.reports_skipped = 0  # written messages that did not fit (or found no memory)
         self.bad_messages = 0
 
     # -- called by the app --------------------------------------------------------------
@@ -57,20 +97,33 @@ class Uplink:
     def wake(self):
         self._wake.set()
 
-    def send_json(self, topic, payload, retain=False):
-        # payload: str; a newer retained message replaces an unsent one on the same topic
-        payload = payload.encode()
+    def send_json(self, topic, payload, retain=False, arg=None):
+        # payload: a message (str or bytes), or a writer payload(arg) -> (template, values)
+        # that fill() puts in the held buffer when the message is published (no heap block per
+        # report, and the newest state goes out). A newer message replaces an unsent one on
+        # the same topic if it is retained or written (an env reading replaced before it
+        # was sent counts as dropped); beyond _OUTBOX_MAX the oldest is dropped and counted.
+        if isinstance(payload, str):
+            payload = payload.encode()
+        written = not isinstance(payload, bytes)
         box = self._outbox
-        if retain:
+        if retain or written:
             for m in box:
                 if m[0] == topic:
+                    if not retain:
+                        self.outbox_dropped += 1
                     m[1] = payload
+                    m[3] = arg
                     return
         if len(box) >= _OUTBOX_MAX:
             box.pop(0)
             self.outbox_dropped += 1
-        box.append([topic, payload, retain])
+        box.append([topic, payload, retain, arg])
         self._wake.set()
+
+    def send_status(self, state):
+        # state: b"online", b"offline", ... (retained)
+        self.send_json(self.topic_status, self.status_fn, True, state)
 
     async def flush(self, timeout_ms):
         # True once every frame in the ring is acknowledged
@@ -79,10 +132,10 @@ class Uplink:
             await asyncio.sleep_ms(20)
         return not len(self.ring)
 
-    async def stop(self, final_status, timeout_ms):
-        # publishes final_status (retained, QoS 1) if connected, disconnects cleanly and
-        # cancels every task this uplink started
-        self._final = final_status.encode()
+    async def stop(self, final_state, timeout_ms):
+        # publishes the status with final_state (retained, QoS 1) if connected, disconnects
+        # cleanly and cancels every task this uplink started
+        self._final = final_state
         self._stopping = True
         self._wake.set()
         if not self.connected:
@@ -141,7 +194,7 @@ class Uplink:
         await self.proto.subscribe(TIME_TOPIC, 0, self._next_pid())
         for t in self.commands:
             await self.proto.subscribe(t, 1, self._next_pid())
-        self.send_json(self.topic_status, self.status_fn("online"), True)
+        self.send_status(b"online")
         ring = self.ring
         max_inflight = self.cfg["max_inflight"]
         while True:
@@ -149,7 +202,9 @@ class Uplink:
                 raise self._error
             if self._outbox:
                 m = self._outbox.pop(0)
-                await self._publish_json(m[0], m[1], m[2])
+                payload = self._written(m[1], m[3])
+                if payload is not None:
+                    await self._publish_json(m[0], payload, m[2])
                 continue
             idx = ring.next_unsent() if ring.inflight < max_inflight else -1
             if idx >= 0:
@@ -168,14 +223,28 @@ class Uplink:
             await self._wake.wait()
             self._wake.clear()
 
+    def _written(self, payload, arg):
+        # a writer's message in the held buffer (a view of it), or the message itself.
+        # Nothing else writes the buffer until this publish has handed it to the socket.
+        if isinstance(payload, bytes):
+            return payload
+        try:
+            template, values = payload(arg)
+            n = fill(self._out, template, values)
+        except (IndexError, MemoryError):
+            self.reports_skipped += 1  # longer than the buffer, or no block for a small str
+            return None
+        return self._out_mv[:n]
+
     async def _publish_json(self, topic, payload, retain):
         pid = self._next_pid()
         self._json_pids.append(pid)
         await self.proto.publish(topic, payload, 1, retain, pid)
 
     async def _goodbye(self):
-        if self._final is not None:
-            await self._publish_json(self.topic_status, self._final, True)
+        final = self._written(self.status_fn, self._final) if self._final else None
+        if final is not None:
+            await self._publish_json(self.topic_status, final, True)
             t = time.ticks_ms()
             while self._json_pids and time.ticks_diff(time.ticks_ms(), t) < 5000:
                 if self._error is not None:
