@@ -103,9 +103,6 @@ def test_remote_config__applied_live_and_every_rejection_reported(mosquitto, tmp
             replay = rejected(_desired(key, 1, {"rate_hz": 50}), running=2)
             assert replay["error"] == "stale_version" and replay["desired_version"] == 1
             summary = dev.wait(timeout=90)
-        print(
-            "HEAPS", summary["heap_min_free"], summary["heap_free_applying"], summary["config_oom"]
-        )
         assert sub.wait_for(lambda: len(sub.frames(DEVICE)) >= summary["frames"], 10)
         frames = sorted(sub.frames(DEVICE), key=lambda f: f["seq"])
 

@@ -93,6 +93,7 @@ class RateResult:
     gaps: int = 0  # gaps the device flagged (OVERRUN)
     gap_time_error_max: int = 0  # periods between a resynchronised frame's time and its truth
     heap_min_free_series: list = field(default_factory=list)
+    heap_series: list = field(default_factory=list)
     framing_us: float = 0.0
 
     @property
@@ -323,12 +324,27 @@ def run_rate(
             k += m
             prev = f
     result.heap_min_free_series = [s["heap_min_free"] for s in rec.status if "heap_min_free" in s]
+    # (uptime s, free heap when the status was written, running minimum after gc.collect):
+    # a heap that fragments or leaks shows as a falling line over the hours
+    result.heap_series = [
+        [s["uptime_s"], s["free_heap"], s["heap_min_free"]]
+        for s in rec.status
+        if "free_heap" in s and s.get("state") == "online"
+    ]
     result.framing_us = framing_cost(rate, state_dir / "framing")
     return result
 
 
 def _quarter_last(series: list) -> list | None:
     return [series[len(series) // 4], series[-1]] if series else None
+
+
+def _by_quarter(series: list) -> list | None:
+    # the lowest free heap seen in each quarter of the run's status reports
+    if len(series) < 4:
+        return None
+    q = len(series) / 4
+    return [min(row[1] for row in series[int(i * q) : int((i + 1) * q)]) for i in range(4)]
 
 
 def to_json(results: list[RateResult], factor: float) -> list[dict]:
@@ -362,6 +378,10 @@ def to_json(results: list[RateResult], factor: float) -> list[dict]:
                 # the running minimum after a quarter of the run and at its end: equal when
                 # the heap is stable (the first status comes right after boot)
                 "heap_min_free_quarter_last": _quarter_last(r.heap_min_free_series),
+                "free_heap_min_by_quarter": _by_quarter(r.heap_series),
+                "heap_series": r.heap_series,
+                "status_skipped": s.get("status_skipped"),
+                "outbox_dropped": s.get("outbox_dropped"),
                 "sensor_period_us": s.get("sensor_period_us"),
                 "busy_us_per_sample": round(r.busy_us, 2),
                 "busy_share": round(r.busy_us / period, 5),
