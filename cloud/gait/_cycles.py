@@ -16,8 +16,12 @@ from ._layout import (
     C_START,
     C_SWING,
     F_DUH,
+    I_LASTFLAG,
     I_NDU,
     I_SEG,
+    IP_MAXCYC,
+    IP_METHOD,
+    IP_NCH,
     K_IC,
     K_NORM,
     K_OVERFLOW,
@@ -26,11 +30,8 @@ from ._layout import (
     MIRRORED,
     N_CH,
     N_POINTS,
-    P_MAXCYC,
     P_MAXDUR,
-    P_METHOD,
     P_MINDUR,
-    P_NCH,
     P_OUTLIER,
     P_RATE,
     R_REASON,
@@ -97,7 +98,7 @@ def _cycle_stats(raw, p0, n_cyc):
 
 
 @njit(**JIT_OPTIONS)
-def _emit_cycle(start, end, fc, side, forced, par, st, out):
+def _emit_cycle(start, end, fc, side, forced, par, ipar, st, out):
     raw, qual, _, ist, fst = st
     _, _, rows_f, rows_i, norm, cnt, _ = out
     r = cnt[K_ROW]
@@ -120,19 +121,19 @@ def _emit_cycle(start, end, fc, side, forced, par, st, out):
         rows_f[r, C_STANCE] = np.nan
         rows_f[r, C_SWING] = np.nan
 
-    # The rings are sized so that any cycle up to P_MAXCYC is still held: availability must
+    # The rings are sized so that any cycle up to IP_MAXCYC is still held: availability must
     # not depend on how far the current block reaches, or chunking would change results.
     i0 = int(np.ceil(start))
     i1 = int(np.floor(end))
     available = (
-        forced == REASON_OK and i0 >= ist[I_SEG] and i0 <= i1 and end - start <= par[P_MAXCYC]
+        forced == REASON_OK and i0 >= ist[I_SEG] and i0 <= i1 and end - start <= ipar[IP_MAXCYC]
     )
     has_nan = False
     flagged = False
     if available:
         n_cyc = i1 - i0 + 1
         lo, hi, acc = _cycle_stats(raw, i0 % cap, n_cyc)
-        n_meas = int(par[P_NCH])  # measured channels; an accelerometer-only stream's
+        n_meas = ipar[IP_NCH]  # measured channels; an accelerometer-only stream's
         for c in range(N_CH):  # gyroscope columns are NaN and stay out of the checks
             if c < n_meas:
                 has_nan |= not np.isfinite(acc[c])  # any NaN or inf makes the sum so
@@ -140,7 +141,8 @@ def _emit_cycle(start, end, fc, side, forced, par, st, out):
             peak = hi[c] if abs(hi[c]) >= abs(lo[c]) else lo[c]  # signed peak
             rows_f[r, C_FEAT + 3 * c + 1] = peak
             rows_f[r, C_FEAT + 3 * c + 2] = acc[c] / n_cyc
-        flagged = _any_set(qual, i0 % cap, n_cyc + 1)  # with the closing IC's sample
+        # With the closing IC's sample; the ring is read only if a flag is that recent.
+        flagged = ist[I_LASTFLAG] >= i0 and _any_set(qual, i0 % cap, n_cyc + 1)
         for i in (i0 - 1, i1 + 1):  # the normalisation interpolates from these too
             pi = i % cap
             for c in range(n_meas):
@@ -175,7 +177,7 @@ def _emit_cycle(start, end, fc, side, forced, par, st, out):
         j = cnt[K_NORM]
         base = i0 - 1  # first sample index that may be needed (floor(start))
         _normalize_cycle(raw, base % cap, base, start, end, norm[j])
-        if side == SIDE_LEFT and int(par[P_METHOD]) == METHOD_ACC:
+        if side == SIDE_LEFT and ipar[IP_METHOD] == METHOD_ACC:
             _mirror(norm[j])
         cnt[K_NORM] = j + 1
 

@@ -38,19 +38,20 @@ from ._layout import (
     F_IC2,
     I_K1,
     I_KD,
+    I_LASTFLAG,
     I_N,
     I_SIDE1,
     I_SIDE2,
+    IP_BLOCK,
+    IP_H1,
+    IP_H2,
+    IP_ICREF,
+    IP_ICWIN,
+    IP_MAXCYC,
+    IP_METHOD,
     METHOD_ACC,
     METHOD_GYRO,
     N_CH,
-    P_BLOCK,
-    P_H1,
-    P_H2,
-    P_ICREF,
-    P_ICWIN,
-    P_MAXCYC,
-    P_METHOD,
     REASON_GAP,
 )
 from ._limb import _detect_gyro
@@ -66,6 +67,7 @@ def _run(
     a,
     b,
     par,
+    ipar,
     w1,
     w2,
     st,
@@ -84,14 +86,18 @@ def _run(
     for i in range(a, b):
         for c in range(N_CH):
             raw[p, c] = x[i, c]
-        qual[p] = 1 if q[i] != 0 else 0  # only "any bit set" matters
+        if q[i] != 0:  # only "any bit set" matters
+            qual[p] = 1
+            ist[I_LASTFLAG] = n0 + (i - a)
+        else:
+            qual[p] = 0
         p += 1
         if p == cap:
             p = 0
     n = n0 + (b - a)
     ist[I_N] = n
-    gyro = int(par[P_METHOD]) == METHOD_GYRO
-    h1 = int(par[P_H1])
+    gyro = ipar[IP_METHOD] == METHOD_GYRO
+    h1 = ipar[IP_H1]
 
     # The detection signal, smoothed with a centred filter (look-ahead h1).
     k_lo = ist[I_K1]
@@ -104,30 +110,30 @@ def _run(
         _fir(ext, w1, n_out, y[0])
         ist[I_K1] = k_hi + 1
         _ring_write1(sig1, k_lo, y[0], n_out)
-        _detect_gyro(ist[I_KD], ist[I_K1], par, scr, st, out)
+        _detect_gyro(ist[I_KD], ist[I_K1], par, ipar, scr, st, out)
     else:
         for c in range(3):
             _ring_read(raw, c, k_lo - h1, n_out + 2 * h1, 1.0, ext)
             _fir(ext, w1, n_out, y[c])
         ist[I_K1] = k_hi + 1
-        _detect_acc(k_lo, k_hi + 1, y[0], y[1], y[2], par, w2, scr, st, out)
+        _detect_acc(k_lo, k_hi + 1, y[0], y[1], y[2], par, ipar, w2, scr, st, out)
     ist[I_KD] = ist[I_K1]
 
 
 @njit(**JIT_OPTIONS)
-def _gap(glen, par, st, out):
+def _gap(glen, par, ipar, st, out):
     # Close the cycles the gap cuts open as invalid ('gap'), then start afresh.
     _, _, _, ist, fst = st
     last = float(ist[I_N] - 1)
-    if int(par[P_METHOD]) == METHOD_ACC:
+    if ipar[IP_METHOD] == METHOD_ACC:
         ic2 = fst[F_IC2]
         if ic2 == ic2 and ic2 < last:
-            _emit_cycle(ic2, last, np.nan, ist[I_SIDE2], REASON_GAP, par, st, out)
+            _emit_cycle(ic2, last, np.nan, ist[I_SIDE2], REASON_GAP, par, ipar, st, out)
     ic1 = fst[F_IC1]
     if ic1 == ic1 and ic1 < last:
-        _emit_cycle(ic1, last, np.nan, ist[I_SIDE1], REASON_GAP, par, st, out)
+        _emit_cycle(ic1, last, np.nan, ist[I_SIDE1], REASON_GAP, par, ipar, st, out)
     ist[I_N] += glen
-    _reset(ist[I_N], par, ist, fst)
+    _reset(ist[I_N], par, ipar, ist, fst)
 
 
 @njit(**JIT_OPTIONS)
@@ -137,6 +143,7 @@ def _push(
     gap_at,
     gap_len,
     par,
+    ipar,
     w1,
     w2,
     st,
@@ -149,32 +156,32 @@ def _push(
     cnt = out[5]
     cnt[:] = 0
     m = x.shape[0]
-    block = int(par[P_BLOCK])
+    block = ipar[IP_BLOCK]
     ext, y, scr = scratch
     pos = 0
     g = 0
     while pos < m or g < gap_at.size:
         if g < gap_at.size and gap_at[g] <= pos:
-            _gap(gap_len[g], par, st, out)
+            _gap(gap_len[g], par, ipar, st, out)
             g += 1
             continue
         end = min(m, pos + block)
         if g < gap_at.size:
             end = min(end, gap_at[g])
-        _run(x, q, pos, end, par, w1, w2, st, out, ext, y, scr)
+        _run(x, q, pos, end, par, ipar, w1, w2, st, out, ext, y, scr)
         pos = end
 
 
-def scratch_shapes(par):
+def scratch_shapes(ipar):
     """Sizes of the work arrays `_push` needs: the filter's input and output for one block,
-    and four arrays for the longest search window (plain Python, called once per stream).
+    and two arrays for the longest search window (plain Python, called once per stream).
     Foot/shank: the impact window and the late swing before it. Lower back: the longer of
-    the IC search (P_ICREF) and the FC search (half a step of at most P_MAXCYC), plus the
+    the IC search (IP_ICREF) and the FC search (half a step of at most IP_MAXCYC), plus the
     derivative filter's margins."""
-    block = int(par[P_BLOCK])
-    h1 = int(par[P_H1])
-    if int(par[P_METHOD]) == METHOD_ACC:
-        n_scr = max(int(par[P_ICREF]), int(par[P_MAXCYC]) // 2) + 1 + 2 * int(par[P_H2]) + 2
+    block = ipar[IP_BLOCK]
+    h1 = ipar[IP_H1]
+    if ipar[IP_METHOD] == METHOD_ACC:
+        n_scr = max(ipar[IP_ICREF], ipar[IP_MAXCYC] // 2) + 1 + 2 * ipar[IP_H2] + 2
     else:
-        n_scr = 2 * int(par[P_ICWIN]) + 1
+        n_scr = 2 * ipar[IP_ICWIN] + 1
     return block + 2 * h1, (3, block), n_scr

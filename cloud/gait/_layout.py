@@ -1,4 +1,4 @@
-"""The kernels' state layout: indices into the parameter array ``par``, the integer and
+"""The kernels' state layout: indices into the parameter arrays ``par`` / ``ipar``, the integer and
 float state ``ist`` / ``fst``, the output counters and the cycle-row columns.
 
 One place that names every slot, so the detectors (`_limb`, `_trunk`), the cycle
@@ -13,39 +13,43 @@ N_POINTS = 150
 METHOD_GYRO = 0  # foot, shank: sagittal angular velocity
 METHOD_ACC = 1  # lower back: vertical acceleration (McCamley)
 
-# Parameters (float64 array ``par``); durations in samples unless named otherwise.
-P_RATE = 0
-P_H1 = 1  # half-width of the first smoothing filter
-P_H2 = 2  # half-width of the derivative filter (lower back; at most P_H1)
-P_MAXCYC = 3  # longest valid cycle (2.5 s)
-P_REFR_MIN = 4  # shortest interval between two initial contacts
-P_REFR_FRAC = 5  # refractory period as a fraction of the median recent interval
-P_FLOOR = 6  # absolute floor of the adaptive threshold
-P_THR_FRAC = 7  # adaptive threshold as a fraction of the median recent peak
-P_CONFIRM = 8  # samples a lower-back peak must stay the highest before it counts
-P_FCWIN = 9  # foot/shank: how far before the swing onset the push-off minimum may lie
-P_METHOD = 10
-P_MINDUR = 11  # seconds
-P_MAXDUR = 12  # seconds
-P_OUTLIER = 13  # relative deviation from the running median duration
-P_BASE_ALPHA = 14  # lower back: weight of the exponential baseline
-P_BREAK = 15  # intervals longer than this end a walking bout: no cycle across them
-P_BLOCK = 16  # samples written to the rings per step (the rings hold history + one block)
-P_ICWIN = 17  # foot/shank: window after the zero crossing searched for the impact
-P_ICREF = 18  # lower back: window before the loading peak holding the steepest rise
-P_FCREF = 19  # foot/shank: half-window around the smoothed push-off minimum for the raw one
-P_SIDEWIN = 20  # lower back: window either side of an IC over which ay is averaged
-P_SIDEGAP = 21  # lower back: start of the after-IC window, samples after the IC
-P_IMPLAT = 22  # foot/shank: impact latency after the contact, samples (fractional)
-P_IMPSIG = 23  # foot/shank: an impact's jerk exceeds this many times the median jerk
-P_GYROIC = 24  # shank: without an impact, the IC is the first minimum of -gy (1) or the
+# Parameters, in two arrays: ``par`` (float64) for the real-valued ones and ``ipar``
+# (int64) for the counts, so an integer never goes through a float. Durations in samples
+# unless named otherwise.
+P_RATE = 0  # samples per second
+P_REFR_FRAC = 1  # refractory period as a fraction of the median recent interval
+P_FLOOR = 2  # absolute floor of the adaptive threshold
+P_THR_FRAC = 3  # adaptive threshold as a fraction of the median recent peak
+P_MINDUR = 4  # seconds
+P_MAXDUR = 5  # seconds
+P_OUTLIER = 6  # relative deviation from the running median duration
+P_BASE_ALPHA = 7  # lower back: weight of the exponential baseline
+P_IMPLAT = 8  # foot/shank: impact latency after the contact, samples (fractional)
+P_IMPSIG = 9  # foot/shank: an impact's jerk exceeds this many times the median jerk
+P_ICFRAC = 10  # foot/shank: impact search at most this fraction of the median stride
+P_GATEPREV = 11  # lower back: a step with another this soon before it is walking
+P_GATENEXT = 12  # ... or with another this soon after it (within the 1 s look-ahead)
+N_PAR = 13
+
+IP_H1 = 0  # half-width of the first smoothing filter
+IP_H2 = 1  # half-width of the derivative filter (lower back; at most IP_H1)
+IP_MAXCYC = 2  # longest valid cycle (2.5 s)
+IP_REFR_MIN = 3  # shortest interval between two initial contacts
+IP_CONFIRM = 4  # samples a lower-back peak must stay the highest before it counts
+IP_FCWIN = 5  # foot/shank: how far before the swing onset the push-off minimum may lie
+IP_METHOD = 6  # METHOD_GYRO or METHOD_ACC
+IP_BREAK = 7  # intervals longer than this end a walking bout: no cycle across them
+IP_BLOCK = 8  # samples written to the rings per step (the rings hold history + one block)
+IP_ICWIN = 9  # foot/shank: window after the zero crossing searched for the impact
+IP_ICREF = 10  # lower back: window before the loading peak holding the steepest rise
+IP_FCREF = 11  # foot/shank: half-window around the smoothed push-off minimum for the raw one
+IP_SIDEWIN = 12  # lower back: window either side of an IC over which ay is averaged
+IP_SIDEGAP = 13  # lower back: start of the after-IC window, samples after the IC
+IP_GYROIC = 14  # shank: without an impact, the IC is the first minimum of -gy (1) or the
 # zero crossing (0: foot, whose first minimum after it is the later foot slap)
-P_IMPRISE = 25  # foot/shank: longest rise of an impact to its largest jump
-P_ICFRAC = 26  # foot/shank: impact search at most this fraction of the median stride
-P_NCH = 27  # channels measured: 6, or 3 (accelerometer only; gyroscope columns NaN)
-P_GATEPREV = 28  # lower back: a step with another this soon before it is walking
-P_GATENEXT = 29  # ... or with another this soon after it (within the 1 s look-ahead)
-N_PAR = 30
+IP_IMPRISE = 15  # foot/shank: longest rise of an impact to its largest jump
+IP_NCH = 16  # channels measured: 6, or 3 (accelerometer only; gyroscope columns NaN)
+N_IPAR = 17
 
 # Integer state.
 I_N = 0  # samples seen (stream time, gaps included)
@@ -65,7 +69,8 @@ I_ZC = 13  # foot/shank: sample of the zero crossing ending the swing
 I_SWSTART = 14  # foot/shank: sample where the swing rose above the threshold
 I_ZCEND = 15  # foot/shank: last sample of the impact search after the zero crossing
 I_HELDSIDE = 16  # lower back: side of the held step candidate
-N_IST = 17
+I_LASTFLAG = 17  # the latest sample a device flagged (NO_IC if none since the reset)
+N_IST = 18
 
 # Float state.
 F_SPREV = 0

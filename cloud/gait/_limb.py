@@ -25,18 +25,18 @@ from ._layout import (
     I_SWSTART,
     I_ZC,
     I_ZCEND,
+    IP_BREAK,
+    IP_FCREF,
+    IP_FCWIN,
+    IP_GYROIC,
+    IP_H1,
+    IP_ICWIN,
+    IP_IMPRISE,
+    IP_MAXCYC,
     K_FC,
-    P_BREAK,
-    P_FCREF,
-    P_FCWIN,
-    P_GYROIC,
-    P_H1,
     P_ICFRAC,
-    P_ICWIN,
     P_IMPLAT,
-    P_IMPRISE,
     P_IMPSIG,
-    P_MAXCYC,
     P_RATE,
     REASON_OK,
 )
@@ -45,7 +45,7 @@ from ._rings import _extremum, _hist_push, _vertex
 
 
 @njit(**JIT_OPTIONS)
-def _detect_gyro(k_from, k_to, par, scr, st, out):
+def _detect_gyro(k_from, k_to, par, ipar, scr, st, out):
     # Foot and shank. Phase 1, swing: the signal rose above the adaptive threshold (after
     # the refractory period); it ends at the next downward zero crossing, the end of the
     # terminal swing. Phase 2: once the raw samples of the impact window after that
@@ -54,8 +54,8 @@ def _detect_gyro(k_from, k_to, par, scr, st, out):
     # final contact is the push-off minimum just before the swing (its threshold crossing).
     raw, _, sig1, ist, fst = st
     cap = sig1.size
-    maxcyc = par[P_MAXCYC]
-    h1 = int(par[P_H1])
+    maxcyc = ipar[IP_MAXCYC]
+    h1 = ipar[IP_H1]
     pos = k_from % cap
     for k in range(k_from, k_to):
         s = float(sig1[pos])
@@ -63,7 +63,7 @@ def _detect_gyro(k_from, k_to, par, scr, st, out):
         sprev = fst[F_SPREV]
         fst[F_SPREV] = s
         if k - ist[I_LASTIC] > maxcyc:
-            _forget_pace(par, ist, fst)
+            _forget_pace(par, ipar, ist, fst)
         phase = ist[I_INSWING]
         if phase == 0:
             if s > fst[F_THR] and k - ist[I_LASTIC] >= fst[F_REFR]:
@@ -77,12 +77,12 @@ def _detect_gyro(k_from, k_to, par, scr, st, out):
             hi = ist[I_ZCEND]
             if k + h1 < hi:
                 continue
-            t_ic = _impact(raw, zc, hi, fst[F_ZC], ist[I_SEG], par, scr)
-            if t_ic != t_ic and par[P_GYROIC] > 0.0:
+            t_ic = _impact(raw, zc, hi, fst[F_ZC], ist[I_SEG], par, ipar, scr)
+            if t_ic != t_ic and ipar[IP_GYROIC] != 0:
                 t_ic = _first_minimum(sig1, zc + 1, k, -0.1 * fst[F_PEAKVAL])
             if t_ic != t_ic:
                 t_ic = fst[F_ZC]
-            _close_stride(t_ic, par, st, out)
+            _close_stride(t_ic, par, ipar, st, out)
             continue
         if s > fst[F_PEAKVAL]:
             ist[I_PEAKIDX] = k
@@ -95,7 +95,7 @@ def _detect_gyro(k_from, k_to, par, scr, st, out):
         ist[I_INSWING] = 2
         ist[I_ZC] = k - 1
         fst[F_ZC] = (k - 1) + sprev / (sprev - s)
-        win = par[P_ICWIN]
+        win = ipar[IP_ICWIN]
         if ist[I_NST] > 0:  # fast walking: within the first part of the stride
             win = min(win, par[P_ICFRAC] * fst[F_STMED])
         ist[I_ZCEND] = k - 1 + max(2, int(win))
@@ -113,7 +113,7 @@ def _jerk(raw, i, cap):
 
 
 @njit(**JIT_OPTIONS)
-def _impact(raw, lo, hi, t_zc, seg, par, scr):
+def _impact(raw, lo, hi, t_zc, seg, par, ipar, scr):
     # The foot meets the ground some time after the terminal swing ends (the zero
     # crossing at ``t_zc``): how long differs between people and speeds. The contact
     # shows as a jolt of the acceleration. Over samples (lo, hi], the jolt is the largest
@@ -147,7 +147,7 @@ def _impact(raw, lo, hi, t_zc, seg, par, scr):
     med = 0.5 * (srt[n // 2 - 1] + srt[n // 2])
     if not best > par[P_IMPSIG] * med:
         return np.nan
-    for i in range(max(lo + 1, at - int(par[P_IMPRISE])), at + 1):
+    for i in range(max(lo + 1, at - ipar[IP_IMPRISE]), at + 1):
         if _jerk(raw, i, cap) >= 0.5 * best:
             return max(t_zc, i - 0.5 - par[P_IMPLAT])
     return np.nan
@@ -170,23 +170,23 @@ def _first_minimum(sig, lo, hi, below):
 
 
 @njit(**JIT_OPTIONS)
-def _close_stride(t_ic, par, st, out):
+def _close_stride(t_ic, par, ipar, st, out):
     raw, _, sig1, ist, fst = st
     _, ev_fc, _, _, _, cnt, _ = out
     ist[I_INSWING] = 0
     rate = par[P_RATE]
-    maxcyc = par[P_MAXCYC]
+    maxcyc = ipar[IP_MAXCYC]
     sw = ist[I_SWSTART]
-    win = par[P_FCWIN]
+    win = ipar[IP_FCWIN]
     if ist[I_NST] > 0:
         win = min(win, 0.5 * fst[F_STMED])
-    lo = max(sw - int(win), ist[I_LASTIC] + 1, ist[I_SEG] + int(par[P_H1]))
-    lo = max(lo, int(t_ic - par[P_MAXCYC]))
+    lo = max(sw - int(win), ist[I_LASTIC] + 1, ist[I_SEG] + ipar[IP_H1])
+    lo = max(lo, int(t_ic - ipar[IP_MAXCYC]))
     fc = _extremum(sig1, lo, sw, -1.0)
     if fc == fc:
         # The push-off ends in a dip of a few samples that smoothing flattens: take the
         # minimum of the raw signal (the maximum of gy) near the smoothed one.
-        ref = int(par[P_FCREF])
+        ref = ipar[IP_FCREF]
         at = int(np.floor(fc + 0.5))
         fc_raw = _extremum(raw[:, 4], max(lo, at - ref), min(sw, at + ref), 1.0)
         if fc_raw == fc_raw:
@@ -197,11 +197,11 @@ def _close_stride(t_ic, par, st, out):
         interval = t_ic - last
         if interval <= maxcyc:
             _hist_push(fst, F_STH, ist, I_NST, interval)
-        if interval <= par[P_BREAK]:
+        if interval <= ipar[IP_BREAK]:
             fc_in = fc if fc > last else np.nan
-            _emit_cycle(last, t_ic, fc_in, 0, REASON_OK, par, st, out)
+            _emit_cycle(last, t_ic, fc_in, 0, REASON_OK, par, ipar, st, out)
     _hist_push(fst, F_PKH, ist, I_NPK, fst[F_PEAKVAL])
-    _adapt(par, ist, fst)
+    _adapt(par, ipar, ist, fst)
     fst[F_IC1] = t_ic
     ist[I_LASTIC] = int(np.floor(t_ic))
     _emit_ic(out, t_ic, 0, rate)

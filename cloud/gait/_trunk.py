@@ -29,22 +29,22 @@ from ._layout import (
     I_SEG,
     I_SIDE1,
     I_SIDE2,
+    IP_BREAK,
+    IP_CONFIRM,
+    IP_H1,
+    IP_ICREF,
+    IP_MAXCYC,
+    IP_SIDEGAP,
+    IP_SIDEWIN,
     K_FC,
     P_BASE_ALPHA,
-    P_BREAK,
-    P_CONFIRM,
     P_GATENEXT,
     P_GATEPREV,
-    P_H1,
-    P_ICREF,
-    P_MAXCYC,
     P_RATE,
-    P_SIDEGAP,
-    P_SIDEWIN,
     REASON_OK,
 )
 from ._pace import _adapt, _forget_pace
-from ._rings import _fir, _hist_push, _ring_mean, _ring_read, _vertex
+from ._rings import _fir, _hist_push, _ring_mean, _vertex
 
 
 @njit(**JIT_OPTIONS)
@@ -65,47 +65,57 @@ def _dog_extremum(raw, w2, fst, lo, hi, sign, scr):
     # As `_extremum` over the derivative-of-Gaussian of the vertical acceleration on
     # [lo, hi], computed here from the raw ring for just that window: the IC and FC
     # searches are the only readers, and they look at a few short windows per step, so
-    # filtering every sample would be wasted work (and a ring of state). Each axis is
-    # filtered with `_fir`, then projected on the gravity estimate of the moment (it moves
-    # over seconds, the window spans a step), and rounded to float32 as a signal ring
-    # would store it: the same numbers, whatever the chunking. ``scr``: four scratch
-    # arrays of at least a cycle plus the filter margins.
+    # filtering every sample would be wasted work (and a ring of state). The raw samples
+    # are projected on the gravity estimate of the moment (it moves over seconds, the
+    # window spans a step) and then filtered once: projection and filter are both
+    # linear, so this is the filtered axes projected, at a third of the filtering. Rounded
+    # to float32 as a signal ring would store it: the same numbers, whatever the
+    # chunking. ``scr``: two scratch arrays of at least a cycle plus the filter margins.
     if hi < lo:
         return np.nan
-    ext, dx, dy, dz = scr
+    gx = fst[F_GRAV]
+    gy = fst[F_GRAV + 1]
+    gz = fst[F_GRAV + 2]
+    norm = np.sqrt(gx * gx + gy * gy + gz * gz)
+    if not norm > 0.0:
+        return np.nan
+    ux = gx / norm
+    uy = gy / norm
+    uz = gz / norm
+    ext, dv = scr
     h2 = w2.size // 2
     m = hi - lo + 1
-    _ring_read(raw, 0, lo - h2, m + 2 * h2, 1.0, ext)
-    _fir(ext, w2, m, dx)
-    _ring_read(raw, 1, lo - h2, m + 2 * h2, 1.0, ext)
-    _fir(ext, w2, m, dy)
-    _ring_read(raw, 2, lo - h2, m + 2 * h2, 1.0, ext)
-    _fir(ext, w2, m, dz)
-    for i in range(m):
-        dz[i] = np.float32(_vertical(fst, dx[i], dy[i], dz[i]))
+    cap = raw.shape[0]
+    p = (lo - h2) % cap
+    for j in range(m + 2 * h2):
+        ext[j] = raw[p, 0] * ux + raw[p, 1] * uy + raw[p, 2] * uz
+        p = p + 1 if p + 1 < cap else 0
+    _fir(ext, w2, m, dv)
     best = -np.inf
     bi = -1
     for i in range(m):
-        v = sign * dz[i]
+        v = float(np.float32(dv[i]))
+        dv[i] = v
+        v *= sign
         if v > best:
             best = v
             bi = i
     if bi < 0:
         return np.nan
     if 0 < bi < m - 1:
-        return (lo + bi) + _vertex(dz[bi - 1], dz[bi], dz[bi + 1])
+        return (lo + bi) + _vertex(dv[bi - 1], dv[bi], dv[bi + 1])
     return float(lo + bi)
 
 
 @njit(**JIT_OPTIONS)
-def _side_acc(raw, t, k_now, par):
+def _side_acc(raw, t, k_now, par, ipar):
     # Which foot landed at IC ``t``: the medio-lateral acceleration reverses at each IC
     # as the weight moves onto the landing foot, from towards that foot's side before
     # it to towards the other side after it (y points left). Compare the mean ay over
     # the half-step before the IC with the mean just after it. The windows end at most
     # at ``k_now`` (data the detector is sure to hold), so chunking cannot change them.
-    win = int(par[P_SIDEWIN])
-    gap = int(par[P_SIDEGAP])
+    win = ipar[IP_SIDEWIN]
+    gap = ipar[IP_SIDEGAP]
     i = int(np.floor(t))
     before = _ring_mean(raw, 1, i - win, i)
     after = _ring_mean(raw, 1, i + gap, min(i + win, k_now))
@@ -118,31 +128,31 @@ def _side_acc(raw, t, k_now, par):
 
 
 @njit(**JIT_OPTIONS)
-def _confirm_ic_acc(p, k_now, par, w2, scr, st, out):
-    # A step candidate: the loading peak at ``p`` stood for P_CONFIRM samples. Its IC is
+def _confirm_ic_acc(p, k_now, par, ipar, w2, scr, st, out):
+    # A step candidate: the loading peak at ``p`` stood for IP_CONFIRM samples. Its IC is
     # the steepest rise before the peak (the peak lags the contact). Every candidate
     # sets the pace (threshold, refractory period); only those with a neighbour become
     # ICs (the walking gate): another candidate at most P_GATEPREV before it, or at most
     # P_GATENEXT after it. A candidate without the first waits (held) for the second.
     raw, _, _, ist, fst = st
-    lo = max(p - int(par[P_ICREF]), ist[I_SEG] + int(par[P_H1]))
+    lo = max(p - ipar[IP_ICREF], ist[I_SEG] + ipar[IP_H1])
     t = _dog_extremum(raw, w2, fst, lo, p, 1.0, scr)
     if t != t:
         t = float(p)
-    side = _side_acc(raw, t, k_now + int(par[P_H1]), par)
+    side = _side_acc(raw, t, k_now + ipar[IP_H1], par, ipar)
     last = fst[F_CAND]
-    if last == last and t - last <= par[P_MAXCYC]:
+    if last == last and t - last <= ipar[IP_MAXCYC]:
         _hist_push(fst, F_STH, ist, I_NST, t - last)
     _hist_push(fst, F_PKH, ist, I_NPK, fst[F_PENDH])
-    _adapt(par, ist, fst)
+    _adapt(par, ipar, ist, fst)
     ist[I_LASTIC] = p  # the refractory period runs from the detected peak
     held = fst[F_HELD]
     if held == held:
         if t - held <= par[P_GATENEXT]:
-            _accept_ic_acc(held, ist[I_HELDSIDE], True, par, w2, scr, st, out)
+            _accept_ic_acc(held, ist[I_HELDSIDE], True, par, ipar, w2, scr, st, out)
         fst[F_HELD] = np.nan  # accepted now, or no step followed it in time: not walking
     if last == last and t - last <= par[P_GATEPREV]:
-        _accept_ic_acc(t, side, False, par, w2, scr, st, out)
+        _accept_ic_acc(t, side, False, par, ipar, w2, scr, st, out)
     else:
         fst[F_HELD] = t
         ist[I_HELDSIDE] = side
@@ -150,7 +160,7 @@ def _confirm_ic_acc(p, k_now, par, w2, scr, st, out):
 
 
 @njit(**JIT_OPTIONS)
-def _accept_ic_acc(t, side, bout_start, par, w2, scr, st, out):
+def _accept_ic_acc(t, side, bout_start, par, ipar, w2, scr, st, out):
     # An IC of walking: its FC, the cycle it closes, the event. A held candidate had no
     # step within P_GATEPREV before it: it starts a bout and closes nothing (so nothing
     # before it is read, and the rings need not hold the wait).
@@ -159,7 +169,7 @@ def _accept_ic_acc(t, side, bout_start, par, w2, scr, st, out):
     rate = par[P_RATE]
     ic1 = fst[F_IC1]
     ic2 = fst[F_IC2]
-    if bout_start or (ic1 == ic1 and t - ic1 > par[P_MAXCYC]):
+    if bout_start or (ic1 == ic1 and t - ic1 > ipar[IP_MAXCYC]):
         # A pause between bouts: start afresh.
         ic1 = np.nan
         ic2 = np.nan
@@ -174,8 +184,8 @@ def _accept_ic_acc(t, side, bout_start, par, w2, scr, st, out):
         fc = _dog_extremum(raw, w2, fst, lo, hi, -1.0, scr)
         if fc == fc:
             _emit_event(ev_fc, cnt, K_FC, fc, rate)
-    if ic2 == ic2 and t - ic2 <= par[P_BREAK]:
-        _emit_cycle(ic2, t, fc, ist[I_SIDE2], REASON_OK, par, st, out)
+    if ic2 == ic2 and t - ic2 <= ipar[IP_BREAK]:
+        _emit_cycle(ic2, t, fc, ist[I_SIDE2], REASON_OK, par, ipar, st, out)
     fst[F_IC2] = ic1
     fst[F_IC1] = t
     ist[I_SIDE2] = ist[I_SIDE1]
@@ -184,11 +194,11 @@ def _accept_ic_acc(t, side, bout_start, par, w2, scr, st, out):
 
 
 @njit(**JIT_OPTIONS)
-def _detect_acc(k_from, k_to, sx, sy, sz, par, w2, scr, st, out):
+def _detect_acc(k_from, k_to, sx, sy, sz, par, ipar, w2, scr, st, out):
     # Lower back (McCamley): initial contacts are the maxima of the smoothed vertical
     # acceleration (the minima of the CWT of its integral), above an adaptive height over
     # a slow baseline, at least a refractory period apart; a peak is confirmed once no
-    # higher one followed within ``P_CONFIRM`` samples. ``sx, sy, sz[k - k_from]`` are
+    # higher one followed within ``IP_CONFIRM`` samples. ``sx, sy, sz[k - k_from]`` are
     # the smoothed axes at sample k, straight from the filter; the vertical is their
     # projection on the gravity estimate (a slow mean of the same smoothed axes, so a
     # tilted or bending trunk still gives its vertical). The detector reads each value
@@ -216,12 +226,12 @@ def _detect_acc(k_from, k_to, sx, sy, sz, par, w2, scr, st, out):
         ym2 = fst[F_YM2]
         fst[F_YM2] = ym1
         fst[F_YM1] = y
-        if k - ist[I_LASTIC] > par[P_MAXCYC]:
-            _forget_pace(par, ist, fst)
+        if k - ist[I_LASTIC] > ipar[IP_MAXCYC]:
+            _forget_pace(par, ipar, ist, fst)
         pend = ist[I_PEND]
-        if pend >= 0 and k - pend > par[P_CONFIRM]:
+        if pend >= 0 and k - pend > ipar[IP_CONFIRM]:
             ist[I_PEND] = -1
-            _confirm_ic_acc(pend, k, par, w2, scr, st, out)
+            _confirm_ic_acc(pend, k, par, ipar, w2, scr, st, out)
         base = fst[F_BASE]
         if ym2 < ym1 and ym1 >= y and base == base:
             height = ym1 - base

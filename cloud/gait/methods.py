@@ -172,7 +172,8 @@ class Plan:
 
     placement: str
     rate_hz: float
-    par: np.ndarray
+    par: np.ndarray  # float parameters, indexed by _layout.P_*
+    ipar: np.ndarray  # integer parameters (int64), indexed by _layout.IP_*
     w1: np.ndarray
     w2: np.ndarray
     ring: int  # capacity of the raw-sample ring, samples
@@ -220,46 +221,48 @@ def make_plan(placement: str, rate_hz: float, n_columns: int = 6) -> Plan:
     # may start up to a maximal cycle before the IC: h2 more samples. 8: slack.
     ring = maxcyc + lookahead + lookback + h2 + 8 + block
     par = np.zeros(k.N_PAR)
+    ipar = np.zeros(k.N_IPAR, dtype=np.int64)
     par[k.P_RATE] = rate
-    par[k.P_H1] = h1
-    par[k.P_H2] = h2
-    par[k.P_MAXCYC] = maxcyc
-    par[k.P_REFR_MIN] = math.ceil(s.refr_min_s * rate)
+    ipar[k.IP_H1] = h1
+    ipar[k.IP_H2] = h2
+    ipar[k.IP_MAXCYC] = maxcyc
+    ipar[k.IP_REFR_MIN] = math.ceil(s.refr_min_s * rate)
     par[k.P_REFR_FRAC] = s.refr_frac
     par[k.P_FLOOR] = s.floor
     par[k.P_THR_FRAC] = s.thr_frac
-    par[k.P_CONFIRM] = confirm
-    par[k.P_FCWIN] = math.ceil(s.fc_window_s * rate)
-    par[k.P_METHOD] = s.method
+    ipar[k.IP_CONFIRM] = confirm
+    ipar[k.IP_FCWIN] = math.ceil(s.fc_window_s * rate)
+    ipar[k.IP_METHOD] = s.method
     par[k.P_MINDUR] = MIN_CYCLE_S
     par[k.P_MAXDUR] = MAX_CYCLE_S
     par[k.P_OUTLIER] = 0.35
     par[k.P_BASE_ALPHA] = 1.0 / (2.0 * rate)
-    par[k.P_BREAK] = 2 * maxcyc
-    par[k.P_BLOCK] = block
-    par[k.P_ICWIN] = math.ceil(s.ic_window_s * rate)
-    par[k.P_ICREF] = math.ceil(s.ic_refine_s * rate)
-    par[k.P_FCREF] = math.ceil(s.fc_refine_s * rate)
-    par[k.P_SIDEWIN] = round(s.side_window_s * rate)
-    par[k.P_SIDEGAP] = round(s.side_gap_s * rate)
+    ipar[k.IP_BREAK] = 2 * maxcyc
+    ipar[k.IP_BLOCK] = block
+    ipar[k.IP_ICWIN] = math.ceil(s.ic_window_s * rate)
+    ipar[k.IP_ICREF] = math.ceil(s.ic_refine_s * rate)
+    ipar[k.IP_FCREF] = math.ceil(s.fc_refine_s * rate)
+    ipar[k.IP_SIDEWIN] = round(s.side_window_s * rate)
+    ipar[k.IP_SIDEGAP] = round(s.side_gap_s * rate)
     par[k.P_IMPLAT] = s.impact_latency_s * rate
     par[k.P_IMPSIG] = s.impact_significance
-    par[k.P_GYROIC] = 1.0 if s.gyro_ic else 0.0
-    par[k.P_IMPRISE] = math.ceil(s.impact_rise_s * rate)
+    ipar[k.IP_GYROIC] = 1 if s.gyro_ic else 0
+    ipar[k.IP_IMPRISE] = math.ceil(s.impact_rise_s * rate)
     par[k.P_ICFRAC] = s.ic_window_frac
-    par[k.P_NCH] = n_columns
+    ipar[k.IP_NCH] = n_columns
     par[k.P_GATEPREV] = s.gate_prev_s * rate
     par[k.P_GATENEXT] = s.gate_next_s * rate
     return Plan(
         placement=placement,
         rate_hz=rate,
         par=par,
+        ipar=ipar,
         w1=w1,
         w2=w2,
         ring=ring,
         # Foot/shank look back into the smoothed signal for the push-off minimum: same span.
         sig_ring=ring if s.method == k.METHOD_GYRO else 1,
         lookahead_s=(lookahead + gate) / rate,
-        refr_min=int(par[k.P_REFR_MIN]),
+        refr_min=int(ipar[k.IP_REFR_MIN]),
         n_columns=n_columns,
     )

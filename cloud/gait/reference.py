@@ -59,25 +59,25 @@ def _extremum(sig: np.ndarray, lo: int, hi: int, sign: float) -> float:
 class _Pace:
     """Recent peak heights and IC intervals -> adaptive threshold and refractory period."""
 
-    def __init__(self, par: np.ndarray) -> None:
-        self.par = par
+    def __init__(self, par: np.ndarray, ipar: np.ndarray) -> None:
+        self.par, self.ipar = par, ipar
         self.peaks: list[float] = []
         self.intervals: list[float] = []
         self._update()
 
     def _update(self) -> None:
-        par = self.par
+        par, ipar = self.par, self.ipar
         self.thr = par[k.P_FLOOR]
         if self.peaks:
             self.thr = max(self.thr, par[k.P_THR_FRAC] * _median(self.peaks))
         self.interval = _median(self.intervals) if self.intervals else math.nan
-        self.refr = par[k.P_REFR_MIN]
+        self.refr = ipar[k.IP_REFR_MIN]
         if self.intervals:
             self.refr = max(self.refr, par[k.P_REFR_FRAC] * self.interval)
 
     def add(self, peak: float, interval: float) -> None:
         self.peaks.append(peak)
-        if interval <= self.par[k.P_MAXCYC]:
+        if interval <= self.ipar[k.IP_MAXCYC]:
             self.intervals.append(interval)
         self._update()
 
@@ -90,22 +90,22 @@ class _Pace:
 class _Cycles:
     """Cycle rows, validity and normalisation, as the kernels' `_emit_cycle`."""
 
-    def __init__(self, x: np.ndarray, q: np.ndarray, par: np.ndarray) -> None:
-        self.x, self.q, self.par = x, q, par
+    def __init__(self, x: np.ndarray, q: np.ndarray, par: np.ndarray, ipar: np.ndarray) -> None:
+        self.x, self.q, self.par, self.ipar = x, q, par, ipar
         self.rows: list[tuple] = []
         self.normalized: list[np.ndarray] = []
         self.durations: list[float] = []
 
     def emit(self, start: float, end: float, fc: float, side: int) -> None:
-        par, x = self.par, self.x
+        par, ipar, x = self.par, self.ipar, self.x
         rate = par[k.P_RATE]
         dur = (end - start) / rate
         stance = 100.0 * (fc - start) / (end - start) if start < fc < end else math.nan
         i0, i1 = math.ceil(start), math.floor(end)
-        available = i0 <= i1 and end - start <= par[k.P_MAXCYC]
+        available = i0 <= i1 and end - start <= ipar[k.IP_MAXCYC]
         feats = np.full(len(FEATURE_COLUMNS), np.nan)
         has_nan = flagged = False
-        n_meas = int(par[k.P_NCH])  # accelerometer only: the gyroscope columns are NaN
+        n_meas = ipar[k.IP_NCH]  # accelerometer only: the gyroscope columns are NaN
         if available:
             seg = x[i0 : i1 + 1]
             # The normalisation interpolates from the samples either side as well.
@@ -138,7 +138,7 @@ class _Cycles:
             phase = start + (end - start) * (np.arange(k.N_POINTS) / (k.N_POINTS - 1))
             grid = np.arange(x.shape[0])
             cycle = np.stack([np.interp(phase, grid, x[:, c]) for c in range(6)], 1)
-            if side == k.SIDE_LEFT and par[k.P_METHOD] == k.METHOD_ACC:
+            if side == k.SIDE_LEFT and ipar[k.IP_METHOD] == k.METHOD_ACC:
                 cycle[:, list(k.MIRRORED)] *= -1.0  # ipsi/contra: left cycles mirrored
             self.normalized.append(cycle)
 
@@ -147,7 +147,9 @@ class _Cycles:
         return np.array(self.rows, dtype=CYCLE_DTYPE), norm
 
 
-def _impact(x: np.ndarray, lo: int, hi: int, t_zc: float, par: np.ndarray) -> float:
+def _impact(
+    x: np.ndarray, lo: int, hi: int, t_zc: float, ipar: np.ndarray, par: np.ndarray
+) -> float:
     """The contact after the terminal swing: the start of the largest jolt of the
     acceleration in (lo, hi] less the impact latency, if the jolt stands out from the
     median jump over that window and as long before it; else NaN."""
@@ -163,7 +165,7 @@ def _impact(x: np.ndarray, lo: int, hi: int, t_zc: float, par: np.ndarray) -> fl
     if not best > par[k.P_IMPSIG] * float(np.median(jerk)):
         return math.nan
     at = lo + 1 + int(np.argmax(inside))  # the first largest jump
-    a = max(lo + 1, at - int(par[k.P_IMPRISE]))
+    a = max(lo + 1, at - ipar[k.IP_IMPRISE])
     onset = a + int(np.argmax(jerk[a - first : at - first + 1] >= 0.5 * best))
     return max(t_zc, onset - 0.5 - par[k.P_IMPLAT])
 
@@ -177,16 +179,16 @@ def _first_minimum(s: np.ndarray, lo: int, hi: int, below: float) -> float:
     return math.nan
 
 
-def _gyro_events(x, par, w1, cycles: _Cycles):
+def _gyro_events(x, par, ipar, w1, cycles: _Cycles):
     """Foot / shank: swing episodes of -gy; the IC is the impact in the acceleration
     after the zero crossing that ends the swing (or the crossing, without an impact); FC
     at the push-off minimum just before the swing."""
     n = x.shape[0]
-    h1 = int(par[k.P_H1])
+    h1 = ipar[k.IP_H1]
     s = _smooth(-x[:, 4], w1, h1)
-    maxcyc = par[k.P_MAXCYC]
+    maxcyc = ipar[k.IP_MAXCYC]
     ics, fcs = [], []
-    pace = _Pace(par)
+    pace = _Pace(par, ipar)
     last_ic, last_idx = math.nan, k.NO_IC
     phase, sw, pk, pk_val, zc, zc_idx, hi = 0, 0, 0, 0.0, 0.0, 0, 0
     for i in range(h1, n - h1):
@@ -201,8 +203,8 @@ def _gyro_events(x, par, w1, cycles: _Cycles):
         if phase == 2:
             if i + h1 < hi:
                 continue
-            t_ic = _impact(x, zc_idx, hi, zc, par)
-            if math.isnan(t_ic) and par[k.P_GYROIC] > 0:
+            t_ic = _impact(x, zc_idx, hi, zc, ipar, par)
+            if math.isnan(t_ic) and ipar[k.IP_GYROIC] > 0:
                 t_ic = _first_minimum(s, zc_idx + 1, i, -0.1 * pk_val)  # heel-strike peak
             if math.isnan(t_ic):
                 t_ic = zc
@@ -215,25 +217,25 @@ def _gyro_events(x, par, w1, cycles: _Cycles):
             if not (v <= 0.0 and prev > 0.0):
                 continue
             phase, zc, zc_idx = 2, (i - 1) + prev / (prev - v), i - 1
-            win = par[k.P_ICWIN]
+            win = ipar[k.IP_ICWIN]
             if pace.intervals:  # fast walking: within the first part of the stride
                 win = min(win, par[k.P_ICFRAC] * pace.interval)
             hi = zc_idx + max(2, int(win))
             continue
         # Close the stride at t_ic.
         phase = 0
-        win = par[k.P_FCWIN]
+        win = ipar[k.IP_FCWIN]
         if pace.intervals:
             win = min(win, 0.5 * pace.interval)
         lo = max(sw - int(win), last_idx + 1, h1, int(t_ic - maxcyc))
         fc = _extremum(s, lo, sw, -1.0)
         if not math.isnan(fc):
-            at, ref = math.floor(fc + 0.5), int(par[k.P_FCREF])
+            at, ref = math.floor(fc + 0.5), ipar[k.IP_FCREF]
             fc_raw = _extremum(x[:, 4], max(lo, at - ref), min(sw, at + ref), 1.0)
             fc = fc if math.isnan(fc_raw) else fc_raw
             fcs.append(fc)
         interval = t_ic - last_ic  # NaN for the first IC
-        if interval <= par[k.P_BREAK]:
+        if interval <= ipar[k.IP_BREAK]:
             cycles.emit(last_ic, t_ic, fc if fc > last_ic else math.nan, 0)
         pace.add(pk_val, interval)
         last_ic, last_idx = t_ic, math.floor(t_ic)
@@ -253,26 +255,25 @@ def _mean(v: np.ndarray) -> float:
     return sum(v.tolist()) / v.size if v.size else math.nan  # in order, as the kernels
 
 
-def _side(x: np.ndarray, t: float, k_now: int, par: np.ndarray) -> int:
+def _side(x: np.ndarray, t: float, k_now: int, ipar: np.ndarray) -> int:
     """Left (1) if ay over the half-step before the IC exceeds ay just after it, else 2."""
-    win, gap, i = int(par[k.P_SIDEWIN]), int(par[k.P_SIDEGAP]), math.floor(t)
+    win, gap, i = ipar[k.IP_SIDEWIN], ipar[k.IP_SIDEGAP], math.floor(t)
     d = _mean(x[i - win : i + 1, 1]) - _mean(x[i + gap : min(i + win, k_now) + 1, 1])
     return 1 if d > 0 else 2 if d < 0 else 0
 
 
-def _acc_events(x, par, w1, w2, cycles: _Cycles):
+def _acc_events(x, par, ipar, w1, w2, cycles: _Cycles):
     """Lower back: peaks of the smoothed vertical acceleration (projected on a slow
     gravity estimate) over a slow baseline; the IC is the steepest rise before each peak,
     the FC the steepest fall after the next IC; the side from ay either side of the IC."""
     n = x.shape[0]
-    h1 = int(par[k.P_H1])
+    h1 = ipar[k.IP_H1]
     acc = np.stack([_smooth(x[:, c], w1, h1, np.float64) for c in range(3)], axis=1)
-    dacc = np.stack([_smooth(x[:, c], w2, h1, np.float64) for c in range(3)], axis=1)
     alpha = par[k.P_BASE_ALPHA]
     grav = np.full(3, np.nan)
-    maxcyc = par[k.P_MAXCYC]
+    maxcyc = ipar[k.IP_MAXCYC]
     ics, fcs, sides = [], [], []
-    pace = _Pace(par)
+    pace = _Pace(par, ipar)
     ic1 = ic2 = math.nan
     side1 = side2 = 0
     last_idx = k.NO_IC
@@ -281,11 +282,15 @@ def _acc_events(x, par, w1, w2, cycles: _Cycles):
     base = math.nan
     pend, pend_val, pend_h = -1, 0.0, 0.0
 
+    h2 = w2.size // 2
+
     def steepest(lo, hi, sign):
-        # Derivative of the vertical, with the gravity estimate of the moment.
+        # Derivative of the vertical: the samples projected on the gravity estimate of
+        # the moment, then filtered (both linear: the filtered axes, projected).
         d = np.full(n, np.nan, dtype=np.float32)
         if hi >= lo:
-            d[lo : hi + 1] = _vertical(grav, dacc[lo : hi + 1])
+            v = _vertical(grav, x[lo - h2 : hi + h2 + 1, :3])
+            d[lo : hi + 1] = np.convolve(v, w2[::-1], mode="valid")
         return _extremum(d, lo, hi, sign)
 
     def accept(t, side, bout_start):
@@ -299,7 +304,7 @@ def _acc_events(x, par, w1, w2, cycles: _Cycles):
             fc = steepest(math.floor(ic1) + 1, math.floor(ic1 + 0.5 * (t - ic1)), -1.0)
             if not math.isnan(fc):
                 fcs.append(fc)
-        if not math.isnan(ic2) and t - ic2 <= par[k.P_BREAK]:
+        if not math.isnan(ic2) and t - ic2 <= ipar[k.IP_BREAK]:
             cycles.emit(ic2, t, fc, side2)
         ic2, ic1 = ic1, t
         side2, side1 = side1, side
@@ -309,9 +314,9 @@ def _acc_events(x, par, w1, w2, cycles: _Cycles):
     def confirm(p, i):
         """A step candidate; it becomes an IC if another lies close before or after it."""
         nonlocal last_idx, last_cand, held, held_side
-        t = steepest(max(p - int(par[k.P_ICREF]), h1), p, 1.0)
+        t = steepest(max(p - ipar[k.IP_ICREF], h1), p, 1.0)
         t = float(p) if math.isnan(t) else t
-        side = _side(x, t, i + h1, par)
+        side = _side(x, t, i + h1, ipar)
         pace.add(pend_h, t - last_cand)
         last_idx = p
         if not math.isnan(held):
@@ -331,7 +336,7 @@ def _acc_events(x, par, w1, w2, cycles: _Cycles):
         v = float(np.float32(_vertical(grav, acc[i])))
         if i - last_idx > maxcyc:
             pace.forget()
-        if pend >= 0 and i - pend > par[k.P_CONFIRM]:
+        if pend >= 0 and i - pend > ipar[k.IP_CONFIRM]:
             p, pend = pend, -1
             confirm(p, i)
         if before < prev and prev >= v and not math.isnan(base):
@@ -357,12 +362,12 @@ def segment_reference(
     if x.ndim == 2 and x.shape[1] == 3:
         x = np.concatenate((x, np.full((len(x), 3), np.nan)), axis=1)
     q = np.zeros(len(x), np.uint16) if quality is None else np.asarray(quality, np.uint16)
-    cycles = _Cycles(x, q, plan.par)
-    if plan.par[k.P_METHOD] == k.METHOD_GYRO:
-        ics, fcs = _gyro_events(x, plan.par, plan.w1, cycles)
+    cycles = _Cycles(x, q, plan.par, plan.ipar)
+    if plan.ipar[k.IP_METHOD] == k.METHOD_GYRO:
+        ics, fcs = _gyro_events(x, plan.par, plan.ipar, plan.w1, cycles)
         sides = [0] * len(ics)
     else:
-        ics, fcs, sides = _acc_events(x, plan.par, plan.w1, plan.w2, cycles)
+        ics, fcs, sides = _acc_events(x, plan.par, plan.ipar, plan.w1, plan.w2, cycles)
     table, norm = cycles.table()
     return GaitResult(
         initial_contacts=np.array(ics, dtype=np.float64) / plan.rate_hz,

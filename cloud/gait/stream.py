@@ -7,6 +7,7 @@ method's look-ahead, whatever the block size.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -67,9 +68,10 @@ _NO_GAPS = np.empty(0, dtype=np.int64)
 class _Outputs:
     """Output buffers of one kernel call, sized by the most events a block can produce."""
 
-    __slots__ = ("arrays", "cnt", "ev_fc", "ev_ic", "ev_side", "norm", "rows_f", "rows_i")
+    __slots__ = ("arrays", "cap", "cnt", "ev_fc", "ev_ic", "ev_side", "norm", "rows_f", "rows_i")
 
     def __init__(self, cap: int) -> None:
+        self.cap = cap
         self.ev_ic = np.empty(cap)
         self.ev_fc = np.empty(cap)
         self.rows_f = np.empty((cap, k.N_COLS))
@@ -81,19 +83,44 @@ class _Outputs:
             self.ev_ic, self.ev_fc, self.rows_f, self.rows_i, self.norm, self.cnt, self.ev_side
         )  # fmt: skip
 
-    def result(self) -> GaitResult:
+    def result(self, copy: bool = False) -> GaitResult:
+        """The events of the last call; ``copy``: out of buffers that will be reused (the
+        cycle rows are always copied into the table)."""
         n_ic, n_fc, n_row, n_norm, overflow = self.cnt
         if overflow:
             raise RuntimeError("gait kernel output overflow (more events than the bound)")
         if n_ic == 0 and n_fc == 0 and n_row == 0:
             return _EMPTY
+        ics, fcs, norm = self.ev_ic[:n_ic], self.ev_fc[:n_fc], self.norm[:n_norm]
+        if copy:
+            ics, fcs, norm = ics.copy(), fcs.copy(), norm.copy()
         return GaitResult(
-            initial_contacts=self.ev_ic[:n_ic],
-            final_contacts=self.ev_fc[:n_fc],
+            initial_contacts=ics,
+            final_contacts=fcs,
             cycles=cycles_from_rows(self.rows_f[:n_row], self.rows_i[:n_row]),
-            normalized=self.norm[:n_norm],
+            normalized=norm,
             ic_sides=SIDE_NAMES[self.ev_side[:n_ic]],
         )
+
+
+# Pushes write into output buffers of their thread, reused from push to push (the results
+# are copied out of them: a push's events are few), so a push allocates only its results.
+# Streams may run in a thread pool (the kernels release the GIL), hence one set per
+# thread, shared by all the streams it runs. A push that may produce more than
+# _REUSED_MAX events (a block of seconds, or `segment`) gets buffers of its own instead,
+# so what stays allocated per thread is bounded: ~0.5 MB.
+_REUSED_MAX = 64
+_reused = threading.local()
+
+
+def _push_outputs(cap: int) -> tuple[_Outputs, bool]:
+    """Output buffers for a push that may produce ``cap`` events; whether they are reused."""
+    if cap > _REUSED_MAX:
+        return _Outputs(cap), False
+    out = getattr(_reused, "out", None)
+    if out is None or out.cap < cap:
+        out = _reused.out = _Outputs(max(cap, 8))
+    return out, True
 
 
 class GaitStream:
@@ -140,12 +167,12 @@ class GaitStream:
         self._fst = np.zeros(k.N_FST)
         self._state = (self._raw, self._qual, self._sig1, self._ist, self._fst)
         # Work arrays of the kernels, allocated once per stream rather than per push.
-        n_ext, y_shape, n_scr = scratch_shapes(plan.par)
-        scr = tuple(np.empty(n_scr) for _ in range(4))
+        n_ext, y_shape, n_scr = scratch_shapes(plan.ipar)
+        scr = (np.empty(n_scr), np.empty(n_scr))
         self._scratch = (np.empty(n_ext), np.empty(y_shape), scr)
         self._t0: float | None = None
         self._q0 = np.zeros(0, dtype=np.uint16)
-        _init_state(plan.par, self._ist, self._fst)
+        _init_state(plan.par, plan.ipar, self._ist, self._fst)
 
     # -- properties ---------------------------------------------------------------------
 
@@ -214,13 +241,13 @@ class GaitStream:
             gaps, lens = np.zeros(1, np.int64), np.array([gap_len], np.int64)
         else:
             gaps = lens = _NO_GAPS
-        out = _Outputs(self._capacity(n, len(gaps)))
+        out, reused = _push_outputs(self._capacity(n, len(gaps)))
         self._call(x, q, gaps, lens, out)
-        return out.result()
+        return out.result(copy=reused)
 
     def _call(self, x, q, gaps, lens, out: _Outputs) -> None:
         p = self._plan
-        _push(x, q, gaps, lens, p.par, p.w1, p.w2, self._state, out.arrays, self._scratch)
+        _push(x, q, gaps, lens, p.par, p.ipar, p.w1, p.w2, self._state, out.arrays, self._scratch)
 
     def _quality(self, quality, n: int) -> np.ndarray:
         if quality is None:
@@ -234,7 +261,7 @@ class GaitStream:
 
     def reset(self) -> None:
         """Forget the detector state as at a gap (open cycles are dropped, not emitted)."""
-        _reset(int(self._ist[k.I_N]), self._plan.par, self._ist, self._fst)
+        _reset(int(self._ist[k.I_N]), self._plan.par, self._plan.ipar, self._ist, self._fst)
 
 
 def _as_samples(samples, n_columns: int | None = 6) -> np.ndarray:

@@ -10,7 +10,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gaitlink.cloud.gait import PLACEMENTS, GaitStream, LateData, StreamPool, segment, warmup
+from gaitlink.cloud.gait import (
+    PLACEMENTS,
+    GaitStream,
+    LateData,
+    StreamPool,
+    _layout,
+    segment,
+    warmup,
+)
+from gaitlink.cloud.gait import stream as stream_module
 from gaitlink.cloud.gait.methods import make_plan
 
 
@@ -140,6 +149,35 @@ def test_stream__memory_per_stream(walk, placement, rate) -> None:
     tracemalloc.stop()
     grown = sum(d.size_diff for d in after.compare_to(before, "filename"))
     assert grown / len(streams) < budget + 32 * 1024  # + reusable output buffers
+
+
+def test_stream__pushes_reuse_output_buffers_and_results_stay_the_callers(walk) -> None:
+    # Pushes write into their thread's output buffers, allocated once and reused (item 7
+    # of issue 12); what a push returns is copied out of them, so the next push, of this
+    # stream or another one on the same thread, cannot change it.
+    x = walk("lower_back", 100.0, 20.0, cadence_spm=60, seed=17).samples
+    a, b = GaitStream(100.0, "lower_back"), GaitStream(100.0, "lower_back")
+    kept, copies, buffers = [], [], set()
+    for i in range(0, len(x), 50):
+        for s in (a, b):
+            r = s.push(x[i : i + 50])
+            buffers.add(id(stream_module._reused.out))
+            kept.append(r)
+            copies.append((r.initial_contacts.copy(), r.normalized.copy()))
+    assert len(buffers) == 1
+    assert sum(len(r.initial_contacts) for r in kept) > 20
+    for r, (ic, norm) in zip(kept, copies, strict=True):
+        np.testing.assert_array_equal(r.initial_contacts, ic)
+        np.testing.assert_array_equal(r.normalized, norm)
+
+
+@pytest.mark.parametrize("placement", PLACEMENTS)
+def test_plan__integer_parameters_are_integers(placement) -> None:
+    plan = make_plan(placement, 102.4)
+    assert plan.ipar.dtype == np.int64 and plan.ipar.size == _layout.N_IPAR
+    assert plan.par.dtype == np.float64 and plan.par.size == _layout.N_PAR
+    assert plan.ipar[_layout.IP_H1] == plan.w1.size // 2
+    assert plan.par[_layout.P_RATE] == 102.4
 
 
 @pytest.mark.parametrize("placement", PLACEMENTS)
