@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from typing import Literal
 
 from aiohttp import web
@@ -29,6 +30,7 @@ CHUNK_BYTES = 256 * 1024
 QUEUE_CHUNKS = 8
 CONTENT_TYPE = "application/vnd.apache.parquet"
 _END = b""
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
 class ExportQuery(BaseModel):
@@ -132,6 +134,18 @@ async def session_export(
     task = asyncio.ensure_future(
         asyncio.to_thread(_write, sink, session, query, request.app[SETTINGS])
     )
+    try:
+        return await _stream(request, sink, task, session, query)
+    finally:
+        if not task.done():
+            # The client went away (or the handler failed): stop the export at its next
+            # write and free the worker thread if it waits on a full queue.
+            sink.aborted = True
+            while not sink.queue.empty():
+                sink.queue.get_nowait()
+
+
+async def _stream(request, sink: QueueSink, task, session, query) -> web.StreamResponse:
     first = await sink.queue.get()
     if first == _END:  # nothing written: say why as JSON, not as an empty file
         try:
@@ -141,31 +155,26 @@ async def session_export(
         except InfluxError as exc:
             raise StoreUnavailable(f"InfluxDB did not answer the export's query: {exc}") from None
         raise NoData(f"nothing to export from session {session.id}")
-    name = f"session-{session.id}_{session.subject}_{session.task}_{query.kind}.parquet"
+    name = _SAFE.sub("_", f"session-{session.id}_{session.subject}_{session.task}_{query.kind}")
     response = web.StreamResponse(
         headers={
             "Content-Type": CONTENT_TYPE,
-            "Content-Disposition": f'attachment; filename="{name}"',
+            "Content-Disposition": f'attachment; filename="{name}.parquet"',
         }
     )
     await response.prepare(request)
     chunk = first
-    try:
-        while chunk != _END:
-            await response.write(chunk)
-            chunk = await sink.queue.get()
-    except (ConnectionError, asyncio.CancelledError):
-        sink.aborted = True  # the client went away: stop the export, drop what waits
-        raise
-    finally:
-        if sink.aborted:
-            while not sink.queue.empty():
-                sink.queue.get_nowait()
+    while chunk != _END:
+        await response.write(chunk)
+        chunk = await sink.queue.get()
     try:
         await task
     except Exception:
-        # The file is already partly sent: the client sees a cut-off download, and we log.
+        # Part of the file is sent already: cut the connection (the client's copy has no
+        # parquet footer and does not open) and log why.
         log.exception("export of session %s failed after the download began", session.id)
-        raise
+        if request.transport is not None:
+            request.transport.close()
+        return response
     await response.write_eof()
     return response

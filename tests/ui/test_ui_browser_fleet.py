@@ -42,7 +42,8 @@ def service(stack, tmp_path_factory):
 
 
 def _cell(row, name: str) -> str:
-    return row.locator(f"td.{name}").inner_text()
+    # Values keep their unit with a no-break space (the table may wrap other spaces).
+    return row.locator(f"td.{name}").inner_text().replace("\xa0", " ")
 
 
 def _until(what: str, check, timeout_s: float = 60.0):
@@ -91,8 +92,8 @@ def test_ui_fleet__late_device_live_battery_rssi_rate_layout_config_export(
             # frames/s from the stream's sample counts, long before a second status report
             # (status_period_s is 60): 100 Hz in frames of 50 is 2 frames/s.
             _until("samples/s and frames/s", lambda: NUMBER.match(_cell(row, "frames-per-s")), 30)
-            assert 50 <= float(_cell(row, "samples-per-s")) <= 200, _cell(row, "samples-per-s")
-            assert 0.5 <= float(_cell(row, "frames-per-s")) <= 4, _cell(row, "frames-per-s")
+            assert 50 <= float(_cell(row, "samples-per-s")) <= 250, _cell(row, "samples-per-s")
+            assert 0.5 <= float(_cell(row, "frames-per-s")) <= 5, _cell(row, "frames-per-s")
             # The simulated board reports a battery and -55 dBm every env_period_s (10 s).
             _until("battery", lambda: re.match(r"^\d+ %$", _cell(row, "battery")), 30)
             assert _cell(row, "rssi") == "-55 dBm"

@@ -26,7 +26,7 @@ function attention(row) {
   return reasons;
 }
 
-const unit = (value, digits, suffix) => (value == null ? "—" : `${fixed(value, digits)} ${suffix}`);
+const unit = (value, digits, suffix) => (value == null ? "—" : `${fixed(value, digits)}\u00a0${suffix}`);
 
 export function show(main, live) {
   const body = el("tbody");
