@@ -176,8 +176,11 @@ class App:
             if values is None:
                 self.env_errors += 1
             self.env_readings += 1
-            self._env_reading(values)  # values of the message sent next
-            self.uplink.send_json(self.uplink.topic_env, self._env_writer)
+            try:
+                self._env_reading(values)  # values of the message sent next
+                self.uplink.send_json(self.uplink.topic_env, self._env_writer)
+            except MemoryError:
+                self.uplink.reports_skipped += 1  # this reading is not sent; the loop lives
             await asyncio.sleep(self.cfg["env_period_s"])
 
     def _on_command(self, topic, payload):

@@ -14,7 +14,7 @@ from mqtt import PUBACK, PUBLISH, MQTTProtocol
 
 _ETIMEDOUT = const(110)
 _OUTBOX_MAX = const(4)
-_OUT_BYTES = const(704)  # a status with a 32-character id and 10-digit counters fits
+OUT_BYTES = const(704)  # a status with a 32-character id and 10-digit counters fits
 TIME_TOPIC = b"gaitlink/v1/time"
 
 
@@ -74,7 +74,7 @@ class Uplink:
         self._pid = 0
         self._wake = asyncio.Event()
         self._outbox = []  # [topic, payload, retain, arg]
-        self._out = bytearray(_OUT_BYTES)  # only the session loop fills it, then publishes
+        self._out = bytearray(OUT_BYTES)  # only the session loop fills it, then publishes
         self._out_mv = memoryview(self._out)
         self._json_pids = []  # unacked JSON publishes of this session
         self._error = None
@@ -118,7 +118,11 @@ class Uplink:
         if len(box) >= _OUTBOX_MAX:
             box.pop(0)
             self.outbox_dropped += 1
-        box.append([topic, payload, retain, arg])
+        try:
+            box.append([topic, payload, retain, arg])
+        except MemoryError:
+            self.outbox_dropped += 1  # not even a small block free: dropped, counted
+            return
         self._wake.set()
 
     def send_status(self, state):
@@ -265,7 +269,9 @@ class Uplink:
                     if pid:
                         await self.proto.puback(pid)
                     self._on_message(topic, msg)
-        except OSError as e:
+        except (OSError, MemoryError) as e:
+            # no block for a received message: this link ends (and is made again), rather
+            # than a reader that died without anyone noticing
             self._fail(e)
 
     async def _pinger(self):
@@ -276,7 +282,7 @@ class Uplink:
                 if time.ticks_diff(time.ticks_ms(), self._last_rx) > ka:
                     raise OSError(_ETIMEDOUT)  # broker silent for a keepalive: link is dead
                 await self.proto.ping()
-        except OSError as e:
+        except (OSError, MemoryError) as e:
             self._fail(e)
 
     def _on_message(self, topic, msg):
