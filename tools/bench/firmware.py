@@ -28,13 +28,17 @@ from pathlib import Path
 
 RATES = (100, 200, 500)
 SECONDS = 600  # simulated seconds per rate
-# A desktop core runs MicroPython bytecode many times faster than an ESP32 at 240 MHz. The
-# factor is an assumption, not a measurement made here (no board is attached): public board
-# comparisons running one script on many MicroPython boards (scruss.com/blog/tag/benchmark:
-# ESP32 @ 160 MHz 15.4 s, ESP32-S3 @ 240 MHz 8.9 s) rank the ESP32 but give no desktop
-# figure; 50 is the order of magnitude commonly reported for a desktop core against an
-# ESP32 @ 240 MHz, taken on the high side. Pass --esp32-factor to use a measured one.
-ESP32_FACTOR = 50.0
+# How many times slower an ESP32 at 240 MHz runs MicroPython bytecode than this host: the
+# score of MicroPython's own benchmark tests/perf_bench/misc_pystone.py (loops per second)
+# on each. ESP32 at 240 MHz: 1 732 (v1.13) and 1 166 (v1.13 with the interpreter pinned to
+# core 0), posted by the maintainer in micropython/micropython#6565; 1 661 pystones/s with
+# the v1.12 release at 240 MHz in micropython/micropython#5673 (same unit: loops per second).
+# This host (AMD EPYC, MicroPython 1.29 unix port): ~270 000 loops/s (user CPU time of
+# 100 000 loops, not wall time, so the host's load does not count). 270 000 / 1 700 ~ 160;
+# with the core-0 figure it would be ~230. Pystone is not the sample path (struct and array
+# calls in C weigh more there), and the ESP32 figures are from older releases, so this is an
+# estimate; --esp32-factor takes a factor measured on a board (docs/firmware.md says how).
+ESP32_FACTOR = 160.0
 I2C_US_PER_SAMPLE = 12 * 9 / 400_000 * 1e6  # 12 bytes, 9 bit times each, at 400 kHz
 ACC_G, GYRO_DPS = 8, 1000  # the firmware's default ranges
 
