@@ -33,6 +33,9 @@ DEFAULTS = {
     "range_checks": {"temperature": [-20, 60], "humidity": [0, 100], "pressure": [300, 1100]},
     "location": None,  # {"latitude": .., "longitude": ..}
     "axis_map": "x,y,z",  # body x, y, z as signed device axes; the cloud rotates with it
+    # calibration offsets on the sensor's axes, subtracted from every sample on the device
+    "acc_offset": [0, 0, 0],  # m/s²
+    "gyro_offset": [0, 0, 0],  # rad/s
     "config_version": 0,
     "board": None,  # ESP32 board profile (pins), see hardware/boards/
     # bounded runs (tests, demo): stop after max_samples (0 = run forever), then flush

@@ -11,7 +11,11 @@ REMOTE = (
     "status_period_s",
     "env_period_s",
     "axis_map",
+    "acc_offset",
+    "gyro_offset",
 )
+# calibration offsets (sensor axes, subtracted on the device): largest magnitude allowed
+_OFFSET_MAX = (("acc_offset", 20.0), ("gyro_offset", 1.0))  # m/s² (~2 g), rad/s (~57 °/s)
 _CHANNELS = ("ax", "ay", "az", "gx", "gy", "gz")
 _ENV = ("temperature", "humidity", "pressure")
 
@@ -53,6 +57,16 @@ def _axis_map(v):
         bad("axis_map", "a mirror image; the body frame is right-handed")
 
 
+def _offsets(cfg):
+    for k, most in _OFFSET_MAX:
+        v = cfg[k]
+        if not isinstance(v, (list, tuple)) or len(v) != 3:
+            bad(k, "[x, y, z] required")
+        for x in v:
+            if not is_num(x) or not -most <= x <= most:
+                bad(k, "each of x, y, z a number within ±%g required" % most)
+
+
 def check_remote(cfg):
     _int(cfg, "samples_per_frame", 1, 200)
     _int(cfg, "env_period_s", 1, 86400)
@@ -81,3 +95,4 @@ def check_remote(cfg):
         ):
             bad(name, "[low, high] with low <= high required")
     _axis_map(cfg["axis_map"])
+    _offsets(cfg)

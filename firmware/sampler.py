@@ -78,15 +78,31 @@ class Sampler:
         self.burst = max(1, min(cfg["rate_hz"] * _BURST_MS // 1000, cap // 4))
         self._fbuf = bytearray(self.burst * _SAMPLE_BYTES)
         self.counts = array("h", bytes(12))
-        # range checks in counts; a channel without a check gets limits it can never cross
+        # calibration offsets in counts, subtracted from each sample before it is framed;
+        # None when all are zero (the default): the sample path then does nothing more
+        self.off = off = array("h", bytes(12))
+        self.body = array("h", bytes(12))  # a sample minus the offsets
+        acc = cfg.get("acc_offset") or (0, 0, 0)
+        gyro = cfg.get("gyro_offset") or (0, 0, 0)
+        for j in range(6):
+            v = acc[j] / imu.acc_scale if j < 3 else gyro[j - 3] / imu.gyro_scale
+            off[j] = max(_COUNT_MIN, min(_COUNT_MAX, round(v)))
+        if not any(off):
+            self.off = None
+        # range checks in counts, on the corrected sample (so the raw limits move by the
+        # offset); a channel without a check gets limits it can never cross
         self.lo = array("h", bytes(12))
         self.hi = array("h", bytes(12))
         checks = cfg["range_checks"]
         for j in range(6):
             scale = imu.acc_scale if j < 3 else imu.gyro_scale
             lim = checks.get(_CH[j])
-            self.lo[j] = _count_limit(lim[0], scale) if lim else _COUNT_MIN
-            self.hi[j] = _count_limit(lim[1], scale) if lim else _COUNT_MAX
+            if lim:
+                self.lo[j] = max(_COUNT_MIN, _count_limit(lim[0], scale) + off[j])
+                self.hi[j] = min(_COUNT_MAX, _count_limit(lim[1], scale) + off[j])
+            else:
+                self.lo[j] = _COUNT_MIN
+                self.hi[j] = _COUNT_MAX
         self.k = 0  # the sensor's index of the next sample to be framed
         self._base_us = 0  # epoch µs (RTC, before the beacon offset) at the sample clock's anchor
         self._carry = 0  # quality bits owed to the next frame
@@ -182,7 +198,15 @@ class Sampler:
         else:
             self._same = 1
         b.quality |= q
-        b.add(c)
+        off = self.off
+        if off is None:
+            b.add(c)
+        else:
+            o = self.body
+            for j in range(6):
+                v = c[j] - off[j]
+                o[j] = _COUNT_MAX if v > _COUNT_MAX else _COUNT_MIN if v < _COUNT_MIN else v
+            b.add(o)
         self.samples += 1
         self.k += 1
         if b.n == self.spf:

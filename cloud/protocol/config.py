@@ -23,6 +23,10 @@ RANGE_QUANTITIES = ("ax", "ay", "az", "gx", "gy", "gz", "temperature", "humidity
 KEY_BYTES = 32
 
 Period = Annotated[int, Field(ge=1, le=86400, strict=True)]
+# calibration offsets on the sensor's axes, subtracted on the device (firmware/rules.py:
+# the same bounds)
+AccOffset = Annotated[float, Field(ge=-20.0, le=20.0)]  # m/s², ~2 g
+GyroOffset = Annotated[float, Field(ge=-1.0, le=1.0)]  # rad/s, ~57 °/s
 
 
 class RemoteConfig(BaseModel):
@@ -37,6 +41,8 @@ class RemoteConfig(BaseModel):
     status_period_s: Period | None = None
     env_period_s: Period | None = None
     axis_map: str | None = None
+    acc_offset: tuple[AccOffset, AccOffset, AccOffset] | None = None
+    gyro_offset: tuple[GyroOffset, GyroOffset, GyroOffset] | None = None
 
     @field_validator("rate_hz")
     @classmethod

@@ -46,6 +46,8 @@ def test_remote_config__rate_hz_must_divide_1000(rate) -> None:
         ({"status_period_s": 0}, "status_period_s"),
         ({"axis_map": "x,x,z"}, "axis_map"),
         ({"axis_map": "-x,y,z"}, "axis_map"),  # a mirror image
+        ({"acc_offset": [25.0, 0, 0]}, "acc_offset"),
+        ({"gyro_offset": [0, 0]}, "gyro_offset"),
         ({"colour": "red"}, "colour"),
     ],
 )

@@ -85,9 +85,15 @@ print(json.dumps(["resent", binascii.hexlify(mv).decode()]))
     assert v["name"] == out[0]["name"]
 
 
-def test_hot_path__does_not_allocate(fw_build):
+@pytest.mark.parametrize(
+    "offsets",
+    ["", ', "acc_offset": [0.5, 0, -0.5], "gyro_offset": [0, 0.01, 0]'],
+    ids=["raw", "calibrated"],
+)
+def test_hot_path__does_not_allocate(fw_build, offsets):
     # heap_lock makes any allocation raise MemoryError: the per-sample path (FIFO burst read,
-    # decode, clip/range/stuck checks, frame add) must run with the heap locked
+    # decode, clip/range/stuck checks, calibration offsets, frame add) must run with the
+    # heap locked
     code = """
 import json, micropython
 from clock import Clock
@@ -112,7 +118,7 @@ class Bus:
 imu = MPU6050(Bus(), 0x68)
 imu.acc_scale, imu.gyro_scale = 0.1, 0.01
 cfg = {"rate_hz": 100, "samples_per_frame": 100, "max_samples": 0, "stuck_samples": 3,
-       "range_checks": {"gy": [-1.0, 1.0]}}
+       "range_checks": {"gy": [-1.0, 1.0]}%s}
 s = Sampler(imu, Ring(frame.size(100), 2), Clock(), 1, cfg)
 buf = s._fbuf
 s._anchor(0, 5)  # the sample clock's first observation: 5 samples in the FIFO
@@ -138,11 +144,11 @@ micropython.heap_unlock()
 print(json.dumps({"hot": res[0], "n": s.builder.n, "burst": len(buf) // 12,
                   "last": list(s.counts), "quality": s.builder.quality}))
 """
-    (out,) = run_mpy(fw_build, code)
+    (out,) = run_mpy(fw_build, code % offsets)
     assert out["hot"] == "ok" and out["burst"] == 5 and out["n"] == 46
     assert out["last"] == [0x3031, 0x3233, 0x3435, 0x3637, 0x3839, 0x3A3B]
     # every burst repeats the same 5 samples: not stuck (consecutive ones differ); gy out of
-    # range
+    # range (with or without its 0.01 rad/s offset)
     assert out["quality"] == 0x04
 
 

@@ -25,6 +25,7 @@ DEVICE = "gl-conf-1"
 # `no_memory` and keeps running (docs/firmware.md, "Remote configuration"). 128k applies.
 HEAP = "128k"
 TOPIC = f"gaitlink/v1/{DEVICE}/config/desired"
+OFFSET = [0.01, 0.0, -0.02]  # a gyro calibration, rad/s
 
 
 def _desired(key: bytes, version: int, values: dict, *, sign_with: bytes | None = None) -> bytes:
@@ -94,12 +95,13 @@ def test_remote_config__applied_live_and_every_rejection_reported(mosquitto, tmp
             assert out_of_range["error"].startswith("invalid: rate_hz:"), out_of_range
             too_fast = rejected(_desired(key, 2, {"status_period_s": 0}))
             assert too_fast["error"].startswith("invalid: status_period_s:"), too_fast
-            good = _desired(key, 2, {"acc_range_g": 16, "rate_hz": 50})
+            good = _desired(key, 2, {"acc_range_g": 16, "rate_hz": 50, "gyro_offset": OFFSET})
             truncated = rejected(good[: len(good) // 2])
             assert truncated["error"] == "bad_payload" and truncated["desired_version"] is None
 
             second = _exchange(sub, mosquitto.port, good)
             assert second["status"] == "applied" and second["version"] == 2, second
+            assert second["config"]["gyro_offset"] == OFFSET  # applied and reported
             replay = rejected(_desired(key, 1, {"rate_hz": 50}), running=2)
             assert replay["error"] == "stale_version" and replay["desired_version"] == 1
             summary = dev.wait(timeout=90)
@@ -119,7 +121,10 @@ def test_remote_config__applied_live_and_every_rejection_reported(mosquitto, tmp
     assert frames[-1]["acc_scale"] == pytest.approx(2 * frames[0]["acc_scale"])  # ±8 g -> ±16 g
     assert summary["heap_min_free"] > 10 * 1024, summary
     saved = json.loads((tmp_path / "devices" / DEVICE / "config.json").read_text())
-    assert saved == {"version": 2, "config": {"acc_range_g": 16, "rate_hz": 50}}
+    assert saved == {
+        "version": 2,
+        "config": {"acc_range_g": 16, "gyro_offset": OFFSET, "rate_hz": 50},
+    }
 
 
 def test_remote_config__failure_part_way_rolls_back_and_survives_reboot(mosquitto, tmp_path):
