@@ -41,8 +41,8 @@ export function show(main, live) {
           body))),
       el("section", { class: "alerts" }, el("h2", { text: "Alerts" }), alerts)));
 
-  const rows = new Map();
-  const adding = new Set();
+  const rows = new Map(); // shown: loaded once
+  const known = new Map(); // every device heard of, loaded or not yet
   const unsubscribe = [];
   let deadLetters = 0;
 
@@ -124,20 +124,32 @@ export function show(main, live) {
     render();
   }
 
-  // Once per device, whether from the list at load or from the `devices` channel.
-  async function addDevice(id, placement) {
-    if (rows.has(id) || adding.has(id)) return;
-    adding.add(id);
-    const row = { id, placement, gaps: 0, seqJumps: 0, lastSeenUs: null, rate: new RateMeter() };
-    const enc = encodeURIComponent(id);
+  // Once per device, whether from the list at load or from the `devices` channel. Every
+  // device gets its status channel; env and data (two more subscriptions) only once it is
+  // live, so devices long gone cost one subscription each (256 a connection).
+  function rowOf(id, placement) {
+    let row = known.get(id);
+    if (row) return row;
+    row = { id, placement, gaps: 0, seqJumps: 0, lastSeenUs: null, rate: new RateMeter() };
+    known.set(id, row);
     // Subscribed before the status is read, so nothing between the two is missed.
+    unsubscribe.push(live.subscribe(`device.${id}.status`, (m) => { status(row, m); render(); }));
+    loadRow(row).finally(() => { rows.set(id, row); render(); });
+    return row;
+  }
+
+  function goLive(row) {
+    if (row.live) return;
+    row.live = true;
     unsubscribe.push(
-      live.subscribe(`device.${id}.status`, (m) => { status(row, m); render(); }),
-      live.subscribe(`device.${id}.env`, (m) => { env(row, m); render(); }),
-      live.subscribe(`device.${id}.data`, (m) => { data(row, m); render(); }, 1));
+      live.subscribe(`device.${row.id}.env`, (m) => { env(row, m); render(); }),
+      live.subscribe(`device.${row.id}.data`, (m) => { data(row, m); render(); }, 1));
+  }
+
+  async function loadRow(row) {
     try {
       // Desired against reported config, and the last status (null before any data).
-      const device = await api.get(`/devices/${enc}`);
+      const device = await api.get(`/devices/${encodeURIComponent(row.id)}`);
       const state = device.status ?? { counters: {} };
       row.placement = device.placement ?? row.placement;
       row.state = row.state ?? state.state;
@@ -150,23 +162,21 @@ export function show(main, live) {
       row.desiredVersion = config.desiredVersion ?? row.desiredVersion ?? null;
       row.configVersion = row.configVersion ?? config.reportedVersion;
       row.samplesPerFrame = row.samplesPerFrame ?? config.reported?.samples_per_frame;
+      if (state.online) goLive(row);
     } catch (err) {
-      error.textContent = `Could not load ${id}: ${err.message}`;
+      error.textContent = `Could not load ${row.id}: ${err.message}`;
     }
-    rows.set(id, row);
-    adding.delete(id);
-    render();
   }
 
   async function load() {
     const { devices } = await api.get("/devices");
-    await Promise.all(devices.map((d) => addDevice(d.id, d.placement)));
-    render();
+    for (const d of devices) rowOf(d.id, d.placement);
   }
 
   unsubscribe.push(
     live.subscribe("alerts", addAlert),
-    live.subscribe("devices", (m) => addDevice(m.device)));
+    // Any device written to from now on: new ones get a row, all of them go live.
+    live.subscribe("devices", (m) => goLive(rowOf(m.device))));
   load().catch((err) => { error.textContent = `Could not load the fleet: ${err.message}`; });
   // Re-renders the "last seen" ages and the offline timeout; the server is not asked.
   const ticker = setInterval(render, 1000);
