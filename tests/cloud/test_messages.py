@@ -157,6 +157,13 @@ _STATUS = {
 }  # fmt: skip
 
 
+def test_status__valid_first_sync_error_of_an_unset_clock():
+    # the first beacon after boot measures an RTC that started at 2000-01-01
+    unset = _STATUS | {"clock": {"steps": 1, "slews": 0, "last_error_us": 848_000_000_000_000}}
+    status, dropped = parse_status(json.dumps(unset).encode(), device="gl-0001")
+    assert dropped is None and status.clock.last_error_us == 848_000_000_000_000
+
+
 def test_status__valid_with_faults_clock_imu_and_heap_min_free():
     status, dropped = parse_status(json.dumps(_STATUS).encode(), device="gl-0001")
     assert dropped is None
@@ -171,7 +178,7 @@ def test_status__valid_with_faults_clock_imu_and_heap_min_free():
         ({"faults": {**_STATUS["faults"], "i2c_errors": -1}}, "faults.i2c_errors", "faults"),
         ({"faults": "many"}, "faults", "clock"),
         ({"clock": {"steps": 1.5, "slews": 2}}, "clock.steps", "clock"),
-        ({"clock": {"last_error_us": 10**13}}, "clock.last_error_us", "faults"),
+        ({"clock": {"last_error_us": 2**63}}, "clock.last_error_us", "faults"),
         ({"imu": "broken"}, "imu", "faults"),
         ({"heap_min_free": -4}, "heap_min_free", "imu"),
         ({"frames_sent": "nine"}, "frames_sent", "heap_min_free"),
