@@ -71,18 +71,30 @@ def read_profiles(path: Path) -> dict[str, DeviceProfile]:
         raise ValueError(f"device file {path}: {exc}") from None
 
 
-def registry_profiles(conn: sqlite3.Connection) -> dict[str, DeviceProfile]:
+def registry_profiles(
+    conn: sqlite3.Connection, known: dict[tuple, DeviceProfile] | None = None
+) -> dict[str, DeviceProfile]:
     """Every device of the registry as the ingest sees it. A provisioning time of 0 means
-    unknown (imported without a date): the ingest's --not-before applies then."""
-    rows = conn.execute("SELECT id, placement, axis_map, provisioned_us FROM device")
-    return {
-        device_id: DeviceProfile(
-            placement=placement,
-            axis_map=axis_map,
-            provisioned=datetime.fromtimestamp(us / 1e6, UTC).date() if us > 0 else None,
-        )
-        for device_id, placement, axis_map, us in rows
-    }
+    unknown (imported without a date): the ingest's --not-before applies then.
+
+    `known` (row -> profile, updated here) spares re-validating rows that did not change:
+    the registry also changes for reasons the ingest ignores (a session, a report)."""
+    known = {} if known is None else known
+    profiles = {}
+    rows = conn.execute("SELECT id, placement, axis_map, provisioned_us FROM device").fetchall()
+    for row in set(known) - set(rows):  # changed or gone since
+        del known[row]
+    for row in rows:
+        profile = known.get(row)
+        if profile is None:
+            _, placement, axis_map, us = row
+            profile = known[row] = DeviceProfile(
+                placement=placement,
+                axis_map=axis_map,
+                provisioned=datetime.fromtimestamp(us / 1e6, UTC).date() if us > 0 else None,
+            )
+        profiles[row[0]] = profile
+    return profiles
 
 
 class DeviceBook:
@@ -129,10 +141,11 @@ class DeviceBook:
             was, last[0] = last[0], now
             return now != was
 
+        known: dict[tuple, DeviceProfile] = {}
         book = cls(
-            registry_profiles(conn),
+            registry_profiles(conn, known),
             default,
-            load=lambda: registry_profiles(conn),
+            load=lambda: registry_profiles(conn, known),
             changed=changed,
             **kwargs,
         )
