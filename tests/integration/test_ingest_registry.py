@@ -52,12 +52,17 @@ def test_ingest__a_device_provisioned_while_it_runs_gets_its_data_written(stack,
         with gateway_publisher(stack, DEVICE) as client:
             # Not provisioned yet: refused, kept as dead letters, nothing in InfluxDB.
             publish_all(client, _frames(0, 4, t0))
-            wait_until(
-                lambda: services.ingest_metrics(port)
-                .get("dead_letters_by_reason", {})
-                .get("unprovisioned") == 4,
-                30, "4 unprovisioned dead letters",
-            )  # fmt: skip
+            try:
+                wait_until(
+                    lambda: services.ingest_metrics(port)
+                    .get("dead_letters_by_reason", {})
+                    .get("unprovisioned") == 4,
+                    30, "4 unprovisioned dead letters",
+                )  # fmt: skip
+            except AssertionError as exc:  # say what the ingest saw (seen once in a full run)
+                metrics = services.ingest_metrics(port)
+                log = ingest.log_path.read_text()[-3000:]
+                raise AssertionError(f"{exc}\nmetrics: {metrics}\ningest log:\n{log}") from None
             assert count(stack, "imu", f"WHERE device='{DEVICE}'") == 0
             done = _cli(env, "device", "provision", DEVICE, "--placement", "shank")
             assert done.returncode == 0, done.stderr
