@@ -103,7 +103,27 @@ def _show(args: argparse.Namespace) -> int:
     print(json.dumps(shown, indent=2, ensure_ascii=False))
     print(f"payload, first {min(64, len(payload))} of {record['length']} bytes:")
     print(payload[:64].hex(" "))
+    if str(record.get("topic", "")).endswith("/imu"):
+        _show_frame(payload)
     return 0
+
+
+def _show_frame(payload: bytes) -> None:
+    """The header of a frame that decodes (a time or device refusal, say), quality bits by
+    name: what an operator checks before a replay."""
+    from datetime import UTC, datetime
+
+    from gaitlink.cloud.protocol.frame import FrameError, decode, quality_names
+
+    try:
+        frame = decode(payload)
+    except FrameError as exc:
+        print(f"not a frame that decodes: {exc}")
+        return
+    t0 = datetime.fromtimestamp(frame.t0_us / 1e6, UTC).isoformat(timespec="milliseconds")
+    names = "|".join(quality_names(frame.quality)) or "none"
+    print(f"frame: boot {frame.boot_id} seq {frame.seq} t0 {t0}, {frame.n_samples} samples "
+          f"at {1e6 / frame.period_us:g} Hz, quality {names}")  # fmt: skip
 
 
 def _replay(args: argparse.Namespace) -> int:

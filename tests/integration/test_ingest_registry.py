@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 
+from gaitlink.cloud.protocol.frame import QUALITY_SENSOR_STUCK
 from gaitlink.tools import services
 from gaitlink.tools.stack import free_port, influx_query
 from tests.cloud.frames import encode_frame
@@ -28,6 +29,7 @@ def _frames(first_seq: int, n_frames: int, t0_us: int) -> list[tuple[str, bytes]
                 seq=seq,
                 t0_us=t0_us + (seq - first_seq) * 500_000,
                 period_us=10_000,
+                quality=QUALITY_SENSOR_STUCK,
             ),
         )
         for seq in range(first_seq, first_seq + n_frames)
@@ -64,6 +66,11 @@ def test_ingest__a_device_provisioned_while_it_runs_gets_its_data_written(stack,
                 log = ingest.log_path.read_text()[-3000:]
                 raise AssertionError(f"{exc}\nmetrics: {metrics}\ningest log:\n{log}") from None
             assert count(stack, "imu", f"WHERE device='{DEVICE}'") == 0
+            store = ("--store", str(state / "dead-letters"))
+            record_id = _cli(env, "deadletter", "list", *store).stdout.split()[0]
+            shown = _cli(env, "deadletter", "show", *store, record_id).stdout
+            assert '"reason": "unprovisioned"' in shown
+            assert "50 samples at 100 Hz, quality SENSOR_STUCK" in shown  # bit 5, by name
             done = _cli(env, "device", "provision", DEVICE, "--placement", "shank")
             assert done.returncode == 0, done.stderr
             # The running ingest reads the registry it was started with: no restart.
@@ -74,10 +81,11 @@ def test_ingest__a_device_provisioned_while_it_runs_gets_its_data_written(stack,
         rows = influx_query(stack, f"SHOW TAG VALUES FROM imu WITH KEY = placement "
                                    f"WHERE device = '{DEVICE}'")  # fmt: skip
         assert [r["value"] for r in rows] == ["shank"]  # the registry's placement
+        q = influx_query(stack, f"SELECT count(q) FROM imu WHERE device = '{DEVICE}' AND q = 32")
+        assert q[0]["count"] == 300  # the device's SENSOR_STUCK bit, stored as sent
         # The frames from before the provisioning, replayed, land too: 10 frames in all.
-        replay = _cli(env, "deadletter", "replay", "--store", str(state / "dead-letters"),
-                      "--mqtt", stack.cloud_url, "--reason", "unprovisioned",
-                      "--device", DEVICE)  # fmt: skip
+        replay = _cli(env, "deadletter", "replay", *store, "--mqtt", stack.cloud_url,
+                      "--reason", "unprovisioned", "--device", DEVICE)  # fmt: skip
         assert replay.returncode == 0 and "replayed 4 of 4" in replay.stdout, replay.stderr
         wait_until(
             lambda: count(stack, "imu", f"WHERE device='{DEVICE}'") == 500, 30, "500 samples"
