@@ -2,48 +2,18 @@
 
 from __future__ import annotations
 
-import base64
-import json
-from dataclasses import dataclass
-
 import aiohttp
 
-from gaitlink.secrets import redact
+# Re-exported: the ingest and the API import them from here.
+from gaitlink.cloud.influx.v1 import (
+    InfluxError,
+    InfluxSettings,
+    auth_headers,
+    error_text,
+    series_of,
+)
 
-
-class InfluxError(Exception):
-    """InfluxDB refused a request. `retryable` says whether trying again can help."""
-
-    def __init__(self, message: str, *, status: int | None, retryable: bool) -> None:
-        super().__init__(message)
-        self.status = status
-        self.retryable = retryable
-
-    @classmethod
-    def unreachable(cls, url: str, exc: BaseException) -> InfluxError:
-        return cls(f"InfluxDB at {redact(url)} unreachable: {exc!r}", status=None, retryable=True)
-
-
-@dataclass(frozen=True, slots=True)
-class InfluxSettings:
-    url: str = "http://127.0.0.1:8086"
-    database: str = "gaitlink"
-    username: str | None = None
-    password: str | None = None
-    # InfluxDB 2.x/3.x serve /write and /query with a token instead of user/password.
-    token: str | None = None
-    timeout_s: float = 10.0
-
-
-def auth_headers(settings: InfluxSettings) -> dict[str, str]:
-    """The Authorization header for the settings' token or user, else none."""
-    if settings.token:
-        return {"Authorization": f"Token {settings.token}"}
-    if settings.username:
-        # Basic auth, not the u/p query parameters, which InfluxDB writes to its log.
-        pair = f"{settings.username}:{settings.password or ''}".encode()
-        return {"Authorization": f"Basic {base64.b64encode(pair).decode()}"}
-    return {}
+__all__ = ["InfluxError", "InfluxSettings", "InfluxV1", "auth_headers", "series_of"]
 
 
 class InfluxV1:
@@ -77,7 +47,7 @@ class InfluxV1:
         # credentials, 404 database missing, 429 limits, 5xx): retry until it is fixed,
         # because dropping the data would punish it for a configuration mistake.
         raise InfluxError(
-            f"InfluxDB write refused ({resp.status}): {_error_text(body)}",
+            f"InfluxDB write refused ({resp.status}): {error_text(body)}",
             status=resp.status,
             retryable=resp.status not in (400, 413),
         )
@@ -104,24 +74,3 @@ class InfluxV1:
                 return resp.status == 204
         except (aiohttp.ClientError, TimeoutError):
             return False
-
-
-def _error_text(body: str) -> str:
-    try:
-        return json.loads(body).get("error", body)
-    except (ValueError, AttributeError):
-        return body.strip()[:500]
-
-
-def series_of(status: int, body: str) -> list[dict]:
-    """The series of the first statement of a /query response, or InfluxError."""
-    if status != 200:
-        raise InfluxError(
-            f"InfluxDB query refused ({status}): {_error_text(body)}",
-            status=status,
-            retryable=status >= 500,
-        )
-    result = json.loads(body)["results"][0]
-    if "error" in result:
-        raise InfluxError(f"InfluxQL error: {result['error']}", status=status, retryable=False)
-    return result.get("series", [])

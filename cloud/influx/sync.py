@@ -13,7 +13,13 @@ import urllib.parse
 import urllib.request
 from urllib.parse import urlsplit
 
-from gaitlink.cloud.influx.client import InfluxError, InfluxSettings, auth_headers, series_of
+from gaitlink.cloud.influx.v1 import (
+    InfluxError,
+    InfluxSettings,
+    auth_headers,
+    error_text,
+    series_of,
+)
 
 # A proxy set for the internet must not swallow requests to a database on loopback.
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -47,23 +53,35 @@ class InfluxV1Sync:
         except (OSError, TimeoutError) as exc:
             raise InfluxError.unreachable(self._base, exc) from exc
 
-    def query(self, q: str) -> list[dict]:
-        """Run InfluxQL (times as epoch µs); the series of its first statement."""
-        params = {"db": self.settings.database, "epoch": "u"}
+    def query(self, q: str, *, epoch: str | None = "u") -> list[dict]:
+        """Run InfluxQL; the series of its first statement. Times as integers in `epoch`
+        units (µs by default), or RFC 3339 text with epoch=None."""
+        params = {"db": self.settings.database}
+        if epoch is not None:
+            params["epoch"] = epoch
         # The query goes in the body: it can be long, and URLs end up in proxy logs.
         status, text = self._post("/query", params, urllib.parse.urlencode({"q": q}).encode())
         return series_of(status, text)
 
-    def write(self, lines: str) -> None:
-        """Write line protocol with µs timestamps; InfluxError if refused."""
-        params = {"db": self.settings.database, "precision": "u"}
+    def write(self, lines: str, *, precision: str = "u") -> None:
+        """Write line protocol (timestamps in µs by default); InfluxError if refused."""
+        params = {"db": self.settings.database, "precision": precision}
         status, text = self._post("/write", params, lines.encode())
         if status != 204:
             raise InfluxError(
-                f"InfluxDB write refused ({status}): {text.strip()[:500]}",
+                f"InfluxDB write refused ({status}): {error_text(text)}",
                 status=status,
                 retryable=status not in (400, 413),
             )
+
+    def ping(self) -> bool:
+        """True when InfluxDB answers /ping (HTTP 204)."""
+        request = urllib.request.Request(f"{self._base}/ping")
+        try:
+            with self._opener.open(request, timeout=self.settings.timeout_s) as resp:
+                return resp.status == 204
+        except (OSError, TimeoutError):  # HTTPError is an OSError too
+            return False
 
 
 def _is_loopback(host: str) -> bool:

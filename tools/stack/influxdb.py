@@ -1,24 +1,21 @@
-"""The InfluxDB 1.x server of the local stack: config file, health, and a tiny v1 client.
-
-The client uses only urllib and the v1 HTTP API (/ping, /query, /write), which every
-InfluxDB from 1.x to 3.x serves. It is for the stack and for tests, not for the ingest.
+"""The InfluxDB 1.x server of the local stack: config file, health, users, and the
+query/write helpers the stack and the tests use, all through the product's blocking v1
+client (`cloud.influx.sync`) and its one `InfluxError`.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import os
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-# No proxies: the stack is on loopback, and an http_proxy set for the internet must not
-# swallow requests to 127.0.0.1.
-_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+from gaitlink.cloud.influx.sync import InfluxV1Sync
+from gaitlink.cloud.influx.v1 import InfluxError, InfluxSettings
+
+__all__ = ["Auth", "InfluxError", "create_database", "is_healthy", "query", "set_up_users",
+           "write"]  # fmt: skip
 
 
 def _toml_string(value: Path | str) -> str:
@@ -70,49 +67,27 @@ def server_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("INFLUXDB_")}
 
 
-class InfluxError(Exception):
-    """InfluxDB answered a request with an error."""
-
-
 # (username, password); sent as HTTP Basic, never as the u/p query parameters, which
 # InfluxDB writes to its log.
 Auth = tuple[str, str]
 
 
-def _request(
-    url: str, data: bytes | None, timeout: float, auth: Auth | None = None
-) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, data=data)
-    if auth is not None:
-        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-        request.add_header("Authorization", f"Basic {token}")
-    try:
-        with _opener.open(request, timeout=timeout) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        with exc:
-            detail = exc.read().decode(errors="replace")
-        raise InfluxError(f"{url}: HTTP {exc.code}: {detail}") from None
+def _client(base_url: str, database: str, timeout: float, auth: Auth | None) -> InfluxV1Sync:
+    user, password = auth if auth is not None else (None, None)
+    settings = InfluxSettings(
+        url=base_url, database=database, username=user, password=password, timeout_s=timeout
+    )
+    return InfluxV1Sync(settings)
 
 
 def is_healthy(base_url: str, timeout: float = 1.0) -> bool:
-    try:
-        status, _ = _request(f"{base_url}/ping", None, timeout)
-    except (OSError, InfluxError):
-        return False
-    return status == 204
+    return _client(base_url, "", timeout, None).ping()
 
 
 def _post_query(
-    base_url: str, params: dict[str, str], timeout: float, auth: Auth | None = None
+    base_url: str, database: str, q: str, timeout: float, auth: Auth | None = None, **kw
 ) -> list[dict[str, Any]]:
-    body = urllib.parse.urlencode(params).encode()
-    _, raw = _request(f"{base_url}/query", body, timeout, auth)
-    results: list[dict[str, Any]] = json.loads(raw)["results"]
-    for result in results:
-        if "error" in result:
-            raise InfluxError(f"{params['q']!r}: {result['error']}")
-    return results
+    return _client(base_url, database, timeout, auth).query(q, **kw)
 
 
 def _identifier(name: str) -> str:
@@ -127,7 +102,7 @@ def create_database(
     base_url: str, database: str, timeout: float = 10.0, auth: Auth | None = None
 ) -> None:
     # CREATE DATABASE is a no-op when the database exists, so this is safe on every start.
-    _post_query(base_url, {"q": f"CREATE DATABASE {_identifier(database)}"}, timeout, auth)
+    _post_query(base_url, "", f"CREATE DATABASE {_identifier(database)}", timeout, auth)
 
 
 def set_up_users(
@@ -146,14 +121,16 @@ def set_up_users(
     # The one statement InfluxDB takes without credentials, and only while it has no user;
     # if it is refused, an admin exists, and the next query says whether it is ours.
     with contextlib.suppress(InfluxError):
-        _post_query(base_url, {"q": create_admin}, timeout)
+        _post_query(base_url, "", create_admin, timeout)
     try:
         rows = query(base_url, database, "SHOW USERS", None, timeout, admin)
         existing = {row["user"] for row in rows}
     except InfluxError as exc:
         raise InfluxError(
             f"InfluxDB at {base_url} refuses the stack's admin ({exc}). Its data dir has users "
-            "from other secrets: reset the stack (docs/stack.md, Reset)."
+            "from other secrets: reset the stack (docs/stack.md, Reset).",
+            status=exc.status,
+            retryable=False,
         ) from None
     create_database(base_url, database, timeout, admin)
     for (user, password), privilege in grants:
@@ -161,9 +138,9 @@ def set_up_users(
             q = f"SET PASSWORD FOR {_identifier(user)} = {_string(password)}"
         else:
             q = f"CREATE USER {_identifier(user)} WITH PASSWORD {_string(password)}"
-        _post_query(base_url, {"q": q}, timeout, admin)
+        _post_query(base_url, "", q, timeout, admin)
         q = f"GRANT {privilege} ON {_identifier(database)} TO {_identifier(user)}"
-        _post_query(base_url, {"q": q}, timeout, admin)
+        _post_query(base_url, "", q, timeout, admin)
 
 
 def query(
@@ -179,17 +156,13 @@ def query(
     Times are integers in `epoch` units (nanoseconds by default), or RFC3339 strings when
     epoch is None. Each row also carries its measurement under "_measurement".
     """
-    params = {"db": database, "q": q}
-    if epoch is not None:
-        params["epoch"] = epoch
     rows: list[dict[str, Any]] = []
-    for result in _post_query(base_url, params, timeout, auth):
-        for series in result.get("series", []):
-            base = {"_measurement": series.get("name"), **series.get("tags", {})}
-            rows.extend(
-                {**base, **dict(zip(series["columns"], values, strict=True))}
-                for values in series.get("values", [])
-            )
+    for series in _post_query(base_url, database, q, timeout, auth, epoch=epoch):
+        base = {"_measurement": series.get("name"), **series.get("tags", {})}
+        rows.extend(
+            {**base, **dict(zip(series["columns"], values, strict=True))}
+            for values in series.get("values", [])
+        )
     return rows
 
 
@@ -202,5 +175,4 @@ def write(
     auth: Auth | None = None,
 ) -> None:
     """Write line protocol; returns once InfluxDB has accepted it (HTTP 204)."""
-    params = urllib.parse.urlencode({"db": database, "precision": precision})
-    _request(f"{base_url}/write?{params}", lines.encode(), timeout, auth)
+    _client(base_url, database, timeout, auth).write(lines, precision=precision)
