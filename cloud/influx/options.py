@@ -2,7 +2,8 @@
 
 Secrets never come from argv (every user of the machine can read it): the password comes
 from a private file (--influx-password-file, $GAITLINK_INFLUX_PASSWORD_FILE) or
-$GAITLINK_INFLUX_PASSWORD, a 2.x/3.x token from $GAITLINK_INFLUX_TOKEN.
+$GAITLINK_INFLUX_PASSWORD, a 2.x/3.x token from $GAITLINK_INFLUX_TOKEN (or the variable that
+--influx-token-env names).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from gaitlink.cloud.influx.client import InfluxSettings
+from gaitlink.cloud.influx.v1 import InfluxSettings
 from gaitlink.secrets import add_login_options, login_from
 
 TOKEN_ENV = "GAITLINK_INFLUX_TOKEN"
@@ -29,6 +30,13 @@ def add_influx_arguments(parser: argparse.ArgumentParser) -> None:
         help="database (default $GAITLINK_INFLUX_DB or gaitlink)",
     )
     add_login_options(group, "influx", "GAITLINK_INFLUX", "InfluxDB 1.x")
+    group.add_argument(
+        "--influx-token-env",
+        default=TOKEN_ENV,
+        help=f"env var holding an InfluxDB 2.x/3.x token (default {TOKEN_ENV}); secrets are "
+        "read from the environment, never from the command line, which every user of the "
+        "machine can read",
+    )
 
 
 def influx_settings(args: argparse.Namespace, timeout_s: float = 60.0) -> InfluxSettings:
@@ -39,6 +47,6 @@ def influx_settings(args: argparse.Namespace, timeout_s: float = 60.0) -> Influx
         database=args.database,
         username=username,
         password=password,
-        token=os.environ.get(TOKEN_ENV),
+        token=os.environ.get(args.influx_token_env),
         timeout_s=timeout_s,
     )

@@ -6,10 +6,12 @@ import argparse
 import os
 from urllib.parse import urlsplit
 
+from gaitlink.cloud.influx.options import add_influx_arguments
 from gaitlink.secrets import add_login_options
 
 _MQTT_ENV = "GAITLINK_INGEST_MQTT"
-_INFLUX_ENV = "GAITLINK_INFLUX"
+# IngestSettings.writes_in_flight's bound, checked here too so the CLI names the flag.
+_MAX_WRITES_IN_FLIGHT = 64
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,18 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "$GAITLINK_CLOUD_MQTT_CA; with mqtts:// and no CA, the system's CAs)",
     )
     run.add_argument("--client-id", default="gaitlink-ingest", help="MQTT session name")
-    run.add_argument(
-        "--influx-url", default=os.environ.get("GAITLINK_INFLUX_URL", "http://127.0.0.1:8086")
-    )
-    run.add_argument("--database", default=os.environ.get("GAITLINK_INFLUX_DB", "gaitlink"))
-    add_login_options(run, "influx", _INFLUX_ENV, "InfluxDB 1.x")
-    run.add_argument(
-        "--influx-token-env",
-        default="GAITLINK_INFLUX_TOKEN",
-        help="env var holding an InfluxDB 2.x/3.x token (default GAITLINK_INFLUX_TOKEN); "
-        "secrets are read from the environment, never from the command line, which "
-        "every user of the machine can read",
-    )
+    add_influx_arguments(run)
     run.add_argument(
         "--http",
         default="127.0.0.1:8080",
@@ -70,6 +61,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=600.0,
         help="a frame seq further ahead than this much of the device's time does not move "
         "its dedup window; it is written and reported as a seq_jump (default 600)",
+    )
+    run.add_argument(
+        "--writes-in-flight",
+        type=_writes_in_flight,
+        default=4,
+        help="batches written to InfluxDB at once while the next is transformed, 1-64 "
+        "(default 4); the cloud broker must let that many batches be unacked "
+        "(mosquitto max_inflight_messages, docs/ingest.md)",
     )
     run.add_argument(
         "--registry",
@@ -116,7 +115,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     import logging
     import sys
-    from pathlib import Path
 
     from aiohttp import web
     from pydantic import ValidationError
@@ -124,18 +122,10 @@ def _run(args: argparse.Namespace) -> int:
     from gaitlink.cloud.api.keystore import KeyFileError
     from gaitlink.cloud.api.tls import server_context
     from gaitlink.cloud.ingest.app import create_app
-    from gaitlink.cloud.ingest.devices import DeviceProfile
-    from gaitlink.cloud.ingest.settings import IngestSettings
-    from gaitlink.mqtt.endpoint import Endpoint
     from gaitlink.mqtt.link import LinkError
-    from gaitlink.secrets import login_from
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s ingest %(levelname)s %(message)s")
-    if args.registry is None:
-        from gaitlink.cloud.registry.db import FILENAME
-        from gaitlink.tools.stack.state import default_state_dir
-
-        args.registry = str(default_state_dir() / FILENAME)
+    args.registry = _registry(args)
     if args.devices is not None:
         print(
             f"gaitlink ingest: --devices is gone, the registry lists the devices: import the "
@@ -144,45 +134,7 @@ def _run(args: argparse.Namespace) -> int:
         )
         return 2
     try:
-        mqtt = (
-            Endpoint.parse(args.mqtt, what="--mqtt")
-            .with_login(*login_from(args, "mqtt", _MQTT_ENV, "cloud broker"))
-            .with_ca(args.mqtt_ca)
-        )
-        http_host, http_port = http_address(args.http)
-        influx_user, influx_password = login_from(args, "influx", _INFLUX_ENV, "InfluxDB")
-        settings = IngestSettings(
-            mqtt_host=mqtt.host,
-            mqtt_port=mqtt.port,
-            mqtt_username=mqtt.username,
-            mqtt_password=mqtt.password,
-            mqtt_tls=mqtt.tls,
-            mqtt_ca_file=mqtt.ca_file,
-            client_id=args.client_id,
-            influx_url=args.influx_url,
-            influx_database=args.database,
-            influx_username=influx_user,
-            influx_password=influx_password,
-            influx_token=os.environ.get(args.influx_token_env),
-            http_host=http_host,
-            http_port=http_port,
-            dead_letter_path=Path(args.dead_letters),
-            max_future_s=args.max_future_s,
-            not_before=_utc_date(args.not_before),
-            seq_horizon_s=args.seq_horizon_s,
-            accept_unprovisioned=(
-                DeviceProfile(placement=args.accept_unprovisioned)
-                if args.accept_unprovisioned
-                else None
-            ),
-            api_keys_file=Path(args.api_keys),
-            registry_path=Path(args.registry),
-            metrics_require_key=args.metrics_need_key,
-            stream_queue_max=args.stream_queue,
-            stream_heartbeat_s=args.stream_heartbeat_s,
-            tls_cert=Path(args.tls_cert) if args.tls_cert else None,
-            tls_key=Path(args.tls_key) if args.tls_key else None,
-        )
+        settings = settings_from(args)
         ssl_context = server_context(settings.tls_cert, settings.tls_key)
     except ValidationError as exc:
         # Not str(exc): pydantic quotes the input, which may be a secret.
@@ -209,6 +161,68 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def settings_from(args: argparse.Namespace):
+    """The service's settings from the parsed options; ValueError (pydantic's
+    ValidationError is one) naming what is wrong."""
+    from pathlib import Path
+
+    from gaitlink.cloud.influx.options import influx_settings
+    from gaitlink.cloud.ingest.devices import DeviceProfile
+    from gaitlink.cloud.ingest.settings import IngestSettings
+    from gaitlink.mqtt.endpoint import Endpoint
+    from gaitlink.secrets import login_from
+
+    mqtt = (
+        Endpoint.parse(args.mqtt, what="--mqtt")
+        .with_login(*login_from(args, "mqtt", _MQTT_ENV, "cloud broker"))
+        .with_ca(args.mqtt_ca)
+    )
+    http_host, http_port = http_address(args.http)
+    influx = influx_settings(args)
+    return IngestSettings(
+        mqtt_host=mqtt.host,
+        mqtt_port=mqtt.port,
+        mqtt_username=mqtt.username,
+        mqtt_password=mqtt.password,
+        mqtt_tls=mqtt.tls,
+        mqtt_ca_file=mqtt.ca_file,
+        client_id=args.client_id,
+        influx_url=influx.url,
+        influx_database=influx.database,
+        influx_username=influx.username,
+        influx_password=influx.password,
+        influx_token=influx.token,
+        http_host=http_host,
+        http_port=http_port,
+        dead_letter_path=Path(args.dead_letters),
+        max_future_s=args.max_future_s,
+        not_before=_utc_date(args.not_before),
+        seq_horizon_s=args.seq_horizon_s,
+        writes_in_flight=args.writes_in_flight,
+        accept_unprovisioned=(
+            DeviceProfile(placement=args.accept_unprovisioned)
+            if args.accept_unprovisioned
+            else None
+        ),
+        api_keys_file=Path(args.api_keys),
+        registry_path=Path(_registry(args)),
+        metrics_require_key=args.metrics_need_key,
+        stream_queue_max=args.stream_queue,
+        stream_heartbeat_s=args.stream_heartbeat_s,
+        tls_cert=Path(args.tls_cert) if args.tls_cert else None,
+        tls_key=Path(args.tls_key) if args.tls_key else None,
+    )
+
+
+def _registry(args: argparse.Namespace) -> str:
+    if args.registry is not None:
+        return args.registry
+    from gaitlink.cloud.registry.db import FILENAME
+    from gaitlink.tools.stack.state import default_state_dir
+
+    return str(default_state_dir() / FILENAME)
+
+
 def http_address(text: str) -> tuple[str, int]:
     """`host:port`, `host` (port 8080) or `http://host:port` -> (host, port); ValueError."""
     raw = text if "://" in text else f"http://{text}"
@@ -222,6 +236,18 @@ def http_address(text: str) -> tuple[str, int]:
     except ValueError:
         raise ValueError(f"--http address {text!r}: port must be 0-65535") from None
     return parts.hostname, 8080 if port is None else port
+
+
+def _writes_in_flight(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= _MAX_WRITES_IN_FLIGHT:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a whole number of batches from 1 to {_MAX_WRITES_IN_FLIGHT}"
+        )
+    return value
 
 
 def _utc_date(text: str):
