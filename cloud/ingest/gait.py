@@ -25,8 +25,8 @@ from __future__ import annotations
 import numpy as np
 
 from gaitlink.cloud.gait import GaitStream, LateData, StreamPool
-from gaitlink.cloud.gait.table import FEATURE_COLUMNS
-from gaitlink.cloud.influx.line import Point, encode_point
+from gaitlink.cloud.gait.table import CYCLE_DTYPE, FEATURE_COLUMNS
+from gaitlink.cloud.influx.line import LineProtocolError, field_value, tag_set
 from gaitlink.cloud.protocol.frame import QUALITY_OVERRUN, Frame
 
 _TIME_FIELDS = ("duration", "cadence", "stance_pct", "swing_pct")
@@ -39,6 +39,7 @@ class GaitStage:
         self._pool = StreamPool()
         self._boots: dict[str, int] = {}
         self._next_t0_us: dict[str, int] = {}  # device time right after the last frame fed
+        self._heads: dict[tuple[str, str], tuple[str, str, str]] = {}
         self.clock_steps = 0
         self.events = 0
         self.cycles = 0
@@ -81,59 +82,69 @@ class GaitStage:
         self._next_t0_us.pop(device, None)
 
     def _lines(self, device: str, placement: str, stream: GaitStream, result) -> list[str]:
+        # Text built here rather than through encode_point: this runs for every event and
+        # cycle of every device, and the generic encoder's per-field dispatch was a third of
+        # the gait stage. The lines are the same, field for field (tests/cloud/test_ingest_gait).
+        heads = self._heads.get((device, placement))
+        if heads is None:
+            heads = self._heads[(device, placement)] = _heads(device, placement)
         origin_us = round(stream.t0 * 1e6)
         now_s = stream.time_s
         lines = []
-        for kind, times in (("IC", result.initial_contacts), ("FC", result.final_contacts)):
+        for head, times in zip(
+            heads[:2], (result.initial_contacts, result.final_contacts), strict=True
+        ):
             for t in times.tolist():
                 # delay_ms: data time from the event to its detection, the stream's latency.
-                fields = {"delay_ms": round((now_s - t) * 1000, 1)}
-                lines.append(
-                    encode_point(
-                        Point(
-                            "gait_event",
-                            {"device": device, "kind": kind, "placement": placement},
-                            fields,
-                            origin_us + round(t * 1e6),
-                        )
-                    )
-                )
+                delay_ms = round((now_s - t) * 1000, 1)
+                lines.append(f"{head} delay_ms={delay_ms!r} {origin_us + round(t * 1e6)}")
         self.events += len(lines)
-        for row in result.cycles:
-            fields: dict[str, float | bool | str | int] = {
-                name: float(row[name]) for name in _TIME_FIELDS + FEATURE_COLUMNS
-            }
-            # `duration` is an InfluxQL keyword: a field of that name must be quoted in
-            # every query, so it is stored with its unit instead.
-            fields["duration_s"] = fields.pop("duration")
-            for name in ("end", "fc"):
-                if np.isfinite(row[name]):  # a cycle cut by a gap may have no FC
-                    fields[f"{name}_us"] = origin_us + round(float(row[name]) * 1e6)
+        rate_hz = field_value("gait_cycle", "rate_hz", stream.rate_hz)
+        for row in result.cycles.tolist():
+            start, end, fc, duration = row[:4]
+            values = (*row[_FIRST_WRITTEN:_AFTER_FLOATS], duration)
+            if _INF in (start, end, *values) or -_INF in (start, end, *values):
+                raise LineProtocolError(f"gait_cycle of {device}: a field is infinite {row}")
+            # NaN: no value (InfluxDB stores none); `duration` is an InfluxQL keyword, so
+            # the field is stored with its unit instead.
+            fields = [
+                f"{name}={v!r}" for name, v in zip(_FLOAT_FIELDS, values, strict=True) if v == v
+            ]
+            for name, at in (("end_us", end), ("fc_us", fc)):
+                if at == at and at not in (_INF, -_INF):  # a cycle cut by a gap may have no FC
+                    fields.append(f"{name}={origin_us + round(at * 1e6)}i")
             # The stream's own clock: the research API maps the cycle onto the stored
             # samples by stream index (device clock steps shift their timestamps, not
             # their index) and cuts it exactly as the stream did, not to the nearest µs.
-            fields["origin_us"] = origin_us
-            fields["rate_hz"] = stream.rate_hz
-            fields["start_s"] = float(row["start"])
-            fields["end_s"] = float(row["end"])
-            fields["valid"] = bool(row["valid"])
-            fields["reason"] = str(row["reason"])
-            if row["side"]:
-                fields["side"] = str(row["side"])
-            fields = {k: v for k, v in fields.items() if not _is_nan(v)}
-            lines.append(
-                encode_point(
-                    Point(
-                        "gait_cycle",
-                        {"device": device, "placement": placement},
-                        fields,
-                        origin_us + round(float(row["start"]) * 1e6),
-                    )
-                )
-            )
+            fields.append(f"origin_us={origin_us}i,rate_hz={rate_hz}")
+            fields += [
+                f"{name}={v!r}" for name, v in (("start_s", start), ("end_s", end)) if v == v
+            ]
+            valid, reason, side = row[_AFTER_FLOATS:]
+            fields.append(f"valid={'true' if valid else 'false'}")
+            fields.append(f"reason={field_value('gait_cycle', 'reason', reason)}")
+            if side:
+                fields.append(f"side={field_value('gait_cycle', 'side', side)}")
+            lines.append(f"{heads[2]} {','.join(fields)} {origin_us + round(start * 1e6)}")
             self.cycles += 1
         return lines
 
 
-def _is_nan(value) -> bool:
-    return isinstance(value, float) and value != value
+_INF = float("inf")
+# Columns of a cycles row (cloud.gait.table.CYCLE_DTYPE): start, end, fc, duration, the
+# other time fields, the features; then valid, reason, side.
+_FIRST_WRITTEN = 4
+_AFTER_FLOATS = _FIRST_WRITTEN + len(_TIME_FIELDS) - 1 + len(FEATURE_COLUMNS)
+_FLOAT_FIELDS = (*_TIME_FIELDS[1:], *FEATURE_COLUMNS, "duration_s")
+if CYCLE_DTYPE.names != ("start", "end", "fc", "duration", *_FLOAT_FIELDS[:-1], "valid",
+                          "reason", "side"):  # fmt: skip
+    raise ImportError("cloud.gait.table.CYCLE_DTYPE changed: update the gait_cycle encoder")
+
+
+def _heads(device: str, placement: str) -> tuple[str, str, str]:
+    """Measurement and tags of a device's IC, FC and cycle lines."""
+    return (
+        *(f"gait_event{tag_set({'device': device, 'kind': k, 'placement': placement})}"
+          for k in ("IC", "FC")),
+        f"gait_cycle{tag_set({'device': device, 'placement': placement})}",
+    )  # fmt: skip

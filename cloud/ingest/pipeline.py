@@ -28,6 +28,7 @@ from gaitlink.cloud.ingest.points import (
     env_line,
     epoch_us,
     imu_lines,
+    imu_values,
     quality_line,
     status_line,
 )
@@ -89,15 +90,23 @@ class IngestCounters:
 @dataclass(slots=True)
 class Transformed:
     """The lines each message produced, kept per message so a refused write can be split;
-    and the messages an internal error kept back for retry (they must not be acked)."""
+    and the messages an internal error kept back for retry (they must not be acked).
+
+    A message's text is a list of chunks, each one line or several joined by newlines (a
+    frame's `imu` points come as one block); `body` joins them as written."""
 
     per_message: list[tuple[Message, list[str]]] = field(default_factory=list)
     held: list[Message] = field(default_factory=list)
     dead_lettered: int = 0  # of per_message: durable only after the store's sync()
 
     @property
+    def body(self) -> str:
+        return "\n".join(chunk for _, chunks in self.per_message for chunk in chunks)
+
+    @property
     def lines(self) -> list[str]:
-        return [line for _, lines in self.per_message for line in lines]
+        body = self.body
+        return body.split("\n") if body else []
 
     @property
     def done(self) -> list[Message]:
@@ -257,7 +266,8 @@ class Pipeline:
             frame.t0_us, frame.t0_us + frame_us - frame.period_us, self._clock(),
             profile.provisioned,
         )  # fmt: skip
-        body = self.devices.to_body(device, frame.physical())
+        # The body-frame samples as stored (points.imu_values): what the gait stage sees.
+        units, body = imu_values(self.devices.to_body(device, frame.physical()))
         tracker = self._sequences.get(device)
         if tracker is None:
             tracker = self._sequences[device] = SequenceTracker(**self._seq_settings)
@@ -268,7 +278,7 @@ class Pipeline:
         try:
             lines = self._incidents(device, frame, seen)
             flags = QUALITY_SEQ_JUMP if seen.verdict is Verdict.JUMP else 0
-            lines.extend(imu_lines(device, profile.placement, frame, body, flags=flags))
+            lines.append(imu_lines(device, profile.placement, frame, units, flags=flags))
         except Exception:
             # Not written: its retry must not be taken for a duplicate.
             tracker.forget(frame.boot_id, frame.seq)
@@ -402,26 +412,27 @@ class Pipeline:
         them and nothing is lost. A refusal of the data (4xx) is narrowed to the messages
         that cause it, which go to the dead-letter store.
         """
-        lines = transformed.lines
+        body = transformed.body
         self.counters.batches += 1
         if transformed.dead_lettered:
             # Durable before the caller acks: a dead letter may be the only copy. In a
             # thread: the worker goes on with the next batch meanwhile.
             await asyncio.to_thread(self.dead_letters.sync)
-        if not lines:
+        if not body:
             return
         try:
-            await self._write_retrying(write, "\n".join(lines), retry_delays)
-            self.counters.lines_written += len(lines)
+            await self._write_retrying(write, body, retry_delays)
+            self.counters.lines_written += body.count("\n") + 1
             return
         except InfluxError:
             pass
         for message, own in transformed.per_message:
             if not own:
                 continue
+            text = "\n".join(own)
             try:
-                await self._write_retrying(write, "\n".join(own), retry_delays)
-                self.counters.lines_written += len(own)
+                await self._write_retrying(write, text, retry_delays)
+                self.counters.lines_written += text.count("\n") + 1
             except InfluxError as exc:
                 # The dead-letter store fsyncs: off the event loop.
                 await asyncio.to_thread(self.dead_letter, message, "influx_rejected", str(exc))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 import numpy as np
 
@@ -15,24 +16,48 @@ from gaitlink.cloud.protocol.messages import DeviceStatus, EnvTelemetry
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+# `imu` values are stored to this resolution (micro-units of SI: µm/s², µrad/s), far below
+# one LSB of any range the protocol allows (±2 g: 5.99e-4 m/s², ±250 dps: 1.33e-4 rad/s).
+# Written as an integer mantissa with an exponent (`ax=-770933e-6`, a float field all the
+# same): integers format several times faster than the shortest repr of a float, which
+# was most of the ingest's CPU. docs/schema.md says so.
+IMU_EXPONENT = -6
+_IMU_UNITS = 10.0**-IMU_EXPONENT
+
+
+def imu_values(body: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Body-frame SI samples -> (integer micro-units to write, the float values InfluxDB
+    stores from them). The gait stage is fed the second, so a cycle cut later from the
+    stored samples is exactly the one the stream found."""
+    units = np.rint(body * _IMU_UNITS)
+    # units / 1e6 is the double nearest the decimal written, as InfluxDB's parser reads it.
+    return units.astype(np.int64), units / _IMU_UNITS
+
+
 def imu_lines(
-    device: str, placement: str, frame: Frame, body: np.ndarray, *, flags: int = 0
-) -> list[str]:
-    """One `imu` point per sample; `body` is the frame's samples in the body frame, SI."""
-    head = "imu" + tag_set({"device": device, "placement": placement})
-    q = f"q={frame.quality | flags}i"
-    ts = frame.timestamps_us().tolist()
-    rows = body.tolist()
-    if body.shape[1] == 6:
-        # The hot path (every sample of every v1 frame): one f-string per sample is the
-        # fastest Python has; repr of each float (the shortest exact form) is most of it.
-        return [
-            f"{head} ax={ax!r},ay={ay!r},az={az!r},gx={gx!r},gy={gy!r},gz={gz!r},{q} {t}"
-            for (ax, ay, az, gx, gy, gz), t in zip(rows, ts, strict=True)
-        ]
-    values = ",".join(f"{name}={{!r}}" for name in channel_names(frame.channels))
-    template = f"{head} {values},{q} {{}}"
-    return [template.format(*row, t) for row, t in zip(rows, ts, strict=True)]
+    device: str, placement: str, frame: Frame, units: np.ndarray, *, flags: int = 0
+) -> str:
+    """The frame's `imu` points, one line per sample, as one block of text; `units` are
+    its samples in the body frame as integer micro-units (imu_values)."""
+    n, c = units.shape
+    row = np.empty((n, c + 1), dtype=np.int64)
+    row[:, :c] = units
+    row[:, c] = frame.timestamps_us()
+    template = _imu_template(
+        "imu" + tag_set({"device": device, "placement": placement}),
+        channel_names(frame.channels),
+        frame.quality | flags,
+        n,
+    )
+    # One C-level format of the whole frame: no Python work per sample.
+    return template % tuple(row.ravel().tolist())
+
+
+@lru_cache(maxsize=256)  # a few devices' templates (~6.5 kB each at 50 samples)
+def _imu_template(head: str, names: tuple[str, ...], q: int, n: int) -> str:
+    values = ",".join(f"{name}=%de{IMU_EXPONENT}" for name in names)
+    head = head.replace("%", "%%")  # a device id is text, not a format
+    return "\n".join([f"{head} {values},q={q}i %d"] * n)
 
 
 def env_line(message: EnvTelemetry) -> str:

@@ -121,3 +121,24 @@ def _renumber(payload: bytes, seq: int) -> bytes:
     body = bytearray(payload[:-4])
     struct.pack_into("<I", body, 8, seq)
     return bytes(body) + struct.pack("<I", zlib.crc32(body))
+
+
+@pytest.mark.parametrize("placement", ["foot", "lower_back"])
+def test_gait_stage__lines_are_what_the_shared_encoder_writes(tmp_path, placement):
+    # The stage formats its lines itself (speed); read back and re-encoded by
+    # cloud.influx.line they must come out the same, byte for byte: same tags in the same
+    # order, ints with `i`, floats as repr, strings quoted, no NaN field.
+    from gaitlink.cloud.api.lines import parse_line
+    from gaitlink.cloud.influx.line import Point, encode_point
+
+    walk = synthesize(placement, 100.0, 30.0, cadence_spm=55.0, seed=5)
+    messages, _ = _frames(walk.samples)
+    book = DeviceBook({}, DeviceProfile(placement=placement))
+    pipeline = Pipeline(book, DeadLetterStore(tmp_path / "dl"), GaitStage())
+    lines = _gait_lines(pipeline, messages)
+    kinds = {line.split(",", 1)[0] for line in lines}
+    assert kinds == {"gait_event", "gait_cycle"}
+    assert any("side=" in line for line in lines) == (placement == "lower_back")
+    for line in lines:
+        p = parse_line(line)
+        assert encode_point(Point(p.measurement, p.tags, p.fields, p.time_us)) == line

@@ -31,7 +31,7 @@ def write_hour(settings, registry: Path, seconds: float) -> dict:
 
     from gaitlink.cloud.influx.sync import InfluxV1Sync
     from gaitlink.cloud.ingest.gait import GaitStage
-    from gaitlink.cloud.ingest.points import imu_lines
+    from gaitlink.cloud.ingest.points import imu_lines, imu_values
     from gaitlink.cloud.protocol.frame import Frame
     from gaitlink.cloud.registry.db import open_registry
     from gaitlink.cloud.registry.sessions import SessionStore
@@ -50,8 +50,8 @@ def write_hour(settings, registry: Path, seconds: float) -> dict:
             period_us=period, channels=3, acc_scale=ACC_SCALE, gyro_scale=GYRO_SCALE,
             quality=0, counts=counts[seq * FRAME : (seq + 1) * FRAME],
         )  # fmt: skip
-        body = frame.physical()
-        lines += imu_lines(DEVICE, "foot", frame, body)
+        units, body = imu_values(frame.physical())
+        lines += imu_lines(DEVICE, "foot", frame, units).split("\n")
         gait = stage.push(DEVICE, "foot", frame, body, gap=False)
         cycles += sum(line.startswith("gait_cycle") for line in gait)
         lines += gait
