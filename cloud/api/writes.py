@@ -36,10 +36,16 @@ class ObservedWriter:
         self._hub.written(body)
 
     def _count_cycles(self, body: str) -> None:
-        for line in body.split("\n"):
-            if line.startswith("gait_cycle,"):
-                try:
-                    placement = parse_line(line).tags.get("placement", "")
-                except LineError:
-                    continue
-                self.cycles_by_placement[placement] += 1
+        # Found by str.find, not by splitting the body: a batch is thousands of imu lines
+        # and a handful of cycles, and this runs on the event loop for every write.
+        at = -1
+        while (at := body.find("gait_cycle,", at + 1)) != -1:
+            if at and body[at - 1] != "\n":
+                continue  # inside another line (a string field), not a measurement
+            end = body.find("\n", at)
+            try:
+                line = body[at:] if end == -1 else body[at:end]
+                placement = parse_line(line).tags.get("placement", "")
+            except LineError:
+                continue
+            self.cycles_by_placement[placement] += 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 
 from gaitlink.mqtt.endpoint import Endpoint
 from gaitlink.mqtt.link import Link, Message
@@ -32,17 +33,29 @@ class Consumer:
         self._loop = asyncio.get_running_loop()
         self._max_batch = max_batch
         self.queue_full = 0
+        # Messages from paho's thread wait here until the loop takes them. One wake-up of
+        # the loop (a write to its self-pipe) per burst, not per message: that write was
+        # most of the per-message cost on paho's thread. deque append/popleft are atomic.
+        self._inbox: deque[Message] = deque()
+        self._wake_pending = False
         self.link = Link(endpoint, client_id, subscriptions=filters, on_message=self._arrived)
 
     def _arrived(self, message: Message) -> None:
-        # paho's thread: never touch the queue directly.
-        self._loop.call_soon_threadsafe(self._enqueue, message)
+        # paho's thread: never touch the asyncio queue directly.
+        self._inbox.append(message)
+        if not self._wake_pending:
+            self._wake_pending = True
+            self._loop.call_soon_threadsafe(self._take_inbox)
 
-    def _enqueue(self, message: Message) -> None:
-        try:
-            self._queue.put_nowait(message)
-        except asyncio.QueueFull:
-            self.queue_full += 1
+    def _take_inbox(self) -> None:
+        # Cleared before draining: a message appended from now on schedules another call.
+        self._wake_pending = False
+        while self._inbox:
+            message = self._inbox.popleft()
+            try:
+                self._queue.put_nowait(message)
+            except asyncio.QueueFull:
+                self.queue_full += 1
 
     async def start(self) -> None:
         await asyncio.to_thread(self.link.start)
