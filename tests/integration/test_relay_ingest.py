@@ -54,12 +54,11 @@ def test_frames_reach_influx_once_with_values_and_times(stack, tmp_path):
     )
     expected = np.concatenate(frames)
     # Stored to 1e-6 SI (docs/schema.md): within half of that of count × scale.
-    np.testing.assert_allclose(
-        [r["ax"] for r in rows], expected[:, 0] * np.float32(0.0011971008), rtol=0, atol=5e-7
-    )
-    np.testing.assert_allclose(
-        [r["gz"] for r in rows], expected[:, 5] * np.float32(0.00053263221), rtol=0, atol=5e-7
-    )
+    # (count × the float32 scale, in float64 as the decoder computes it)
+    acc_scale, gyro_scale = float(np.float32(0.0011971008)), float(np.float32(0.00053263221))
+    ax, gz = [r["ax"] for r in rows], [r["gz"] for r in rows]
+    np.testing.assert_allclose(ax, expected[:, 0] * acc_scale, rtol=0, atol=5e-7)
+    np.testing.assert_allclose(gz, expected[:, 5] * gyro_scale, rtol=0, atol=5e-7)
     assert [r["time"] for r in rows] == [T0 + k * 10_000 for k in range(1000)]
     (record,) = DeadLetterStore(tmp_path / "dead-letters").read()
     assert record["reason"] == "bad_crc" and record["topic"] == "gaitlink/v1/rel-1/imu"
