@@ -119,6 +119,18 @@ def _login(flag: str, account: Account) -> list[str]:
     ]
 
 
+def service_account(stack: Stack, role: str, state_dir: Path) -> Account:
+    """The cloud-broker account of `state_dir`'s gateway or ingest (role "gateway" or
+    "ingest"): `<role>_<h>`, made on first use.
+
+    The cloud broker names each session after its account (use_username_as_clientid,
+    docs/security.md), so the account, not the client id, is the session: one per state
+    dir keeps two tests' sessions (and queues) apart as the client ids did, and a restart
+    with the same state dir resumes its session.
+    """
+    return stack.cloud_account(role, session_suffix(state_dir))
+
+
 def _gateway_login(broker: str, account: Account) -> dict[str, str]:
     # The gateway takes no secret as a flag (gateway/config.py): its environment names the
     # username and the private file holding the password.
@@ -149,11 +161,13 @@ def gateway(
 
     env: dict[str, str] = {}
     if stack is not None:
+        cloud_account = stack.account("cloud_gateway")
         if cloud_url is None:  # the stack's cloud broker: TLS, verified with its CA
             env["GAITLINK_GATEWAY_CLOUD__CA_FILE"] = str(stack.ca_file)
+            cloud_account = service_account(stack, "gateway", state_dir)
         site_url, cloud_url = site_url or stack.site_url, cloud_url or stack.cloud_url
         env |= _gateway_login("site", stack.account("site_gateway"))
-        env |= _gateway_login("cloud", stack.account("cloud_gateway"))
+        env |= _gateway_login("cloud", cloud_account)
     if site_url is None or cloud_url is None:
         raise ValueError("gateway without a stack: give site_url and cloud_url")
     gateway_id = f"gw-{session_suffix(state_dir)}"
@@ -191,7 +205,7 @@ def ingest(
 
     argv = _gaitlink(
         "ingest", "run", "--mqtt", stack.cloud_url, "--mqtt-ca", str(stack.ca_file),
-        *_login("mqtt", stack.account("ingest")),
+        *_login("mqtt", service_account(stack, "ingest", state_dir)),
         "--influx-url", stack.influx_url, "--database", database or stack.database,
         *_login("influx", stack.account("influx_writer")),
         "--http", f"127.0.0.1:{http_port}", "--dead-letters", str(state_dir / "dead-letters"),

@@ -67,8 +67,11 @@ def test_config_set__reaches_an_online_and_an_offline_device_through_every_stage
 
 
 def _chain(stack, env, device, online, offline, reported):
-    # As the operator, the one besides the ingest that may read the devices' reports.
-    with Subscriber(stack.cloud_endpoint(stack.account("operator")), reported) as cloud:
+    # As an operator, the one besides the ingest that may read the devices' reports: one
+    # of its own, since the CLI below logs in as the stack's operator meanwhile and the
+    # cloud broker allows one connection per account.
+    observer = stack.cloud_account("operator", "e2e-observer")
+    with Subscriber(stack.cloud_endpoint(observer), reported) as cloud:
 
         def applied(device_id):
             return [

@@ -12,8 +12,19 @@ from gaitlink.mqtt.endpoint import Endpoint
 from gaitlink.mqtt.link import configure
 
 
-def connack(endpoint: Endpoint, client_id: str = "", timeout: float = 5.0) -> str:
-    """What the broker answers a CONNECT: "accepted", or the refusal's reason."""
+def connack(
+    endpoint: Endpoint,
+    client_id: str = "",
+    timeout: float = 5.0,
+    *,
+    clean_session: bool = True,
+    linger_s: float = 0.0,
+) -> str:
+    """What the broker answers a CONNECT: "accepted", or the refusal's reason.
+
+    `clean_session=False` resumes the session of `client_id` if there is one; `linger_s`
+    stays connected that long after the CONNACK (for what a resumed session delivers).
+    """
     answer: list[str] = []
     answered = threading.Event()
 
@@ -21,13 +32,16 @@ def connack(endpoint: Endpoint, client_id: str = "", timeout: float = 5.0) -> st
         answer.append("accepted" if not reason_code.is_failure else str(reason_code))
         answered.set()
 
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean_session
+    )
     configure(client, endpoint)
     client.on_connect = on_connect
     client.connect(endpoint.host, endpoint.port, keepalive=10)
     client.loop_start()
     try:
         assert answered.wait(timeout), "no CONNACK"
+        time.sleep(linger_s)
     finally:
         client.disconnect()
         client.loop_stop()
@@ -37,12 +51,16 @@ def connack(endpoint: Endpoint, client_id: str = "", timeout: float = 5.0) -> st
 class Listener:
     """A client that subscribes to `topic` and records what it is given."""
 
-    def __init__(self, endpoint: Endpoint, topic: str, client_id: str = "") -> None:
+    def __init__(
+        self, endpoint: Endpoint, topic: str, client_id: str = "", *, clean_session: bool = True
+    ) -> None:
         self.messages: list[tuple[str, bytes]] = []
         self._lock = threading.Lock()
         self._granted: list[int] = []
         subscribed = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean_session
+        )
         configure(self.client, endpoint)
         self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
 

@@ -95,7 +95,8 @@ Component = Broker | InfluxDB
 # Start order; `down` stops in reverse, so the store outlives the brokers feeding it.
 COMPONENTS: tuple[Component, ...] = (
     InfluxDB(),
-    # The cloud broker faces the internet in a deployment: TLS only.
-    Broker(CLOUD_BROKER, accounts.CLOUD, tls=True),
+    # The cloud broker faces the internet in a deployment: TLS only, and sessions bound to
+    # accounts so that no account can take over (and discard) another's queue.
+    Broker(CLOUD_BROKER, accounts.CLOUD, tls=True, bind_sessions=True),
     Broker(SITE_BROKER, accounts.SITE),
 )
