@@ -40,6 +40,16 @@ def split_head(line: str) -> tuple[str, str, str]:
     return m.group(0), fields, time_text
 
 
+def tags_of(line: str) -> dict[str, str]:
+    """A line's tags, without reading its fields (a cycle line has thirty-odd)."""
+    m = _HEAD.match(line)
+    head = m.group(0) if m else ""
+    name = re.match(r"(?:[^,\\]|\\.)+", head)
+    if name is None:
+        raise LineError(f"no measurement in line {line[:80]!r}")
+    return {_unescape(k): _unescape(v) for k, v in _TAG.findall(head, name.end())}
+
+
 def parse_line(line: str) -> WrittenPoint:
     head, fields_text, time_text = split_head(line)
     m = re.match(r"(?:[^,\\]|\\.)+", head)

@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
-from gaitlink.cloud.api.lines import LineError, parse_line
+from gaitlink.cloud.api.lines import LineError, tags_of
 from gaitlink.cloud.api.stream import StreamHub
 from gaitlink.cloud.influx.client import InfluxError
 
@@ -44,8 +44,7 @@ class ObservedWriter:
                 continue  # inside another line (a string field), not a measurement
             end = body.find("\n", at)
             try:
-                line = body[at:] if end == -1 else body[at:end]
-                placement = parse_line(line).tags.get("placement", "")
+                tags = tags_of(body[at:] if end == -1 else body[at:end])
             except LineError:
                 continue
-            self.cycles_by_placement[placement] += 1
+            self.cycles_by_placement[tags.get("placement", "")] += 1

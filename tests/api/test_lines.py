@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gaitlink.cloud.api.lines import LineError, parse_line
+from gaitlink.cloud.api.lines import LineError, parse_line, tags_of
 from gaitlink.cloud.influx.line import Point, encode_point
 
 _names = st.text(st.characters(exclude_categories=("Cs", "Cc")), min_size=1, max_size=12).filter(
@@ -38,3 +38,11 @@ def test_parse_line__valid_round_trips_every_encoded_point(measurement, tags, fi
 def test_parse_line__invalid(line):
     with pytest.raises(LineError):
         parse_line(line)
+
+
+def test_tags_of__the_tags_without_the_fields():
+    line = r'gait_cycle,device=a\ b,placement=foot cadence=1.0,reason="x y" 5'
+    assert tags_of(line) == {"device": "a b", "placement": "foot"}
+    assert tags_of("env temperature=1.0 5") == {}
+    with pytest.raises(LineError):
+        tags_of(",device=x v=1 5")
