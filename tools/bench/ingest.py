@@ -134,9 +134,12 @@ def _frames(spec: Spec, t0_us: int, bad_every: int | None) -> list[tuple[str, by
 
 
 class _Ingest:
-    def __init__(self, stack: Stack, home: Path, database: str) -> None:
+    def __init__(self, stack: Stack, home: Path, database: str, devices: int) -> None:
         self.port = free_port()
-        self.service = services.ingest(stack, home, http_port=self.port, database=database)
+        _provision(home, devices)
+        self.service = services.ingest(
+            stack, home, http_port=self.port, database=database, accept_unprovisioned=None
+        )
 
     def start(self) -> None:
         self.service.start()
@@ -156,6 +159,25 @@ class _Ingest:
     def peak_rss_mb(self) -> float:
         status = Path(f"/proc/{self.service.process.pid}/status").read_text()
         return next(int(x.split()[1]) / 1024 for x in status.splitlines() if x.startswith("VmHWM"))
+
+
+def _provision(home: Path, devices: int) -> None:
+    """The bench devices in the ingest's registry, as a production ingest knows its devices
+    (an unknown device costs a registry look-up per message). Imported without a date, so
+    their backlog is not refused as older than their provisioning."""
+    from gaitlink.cloud.registry.db import open_registry
+    from gaitlink.cloud.registry.devices import DeviceStore
+
+    home.mkdir(parents=True, exist_ok=True)
+    listing = home / "bench-devices.json"
+    listing.write_text(
+        json.dumps({f"bench-{d:03d}": {"placement": "foot"} for d in range(devices)})
+    )
+    conn = open_registry(home / "registry.sqlite3")
+    try:
+        DeviceStore(conn).import_profiles(listing)
+    finally:
+        conn.close()
 
 
 def _encode(counts: np.ndarray, boot_id: int, seq: int, t0_us: int) -> bytes:
@@ -213,7 +235,7 @@ def _publish(stack: Stack, messages: list[tuple[str, bytes]], client_id: str) ->
 def gaitlink_rate(stack: Stack, home: Path, spec: Spec, bad_every: int | None, tag: str) -> dict:
     database = f"bench_{tag}"
     stack.create_database(database)
-    ingest = _Ingest(stack, home / tag, database)
+    ingest = _Ingest(stack, home / tag, database, spec.devices)
     ingest.start()  # once, to make its broker session; the backlog then waits there
     ingest.stop()
     t0_us = time.time_ns() // 1000 - 86_400_000_000
@@ -280,7 +302,7 @@ def _stop(spy) -> None:
 def latency(stack: Stack, home: Path, spec: Spec, samples_per_s: float) -> dict:
     database = "bench_latency"
     stack.create_database(database)
-    ingest = _Ingest(stack, home / "latency", database)
+    ingest = _Ingest(stack, home / "latency", database, spec.devices)
     ingest.start()
     frames_per_s = samples_per_s / 2 / N
     total = int(frames_per_s * spec.latency_s)
