@@ -57,8 +57,8 @@ def test_frames_reach_influx_once_with_values_and_times(stack, tmp_path):
     # (count × the float32 scale, in float64 as the decoder computes it)
     acc_scale, gyro_scale = float(np.float32(0.0011971008)), float(np.float32(0.00053263221))
     ax, gz = [r["ax"] for r in rows], [r["gz"] for r in rows]
-    np.testing.assert_allclose(ax, expected[:, 0] * acc_scale, rtol=0, atol=5e-7)
-    np.testing.assert_allclose(gz, expected[:, 5] * gyro_scale, rtol=0, atol=5e-7)
+    np.testing.assert_allclose(ax, expected[:, 0] * acc_scale, rtol=0, atol=5e-7 + 1e-12)
+    np.testing.assert_allclose(gz, expected[:, 5] * gyro_scale, rtol=0, atol=5e-7 + 1e-12)
     assert [r["time"] for r in rows] == [T0 + k * 10_000 for k in range(1000)]
     (record,) = DeadLetterStore(tmp_path / "dead-letters").read()
     assert record["reason"] == "bad_crc" and record["topic"] == "gaitlink/v1/rel-1/imu"
