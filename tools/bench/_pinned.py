@@ -15,7 +15,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from gaitlink.tools.bench.timing import median_time, sized_slice
+from gaitlink.tools.bench.timing import median_time, median_times_alternating, sized_slice
 
 REFERENCE_BUDGET_S = 10.0  # the reference is timed on a slice taking 1/4-1/2 of this
 PUSH = 50
@@ -36,6 +36,10 @@ def throughput(spec: dict) -> dict:
     from gaitlink.cloud.gait.reference import segment_reference
 
     rate, repeats = spec["rate_hz"], spec["repeats"]
+    base = None
+    if spec.get("baseline_dir"):  # cloud/gait of another revision, as `gait_baseline`
+        sys.path.insert(0, spec["baseline_dir"])
+        import gait_baseline as base
     out: dict[str, dict] = {}
     for placement in spec["placements"]:
         data = Path(spec["data_dir"])
@@ -60,6 +64,33 @@ def throughput(spec: dict) -> dict:
                 stream.push(x[i : i + PUSH])
 
         t_stream = median_time(stream_all, repeats)
+        baseline = {}
+        if base is not None:
+            # Ours and the baseline in turns, segment and stream; these figures replace
+            # the ones above in the comparison (same minutes of the machine's load).
+            base.segment(x[: int(10 * rate)], rate, placement)  # compile before timing
+
+            def base_stream(x=x, p=placement) -> None:
+                stream = base.GaitStream(rate, p)
+                for i in range(0, len(x), PUSH):
+                    stream.push(x[i : i + PUSH])
+
+            t = median_times_alternating(
+                [
+                    lambda x=x, p=placement: segment(x, rate, p),
+                    lambda x=x, p=placement: base.segment(x, rate, p),
+                    stream_all,
+                    base_stream,
+                ],
+                repeats,
+            )
+            baseline = {
+                "rev": spec["baseline_rev"],
+                "ours_segment_sps": n / t[0],
+                "segment_sps": n / t[1],
+                "ours_stream_sps": n / t[2],
+                "stream_sps": n / t[3],
+            }
         out[placement] = {
             "n_samples": n,
             "segment_s": t_seg,
@@ -72,6 +103,7 @@ def throughput(spec: dict) -> dict:
             "stream_s": t_stream,
             "stream_sps": n / t_stream,
             **_memory(GaitStream, rate, placement, x[: int(10 * rate)]),
+            "baseline": baseline,
         }
     return out
 

@@ -73,6 +73,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         help="reuse (or create) the peers' venv here instead of a temporary one",
     )
+    speed.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also time cloud/gait as of this git revision (e.g. main, HEAD~2), in turns "
+        "with this tree's in the same run: the machine's load moves the absolute figures, "
+        "the ratio compares the code",
+    )
     speed.add_argument("--json", action="store_true", help="print JSON instead")
     speed.set_defaults(func=_speed)
 
@@ -247,12 +254,18 @@ def _accuracy(args: argparse.Namespace) -> int:
 def _speed(args: argparse.Namespace) -> int:
     from gaitlink.tools.bench import speed
 
-    result = speed.run(
-        quick=args.quick,
-        repeats=args.repeats,
-        with_peers=args.with_peers,
-        peer_venv=args.peer_venv,
-    )
+    try:
+        result = speed.run(
+            quick=args.quick,
+            repeats=args.repeats,
+            with_peers=args.with_peers,
+            peer_venv=args.peer_venv,
+            baseline=args.baseline,
+        )
+    except speed.BaselineError as e:
+        print(f"gaitlink bench: {e}; give a commit, branch or tag of this checkout",
+              file=sys.stderr)  # fmt: skip
+        return 2
     if args.json:
         print(json.dumps(result, indent=2))
     else:

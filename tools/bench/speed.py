@@ -179,12 +179,46 @@ def _peers(
     return out
 
 
+class BaselineError(ValueError):
+    """The --baseline revision cannot be had (not a commit here, or without cloud/gait)."""
+
+
+def export_baseline(rev: str, dest: Path) -> str:
+    """``cloud/gait`` as of git revision ``rev`` of this checkout, written to
+    ``dest/gait_baseline`` (an importable package: the kernels import each other
+    relatively); returns the commit. BaselineError naming the revision when git does not
+    know it, or when this is not a git checkout."""
+    import io
+    import tarfile
+
+    found = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
+        capture_output=True,
+        text=True,
+    )
+    sha = found.stdout.strip()
+    if found.returncode != 0 or not sha:
+        raise BaselineError(f"--baseline {rev!r} is not a commit of the checkout {REPO}")
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", "--format=tar", sha, "cloud/gait"],
+        capture_output=True,
+    )
+    if archive.returncode != 0:
+        raise BaselineError(f"--baseline {rev!r}: commit {sha[:10]} has no cloud/gait")
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(dest / "src", filter="data")
+    (dest / "src" / "cloud" / "gait").rename(dest / "gait_baseline")
+    return sha
+
+
 def run(
     quick: bool = False,
     repeats: int | None = None,
     with_peers: bool = False,
     peer_venv: Path | None = None,
+    baseline: str | None = None,
 ) -> dict[str, Any]:
+    """``baseline``: a git revision whose cloud/gait is timed too, in turns with ours."""
     import numpy as np
 
     repeats = repeats or (2 if quick else 7)
@@ -195,7 +229,12 @@ def run(
         data_dir.mkdir()
         _make_data(data_dir, duration)
         spec = {"data_dir": str(data_dir), "rate_hz": RATE_HZ, "cpu": cpu}
-        ours = _pinned(dict(spec, mode="throughput", repeats=repeats, placements=list(PLACEMENTS)))
+        throughput = dict(spec, mode="throughput", repeats=repeats, placements=list(PLACEMENTS))
+        if baseline is not None:
+            base_dir = Path(tmp) / "baseline"
+            sha = export_baseline(baseline, base_dir)
+            throughput.update(baseline_dir=str(base_dir), baseline_rev=f"{baseline} ({sha[:10]})")
+        ours = _pinned(throughput)
         # Fresh processes: an empty NUMBA_CACHE_DIR compiles, the same dir again loads.
         cache = Path(tmp) / "numba-cache"
         cache.mkdir()
@@ -252,6 +291,21 @@ def machine_line(m: dict[str, Any]) -> str:
     )
 
 
+def _baseline_lines(ours: dict[str, Any]) -> list[str]:
+    """Rows comparing ours with the --baseline revision, timed in turns in one process."""
+    lines = []
+    for p, o in ours.items():
+        b = o.get("baseline")
+        if b:
+            for what, key in (("segment", "segment_sps"), ("GaitStream", "stream_sps")):
+                mine = b[f"ours_{key}"]
+                lines.append(
+                    f"| {what} vs baseline {b['rev']}, in turns | {p} | {_rate(mine)} vs "
+                    f"{_rate(b[key])} | – | – | {mine / b[key]:.2f}× the baseline |"
+                )
+    return lines
+
+
 def to_markdown(r: dict[str, Any]) -> str:
     t = r["targets"]
     hours = r["duration_s"] / 3600
@@ -293,6 +347,7 @@ def to_markdown(r: dict[str, Any]) -> str:
             f"| GaitStream, 50-sample pushes | {p} | {_rate(o['stream_sps'])} | – | "
             f"≥ {t['stream_sps'] / 1e6:.0f} M | {o['stream_sps'] / t['stream_sps']:.2f}× |"
         )
+    lines += _baseline_lines(ours)
     for name, peer in r["peers"].items():
         if "sps" in peer:
             mine = ours[peer["placement"]]["segment_sps"]

@@ -28,6 +28,20 @@ def median_time(fn: Callable[[], object], repeats: int) -> float:
     return times[len(times) // 2]
 
 
+def median_times_alternating(fns: list[Callable[[], object]], repeats: int) -> list[float]:
+    """`median_time` of each function, the functions taking turns within every repeat, so
+    that a change of the machine's load during the run hits them alike (the only fair
+    way to compare two versions of the code on a shared machine)."""
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, mine in zip(fns, times, strict=True):
+            gc.collect()
+            start = time.process_time()
+            fn()
+            mine.append(time.process_time() - start)
+    return [sorted(t)[len(t) // 2] for t in times]
+
+
 def sized_slice(run: Callable[[int], object], n_total: int, n_start: int, budget_s: float) -> int:
     """How many samples to time a slow implementation on: about budget_s / 4 to / 2 per call.
 
