@@ -101,6 +101,10 @@ class _Client(mqtt.Client):
 
     _filtered = False  # message_callback_add() was used: paho's own dispatch
 
+    def __init__(self, *args, **kwargs) -> None:
+        self._queue_lock = threading.Lock()  # _packet_queue's, see there
+        super().__init__(*args, **kwargs)
+
     def message_callback_add(self, sub, callback):
         self._filtered = True
         super().message_callback_add(sub, callback)
@@ -135,14 +139,19 @@ class _Client(mqtt.Client):
         # a pass of the network loop to read it back. One byte is enough while packets
         # wait: the loop writes until the queue is empty, so a packet queued behind others
         # is written by the same pass as they are, and only the first of a run wakes it.
+        # The append and the look at the length are one step under a lock: two threads
+        # queueing at once (the relay's acks and its time beacon) could otherwise both see
+        # two packets, and neither would wake the loop (up to its 1 s select timeout).
         if self._thread is None or self._sockpairW is None:
             return super()._packet_queue(command, packet, mid, qos, info)
         out = self._out_packet
-        out.append(
-            {"command": command, "mid": mid, "qos": qos, "pos": 0, "to_process": len(packet),
-             "packet": packet, "info": info}
-        )  # fmt: skip
-        if len(out) == 1:
+        with self._queue_lock:
+            out.append(
+                {"command": command, "mid": mid, "qos": qos, "pos": 0,
+                 "to_process": len(packet), "packet": packet, "info": info}
+            )  # fmt: skip
+            first = len(out) == 1
+        if first:
             with contextlib.suppress(BlockingIOError):  # full: a wake-up is pending anyway
                 self._sockpairW.send(b"0")
         return mqtt.MQTT_ERR_SUCCESS
