@@ -303,6 +303,19 @@ def _live(port: int, counter_port: int, spec: Spec, tag: str) -> list[float]:
 def run(spec: Spec) -> dict:
     cpu = spec.cpu if spec.cpu is not None else os.cpu_count() - 1
     machine = _machine()
+    # The harness (brokers, publishers, counters: this process and its children) keeps off
+    # the gateway's CPU, so that the gateway has "one core" to itself but for other work.
+    affinity = os.sched_getaffinity(0)
+    harness = affinity - {cpu}
+    if harness:
+        os.sched_setaffinity(0, harness)
+    try:
+        return _run(spec, cpu, machine)
+    finally:
+        os.sched_setaffinity(0, affinity)
+
+
+def _run(spec: Spec, cpu: int, machine: dict) -> dict:
     live_rate = spec.devices * spec.frames_per_device_s
     with tempfile.TemporaryDirectory(prefix="gaitlink-bench-gw-") as tmp:
         home = Path(tmp)
@@ -346,6 +359,7 @@ def run(spec: Spec) -> dict:
         "spec": {k: str(v) if isinstance(v, Path) else v for k, v in spec.__dict__.items()},
         "machine": {**machine, "load_average_1m_at_end": round(os.getloadavg()[0], 1)},
         "gateway_cpu": cpu,
+        "harness_cpus": sorted(os.sched_getaffinity(0)),
         "direct_frames_per_s": round(direct_rate),
         "gateway_frames_per_s": round(gateway_rate),
         "gateway_samples_per_s": round(gateway_rate * samples),
@@ -457,7 +471,8 @@ def markdown(result: dict) -> str:
     out = [
         f"Machine: {m['cpu']}, {m['cores']} logical CPUs ({m['usable_cores']} usable), "
         f"{m['ram_gib']:.1f} GiB, {m['os']}, Python {m['python']}, paho-mqtt {m['paho_mqtt']}, "
-        f"{m['mosquitto']}; gateway pinned to CPU {result['gateway_cpu']}; load average "
+        f"{m['mosquitto']}; gateway pinned to CPU {result['gateway_cpu']}, brokers and load "
+        f"on CPUs {result['harness_cpus']}; load average "
         f"{m['load_average_1m_at_start']} at start, {m['load_average_1m_at_end']} at end.",
         "",
         "| measure | value |",
