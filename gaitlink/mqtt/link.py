@@ -90,6 +90,10 @@ class _BufferedSocket:
 _PUBLISH, _DISCONNECT = mqtt.PUBLISH, mqtt.DISCONNECT
 # Bytes joined into one send(): a few dozen frames; more would only copy more per partial send.
 _COALESCE_BYTES = 65536
+_ASKED_TO_DISCONNECT = (
+    mqtt._ConnectionState.MQTT_CS_DISCONNECTING,
+    mqtt._ConnectionState.MQTT_CS_DISCONNECTED,
+)
 # What paho hands on_publish for a plain PUBACK; built once, read only.
 _PUBACK_OK = ReasonCode(PacketTypes.PUBACK)
 _NO_PROPERTIES = Properties(PacketTypes.PUBACK)
@@ -130,6 +134,14 @@ class _Client(mqtt.Client):
         # paho logs every packet sent and received at DEBUG: a logging call per packet,
         # a few percent of a relay's CPU, for lines that are off unless asked for.
         if level == mqtt.MQTT_LOG_DEBUG and not log.isEnabledFor(logging.DEBUG):
+            return
+        # After a disconnect we asked for, paho's loop makes one more pass and reports the
+        # closed socket as an ERROR: every clean stop of the gateway left one in its journal.
+        if (
+            level == mqtt.MQTT_LOG_ERR
+            and fmt.startswith("Client is not connected")
+            and self._state in _ASKED_TO_DISCONNECT
+        ):
             return
         super()._easy_log(level, fmt, *args)
 

@@ -1,5 +1,6 @@
 """gaitlink.mqtt.link against a real mosquitto: the publish bookkeeping that acks depend on."""
 
+import logging
 import threading
 import time
 
@@ -142,3 +143,18 @@ def test_link__an_expiry_needs_an_mqtt5_link():
         assert "MQTT 5" in str(exc)
     else:
         raise AssertionError("an expiry on an MQTT 3.1.1 link was accepted")
+
+
+def test_link__a_clean_stop_logs_no_error(tmp_path, caplog):
+    broker = Mosquitto(tmp_path, free_port())
+    broker.start()
+    try:
+        for i in range(3):  # paho's last loop pass races the stop: try a few times
+            link = Link(Endpoint("127.0.0.1", broker.port), f"t-stop-{i}", clean_session=True)
+            link.start()
+            with caplog.at_level(logging.WARNING, logger="gaitlink.mqtt"):
+                link.stop()
+        errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        assert errors == []
+    finally:
+        broker.kill()
