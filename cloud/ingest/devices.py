@@ -103,8 +103,9 @@ class DeviceBook:
     `default` is the profile of a device the source lacks; None refuses such a device
     (`Rejected("unprovisioned")`). `changed()` is cheap and is asked at most every
     `check_every_s` for a known device, and at once for an unknown one (so the first
-    message of a device provisioned a moment ago finds it). Thread-safe: the worker thread
-    and the event loop's views both read it.
+    message of a device provisioned a moment ago finds it), except one looked up less than
+    `miss_recheck_s` ago. Thread-safe: the worker thread and the event loop's views both
+    read it.
     """
 
     def __init__(
@@ -115,13 +116,19 @@ class DeviceBook:
         load: Callable[[], dict[str, DeviceProfile]] | None = None,
         changed: Callable[[], bool] | None = None,
         check_every_s: float = 1.0,
+        # An unknown id is looked up again at most this often, not at every message of its
+        # stream: a device provisioned within this long after one of its messages was
+        # refused may have its next one refused too (replayable).
+        miss_recheck_s: float = 0.1,
     ) -> None:
         self._profiles = profiles
         self.default = default
         self._load = load
         self._changed = changed
         self._check_every_s = check_every_s
+        self._miss_recheck_s = miss_recheck_s
         self._checked = time.monotonic()
+        self._missed: dict[str, float] = {}  # unknown id -> when it was last looked up
         self._lock = threading.Lock()
         self._close: Callable[[], None] = lambda: None
         self._rotations: dict[tuple[str, int], np.ndarray] = {}
@@ -177,8 +184,16 @@ class DeviceBook:
         self._refresh(now=False)
         profile = self._profiles.get(device)
         if profile is None:
-            self._refresh(now=True)
-            profile = self._profiles.get(device)
+            # At once for an id not missed lately; a stream from an unknown id (a test rig's,
+            # or a flood) is looked up at most every miss_recheck_s, not per message.
+            at = time.monotonic()
+            last = self._missed.get(device)
+            if last is None or at - last >= self._miss_recheck_s:
+                if len(self._missed) >= 10_000:  # bounded: forget them all, check again
+                    self._missed.clear()
+                self._missed[device] = at
+                self._refresh(now=True)
+                profile = self._profiles.get(device)
         return profile
 
     def profile(self, device: str) -> DeviceProfile:

@@ -41,7 +41,7 @@ def test_device_book__registry_changes_are_seen_without_a_restart(tmp_path):
     path = tmp_path / "registry.sqlite3"
     store = DeviceStore(open_registry(path))  # the operator's CLI: another connection
     store.provision("early", "foot")
-    book = DeviceBook.registry(path, None, check_every_s=3600.0)
+    book = DeviceBook.registry(path, None, check_every_s=3600.0, miss_recheck_s=0.0)
     assert book.profile("early").placement == "foot"
     assert book.profile("early").provisioned is not None
     with pytest.raises(Rejected, match="gaitlink device provision late") as caught:
@@ -62,3 +62,18 @@ def test_device_book__registry_changes_are_seen_without_a_restart(tmp_path):
 def test_device_book__a_default_profile_takes_unprovisioned_devices(tmp_path):
     book = DeviceBook.registry(tmp_path / "r.sqlite3", DeviceProfile(placement="shank"))
     assert book.get("rig-01") is None and book.profile("rig-01").placement == "shank"
+
+
+def test_device_book__a_stream_from_an_unknown_id_is_not_looked_up_per_message():
+    checks = []
+
+    def changed() -> bool:
+        checks.append(1)
+        return False
+
+    book = DeviceBook({}, DeviceProfile(), load=dict, changed=changed, miss_recheck_s=3600.0)
+    for _ in range(1000):
+        assert book.profile("rig-01").placement == "foot"
+    assert len(checks) == 1  # its first message only
+    book.profile("rig-02")  # another id not seen yet: at once
+    assert len(checks) == 2
