@@ -18,6 +18,7 @@ SUBCOMMANDS: tuple[tuple[str, str, str], ...] = (
     ("demo", "gaitlink.tools.demo", "dev"),
     ("device", "gaitlink.tools.device", "dev"),
     ("broker", "gaitlink.tools.broker", "dev"),
+    ("firmware", "gaitlink.tools.firmware", "dev"),
     ("gateway", "gaitlink.gateway.cli", "gateway"),
     ("ingest", "gaitlink.cloud.ingest.cli", "cloud"),
     ("apikey", "gaitlink.cloud.api.apikey_cli", "cloud"),

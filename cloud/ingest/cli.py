@@ -77,6 +77,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "else STATE_DIR/registry.sqlite3, where `gaitlink device provision` writes)",
     )
     run.add_argument(
+        "--firmware-dir",
+        default=os.environ.get("GAITLINK_FIRMWARE_DIR", ".gaitlink/firmware"),
+        help="firmware releases served at /firmware/ (default $GAITLINK_FIRMWARE_DIR or "
+        ".gaitlink/firmware)",
+    )
+    run.add_argument(
         "--api-keys",
         default=os.environ.get("GAITLINK_API_KEYS", ".gaitlink/api-keys.json"),
         help="API key hashes made by `gaitlink apikey` (default $GAITLINK_API_KEYS or "
@@ -206,6 +212,7 @@ def settings_from(args: argparse.Namespace):
         ),
         api_keys_file=Path(args.api_keys),
         registry_path=Path(_registry(args)),
+        firmware_dir=Path(args.firmware_dir),
         metrics_require_key=args.metrics_need_key,
         stream_queue_max=args.stream_queue,
         stream_heartbeat_s=args.stream_heartbeat_s,

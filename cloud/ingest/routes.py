@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gaitlink.cloud.api import devconfig, export, sessions
+from gaitlink.cloud.api import devconfig, export, firmware, sessions
 from gaitlink.cloud.api import views as api
 from gaitlink.cloud.api.devconfig import DesiredOut
 from gaitlink.cloud.api.endpoint import ADMIN, ANY_KEY, INGEST, Route, register
@@ -92,6 +92,13 @@ def service_routes(settings: IngestSettings) -> list[Route]:
               "Sign and publish (retained) the device's next config version; fields left "
               "out keep their last desired value", roles=ADMIN, body=RemoteConfig,
               response=DesiredOut, errors=(404, 422)),
+        # -- firmware releases, for devices taking an update (docs/protocol.md §3.5) -----
+        Route("GET", "/firmware/{version}/{file}", firmware.release_file,
+              "A file of a firmware release (open: devices check it against their signed "
+              "offer)", roles=None, errors=(404,), content_type="application/octet-stream"),
+        Route("GET", "/firmware/{version}/{folder}/{file}", firmware.release_file_in_folder,
+              "A file in a folder of a firmware release", roles=None, errors=(404,),
+              content_type="application/octet-stream"),
         # -- live ---------------------------------------------------------------------
         Route("GET", "/v1/stream", api.live_stream,
               "WebSocket: live samples, gait, status and alerts (docs/api.md)",

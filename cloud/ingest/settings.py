@@ -66,6 +66,8 @@ class IngestSettings(BaseModel):
     api_keys_file: Path = Path(".gaitlink/api-keys.json")
     # Devices and recording sessions: SQLite, see cloud/registry.
     registry_path: Path = Path(".gaitlink/registry.sqlite3")
+    # Firmware releases (`gaitlink firmware release`), served to devices taking an update.
+    firmware_dir: Path = Path(".gaitlink/firmware")
     # /metrics is open by default (a scraper on a private network); true: admin key only.
     metrics_require_key: bool = False
     # A device is offline when nothing came from it for this long.

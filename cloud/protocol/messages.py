@@ -130,7 +130,7 @@ class StatusClock(_Message):
 
 class DeviceStatus(_Message):
     device_id: DeviceId
-    state: Literal["online", "offline", "rebooting", "safe_mode"]
+    state: Literal["online", "offline", "rebooting", "safe_mode", "updating"]
     boot_id: int = Field(ge=0, lt=2**32)
     timestamp: datetime | None = None
     firmware_version: str | None = None

@@ -69,6 +69,11 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (device, version)
     );
     """,
+    # 3: each firmware offer carries a number, per device, that only grows: a device refuses
+    # an offer not newer than the last it took (a replayed one), whatever its version label.
+    """
+    ALTER TABLE firmware_rollout ADD COLUMN offer INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 
