@@ -14,6 +14,8 @@ def test_bench_ingest__small_run_reports_every_figure():
         assert math.isfinite(result[name]) and result[name] > 0, name
     assert result["runs"]["dead_letters_per_bad_run"] == [2]  # 1 % of 200 frames
     assert result["peak_rss_mb"] > 0 and result["latency_at_half_load"]["measured_frames"] > 0
+    assert math.isfinite(result["ingest_cpu_us_per_sample"])
+    assert result["ingest_cpu_us_per_sample"] >= 0
     assert "| ratio" not in ingest.markdown(result) and "ratio to the raw" in ingest.markdown(
         result
     )

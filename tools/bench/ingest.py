@@ -148,7 +148,13 @@ class _Ingest:
         self.service.stop()
 
     def metrics(self) -> dict:
-        return services.ingest_metrics(self.port)
+        try:
+            return services.ingest_metrics(self.port)
+        except OSError as exc:
+            raise RuntimeError(
+                f"the ingest does not answer ({exc}), exit code {self.service.process.poll()}; "
+                f"its log ends:\n{self.service.tail()}"
+            ) from None
 
     def cpu_s(self) -> float:
         """User + system CPU of the ingest process so far (all its threads)."""
@@ -256,11 +262,14 @@ def gaitlink_rate(stack: Stack, home: Path, spec: Spec, bad_every: int | None, t
         if spy is not None:
             _stop(spy)
         metrics = ingest.metrics()
+        if ingest.service.process.poll() is not None or metrics["samples"] < good:
+            raise RuntimeError(
+                f"{tag}: {metrics['samples']} of {good} samples written, ingest exit code "
+                f"{ingest.service.process.poll()}; its log ends:\n{ingest.service.tail()}"
+            )
         rss = ingest.peak_rss_mb()
     finally:
         ingest.stop()
-    if metrics["samples"] < good:
-        raise RuntimeError(f"{tag}: {metrics['samples']} of {good} samples in 600 s")
     t10, n10, cpu10 = next(m for m in marks if m[1] >= good * 0.1)
     t90, n90, cpu90 = next(m for m in marks if m[1] >= good * 0.9)
     if t90 - t10 >= 1.0:
