@@ -24,7 +24,7 @@ import time
 from array import array
 
 import frame
-from clock import SampleClock
+from clock import STEP_US, SampleClock
 from drivers.mpu6050 import decode
 from micropython import const
 
@@ -135,14 +135,20 @@ class Sampler:
         flags = frame.TIME_SYNCED if self.clock.synced else 0
         t0 = self._base_us + self.clock.offset_us() + self.sclock.rel_us(self.k)
         nxt = self._next_t0
-        if self.clock.steps != self._steps:  # the clock was stepped (> 1 s off): follow it
-            self._steps = self.clock.steps
-            nxt = None
+        stepped = self.clock.steps != self._steps
+        self._steps = self.clock.steps
         if nxt is not None:
-            # right after the previous frame: follow the estimate by at most a quarter
-            # period per frame, so that frame times never jump (nor overlap)
+            # Right after the previous frame: follow the estimate by at most a quarter
+            # period per frame, so that frame times neither jump nor overlap (protocol
+            # §2.1). A clock step forward is followed at once (a gap in time, no sample
+            # lost). A step back within STEP_US (the first sync of a nearly right clock) is
+            # spread like a slew: following it would date samples before the previous
+            # frame's, and two samples of one device at one time are one InfluxDB point.
+            # Only a clock that was more than STEP_US ahead is followed back at once.
             q = self.period_us >> 2
-            t0 = nxt + max(-q, min(q, t0 - nxt))
+            d = t0 - nxt
+            if not (stepped and (d > q or d < -STEP_US)):
+                t0 = nxt + max(-q, min(q, d))
         if self.first_t0_us is None:
             self.first_t0_us = t0
         self._t0 = t0

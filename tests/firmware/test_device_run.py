@@ -243,17 +243,12 @@ def test_device_run__env_without_battery_and_wifi_is_valid(mosquitto, tmp_path):
         assert message.sensor_data.temperature.quality == "good"
 
 
-def test_device_run__clock_slews_after_a_drifting_reference_and_steps_only_past_1_s(
-    mosquitto, tmp_path
-):
-    # the beacons' clock runs 500 ppm fast against the device's and is 300 ms ahead at
-    # first (the first sync steps); the device slews at most 1 ms/s after it, so frame
-    # times move smoothly; a 3 s jump later is stepped
-    device, rate, n = "gl-e2e-6", 100, 1800
+def _frames_under_beacons(mosquitto, tmp_path, device, n, ahead_us) -> tuple[dict, list]:
+    # A device sampling at 100 Hz while beacons say the time is now + ahead_us(elapsed_us).
     stop = threading.Event()
     with Subscriber(mosquitto.port) as sub:
         dev = start_device(
-            device, "127.0.0.1", mosquitto.port, seed=6, rate_hz=rate, max_samples=n,
+            device, "127.0.0.1", mosquitto.port, seed=6, rate_hz=100, max_samples=n,
             state_dir=tmp_path / "devices",
         )  # fmt: skip
 
@@ -261,10 +256,7 @@ def test_device_run__clock_slews_after_a_drifting_reference_and_steps_only_past_
             start = time.time_ns() // 1000
             while not stop.wait(0.25):
                 now = time.time_ns() // 1000
-                ahead = 300_000 + (now - start) * 500 // 1_000_000
-                if now - start > 11_000_000:
-                    ahead += 3_000_000
-                payload = json.dumps({"t_us": now + ahead, "source": "ntp"})
+                payload = json.dumps({"t_us": now + ahead_us(now - start), "source": "ntp"})
                 sub.client.publish("gaitlink/v1/time", payload, qos=0)
 
         with dev:
@@ -276,8 +268,20 @@ def test_device_run__clock_slews_after_a_drifting_reference_and_steps_only_past_
                 stop.set()
                 t.join()
         assert sub.wait_for(lambda: len(sub.frames(device)) >= summary["frames"], 10)
-        frames = _unique_by_seq(sub.frames(device))
+        return summary, _unique_by_seq(sub.frames(device))
 
+
+def test_device_run__clock_slews_after_a_drifting_reference_and_steps_only_past_1_s(
+    mosquitto, tmp_path
+):
+    # the beacons' clock runs 500 ppm fast against the device's and is 300 ms ahead at
+    # first (the first sync steps); the device slews at most 1 ms/s after it, so frame
+    # times move smoothly; a 3 s jump later is stepped
+    def ahead(elapsed_us: int) -> int:
+        late = 3_000_000 if elapsed_us > 11_000_000 else 0
+        return 300_000 + elapsed_us * 500 // 1_000_000 + late
+
+    summary, frames = _frames_under_beacons(mosquitto, tmp_path, "gl-e2e-6", 1800, ahead)
     assert summary["clock_steps"] == 2  # the first sync and the 3 s jump
     assert summary["clock_slews"] >= 20
     # tracked within a few ms of the drifting reference (docs/firmware.md: 1 ms plus the
@@ -290,3 +294,18 @@ def test_device_run__clock_slews_after_a_drifting_reference_and_steps_only_past_
             steps.append(d)
     assert len(steps) == 2, steps  # only where the clock was stepped
     assert abs(steps[0] - 300_000) < 50_000 and abs(steps[1] - 3_000_000) < 50_000
+
+
+def test_device_run__a_first_sync_slightly_back_is_spread_never_overlapping_a_frame(
+    mosquitto, tmp_path
+):
+    # The first beacon says the device is 40 ms fast: the clock steps back, but frames
+    # move back by at most a quarter period each (never dated before the previous frame's
+    # samples: one device's two samples at one time would be one InfluxDB point).
+    summary, frames = _frames_under_beacons(
+        mosquitto, tmp_path, "gl-e2e-7", 1500, lambda elapsed_us: -40_000
+    )
+    assert summary["clock_steps"] == 1
+    moves = [b["t0_us"] - (a["t0_us"] + a["n"] * a["period_us"]) for a, b in pairwise(frames)]
+    assert all(-2_500 <= m <= 2_500 for m in moves), moves
+    assert sum(moves) < -30_000, moves  # and it does follow the beacon
