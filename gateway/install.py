@@ -4,7 +4,12 @@ Writes, under `--root` (default `/`, which needs sudo):
 - `etc/systemd/system/gaitlink-gateway.service`: the relay as a service of its own user,
   restarted on failure, its spool in `StateDirectory=`, the rest of the system read-only;
 - `etc/mosquitto/conf.d/gaitlink-site.conf`: the site broker's listener, persistence and
-  queue limits (accounts and ACL: docs/security.md);
+  queue limits, and no anonymous access: every client logs in (docs/security.md);
+- `etc/mosquitto/gaitlink-site.acl`: a device writes and reads only its own topics, the
+  gateway reads the uplink and writes the downlink (the same rules as the dev stack's);
+- `etc/mosquitto/gaitlink-site.passwd` (0600) with the gateway's own account, and its password
+  in `etc/gaitlink/site-password` (0600, owned by the service's user): only if there is no
+  password file yet, since it also holds the device accounts (never overwritten);
 - `etc/gaitlink/gateway.toml`: the settings, only if there is none yet (never overwritten).
 
 Rendering is separate from writing so tests render into a temp root and check the unit
@@ -25,6 +30,9 @@ from pathlib import Path
 UNIT_PATH = Path("etc/systemd/system/gaitlink-gateway.service")
 MOSQUITTO_PATH = Path("etc/mosquitto/conf.d/gaitlink-site.conf")
 CONFIG_PATH = Path("etc/gaitlink/gateway.toml")
+ACL_PATH = Path("etc/mosquitto/gaitlink-site.acl")
+PASSWD_PATH = Path("etc/mosquitto/gaitlink-site.passwd")
+SITE_PASSWORD_PATH = Path("etc/gaitlink/site-password")
 USER = "gaitlink"
 STATE_DIRECTORY = "gaitlink-gateway"
 
@@ -37,6 +45,9 @@ class InstallPlan:
     cloud_url: str = "cloud.example.org:1883"
     gateway_id: str = "pi-01"
     user: str = USER
+    # Where the rendered files name each other: the target system's root. Only a test that
+    # runs the rendered broker config from a temp dir points it elsewhere.
+    system_root: Path = Path("/")
 
 
 def render_unit(plan: InstallPlan) -> str:
@@ -95,10 +106,39 @@ max_inflight_messages 1000
 # Per client: devices reconnecting, or the gateway restarting, queue here meanwhile.
 max_queued_messages 100000
 
-# Accounts and ACL: see docs/security.md. Until they are set, anyone on the network can
-# publish here; keep the listener on a private network.
-allow_anonymous true
+# Every client logs in: each device with its own account (its id as user name), the
+# gateway with its own; the ACL keeps each device to its own topics (docs/security.md).
+# A new device: sudo mosquitto_passwd {_at(plan, PASSWD_PATH)} DEVICE_ID, then reload.
+allow_anonymous false
+password_file {_at(plan, PASSWD_PATH)}
+acl_file {_at(plan, ACL_PATH)}
 """
+
+
+def _at(plan: InstallPlan, rel: Path) -> Path:
+    return plan.system_root / rel
+
+
+def render_acl() -> str:
+    from gaitlink.tools.stack.accounts import render_site_acl
+
+    return render_site_acl().replace("`gaitlink stack`", "`gaitlink gateway install`")
+
+
+def render_accounts() -> tuple[str, str]:
+    """A password file holding the gateway's site account, and that account's password."""
+    import secrets
+
+    from gaitlink.tools.stack.accounts import GATEWAY, mosquitto_hash
+
+    password = secrets.token_urlsafe(24)
+    return f"{GATEWAY}:{mosquitto_hash(password)}\n", password
+
+
+def _site_username() -> str:
+    from gaitlink.tools.stack.accounts import GATEWAY
+
+    return GATEWAY
 
 
 def render_config(plan: InstallPlan) -> str:
@@ -109,6 +149,8 @@ id = "{plan.gateway_id}"
 
 [site]
 url = "127.0.0.1:{plan.site_port}"
+username = "{_site_username()}"
+password_file = "{_at(plan, SITE_PASSWORD_PATH)}"   # mode 0600, owner {plan.user}
 
 [cloud]
 url = "{plan.cloud_url}"
@@ -133,6 +175,7 @@ def write(root: Path, plan: InstallPlan, dry_run: bool = False) -> list[str]:
     for rel, text, keep_existing in (
         (UNIT_PATH, render_unit(plan), False),
         (MOSQUITTO_PATH, render_mosquitto(plan), False),
+        (ACL_PATH, render_acl(), False),
         (CONFIG_PATH, render_config(plan), True),
     ):
         path = root / rel
@@ -146,7 +189,35 @@ def write(root: Path, plan: InstallPlan, dry_run: bool = False) -> list[str]:
         path.write_text(text)
         path.chmod(0o644)
         done.append(f"wrote     {path}")
+    done.append(_write_accounts(root, dry_run))
     return done
+
+
+def _write_accounts(root: Path, dry_run: bool) -> str:
+    # The password file also holds the device accounts added since: never replaced.
+    passwd = root / PASSWD_PATH
+    if passwd.exists():
+        return f"kept      {passwd} (holds your accounts; not overwritten)"
+    if dry_run:
+        return f"would write {passwd} and {root / SITE_PASSWORD_PATH} (the gateway's, 0600)"
+    from gaitlink.secrets import write_secret
+
+    entries, password = render_accounts()
+    write_secret(root / SITE_PASSWORD_PATH, password)
+    write_secret(passwd, entries)
+    return f"wrote     {passwd} and {root / SITE_PASSWORD_PATH} (the gateway's account, 0600)"
+
+
+def hand_over_secrets(root: Path, plan: InstallPlan) -> list[str]:
+    """Give each private file to the user that reads it (root only): the password file to
+    mosquitto, the gateway's password to the service's user. Either user may be missing."""
+    lines = []
+    for rel, owner in ((PASSWD_PATH, "mosquitto"), (SITE_PASSWORD_PATH, plan.user)):
+        path = root / rel
+        if path.exists() and user_exists(owner):
+            shutil.chown(path, owner, owner)
+            lines.append(f"owner     {path}: {owner}")
+    return lines
 
 
 def user_command(user: str) -> list[str]:
@@ -208,6 +279,8 @@ def _install(args: argparse.Namespace) -> int:
         # Under another --root the user belongs to that system, not to this one.
         if system:
             print(create_user(plan.user, dry_run=args.dry_run))
+            if not args.dry_run:
+                print("\n".join(hand_over_secrets(root, plan)))
     except (OSError, InstallError) as exc:
         print(f"gaitlink gateway install: {exc}", file=sys.stderr)
         return 2

@@ -20,7 +20,6 @@ from gaitlink.gateway.install import (
     InstallError,
     InstallPlan,
     create_user,
-    render_mosquitto,
     user_command,
     user_exists,
 )
@@ -73,49 +72,94 @@ def test_install__settings_file_is_valid_and_never_overwritten(tmp_path):
     assert (tmp_path / CONFIG_PATH).read_text() == 'id = "mine"\n'
 
 
-def test_install__site_broker_config_runs_in_a_real_mosquitto(tmp_path):
+def test_install__site_broker_runs_in_a_real_mosquitto_with_accounts_and_no_anonymous(tmp_path):
+    from gaitlink.gateway.install import PASSWD_PATH, SITE_PASSWORD_PATH, write
+    from gaitlink.secrets import read_secret
+    from gaitlink.tools.stack.accounts import GATEWAY, mosquitto_hash
+
     port = free_port()
-    (tmp_path / "conf.d").mkdir()
-    conf_d = tmp_path / "conf.d" / MOSQUITTO_PATH.name
-    conf_d.write_text(
-        render_mosquitto(InstallPlan(tmp_path, site_port=port, site_listen="127.0.0.1"))
-    )
+    plan = InstallPlan(tmp_path, site_port=port, site_listen="127.0.0.1", system_root=tmp_path)
+    write(tmp_path, plan)
+    for rel in (PASSWD_PATH, SITE_PASSWORD_PATH):
+        assert (tmp_path / rel).stat().st_mode & 0o077 == 0, rel  # private
+    # A device account as the docs add one (mosquitto_passwd writes the same hash).
+    with (tmp_path / PASSWD_PATH).open("a") as f:
+        f.write(f"dev-1:{mosquitto_hash('dev-1-secret')}\n")
     # The main file as Debian / Raspberry Pi OS ship it (persistence set there too), then
     # conf.d.
     main = tmp_path / "mosquitto.conf"
     main.write_text(
         f"persistence true\npersistence_location {tmp_path}/\n"
         f"log_dest file {tmp_path}/mosquitto.log\n"
-        f"include_dir {tmp_path / 'conf.d'}\nuser root\n"
+        f"include_dir {(tmp_path / MOSQUITTO_PATH).parent}\nuser root\n"
     )
     broker = subprocess.Popen(
         [str(find_binary("mosquitto")), "-c", str(main)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    got = threading.Event()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2)
+    got: list[str] = []
+    gateway = _client(GATEWAY, read_secret(tmp_path / SITE_PASSWORD_PATH))
     try:
-
-        def connected() -> bool:
-            try:
-                client.connect("127.0.0.1", port)
-                return True
-            except OSError:
-                assert broker.poll() is None, (tmp_path / "mosquitto.log").read_text()
-                return False
-
-        wait_for(connected, 10, "mosquitto with the rendered config")
-        client.on_connect = lambda c, *_: c.subscribe("gaitlink/v1/+/imu", qos=1)
-        client.on_subscribe = lambda c, *_: c.publish("gaitlink/v1/d/imu", b"x", qos=1)
-        client.on_message = lambda *_: got.set()
-        client.loop_start()
-        assert got.wait(10)
+        wait_for(lambda: _connects(gateway, port, broker, tmp_path), 10, "the gateway's login")
+        subscribed = threading.Event()
+        gateway.on_subscribe = lambda *_: subscribed.set()
+        gateway.on_message = lambda c, u, m: got.append(m.topic)
+        gateway.subscribe("gaitlink/v1/+/imu", qos=1)
+        gateway.loop_start()
+        assert subscribed.wait(10)
+        assert _refused(port, None, None)  # anonymous
+        assert _refused(port, "dev-1", "wrong")
+        device = _client("dev-1", "dev-1-secret")
+        device.connect("127.0.0.1", port)
+        device.loop_start()
+        device.publish("gaitlink/v1/dev-2/imu", b"not mine", qos=1).wait_for_publish(10)
+        device.publish("gaitlink/v1/dev-1/imu", b"mine", qos=1).wait_for_publish(10)
+        wait_for(lambda: got, 10, "the device's own frame at the gateway")
+        assert got == ["gaitlink/v1/dev-1/imu"]  # the other device's topic was refused
+        device.loop_stop()
+        device.disconnect()
         log = (tmp_path / "mosquitto.log").read_text()
         assert f"Opening ipv4 listen socket on port {port}" in log and "Error" not in log
     finally:
-        client.loop_stop()
+        gateway.loop_stop()
         broker.terminate()
         broker.wait(10)
+
+
+def _client(username: str | None, password: str | None) -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2)
+    if username is not None:
+        client.username_pw_set(username, password)
+    return client
+
+
+def _connects(client, port, broker, tmp_path) -> bool:
+    try:
+        client.connect("127.0.0.1", port)
+        return True
+    except OSError:
+        assert broker.poll() is None, (tmp_path / "mosquitto.log").read_text()
+        return False
+
+
+def _refused(port: int, username: str | None, password: str | None) -> bool:
+    answered = threading.Event()
+    codes = []
+    client = _client(username, password)
+
+    def on_connect(c, u, flags, reason, props):
+        codes.append(reason)
+        answered.set()
+
+    client.on_connect = on_connect
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        assert answered.wait(10)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    return codes[0].is_failure
 
 
 # What root would do to this machine (create a system user, write under /etc) is not run
