@@ -119,9 +119,13 @@ def test_ui_fleet__late_device_live_battery_rssi_rate_layout_config_export(
             screenshot(page, tmp_path, "ui-fleet-1280")
 
             # -- device page: battery, RSSI and rates; the admin's config form --
-            page.click(f'a[href="#/device/{LATE}"]')
+            # The fleet re-sorts its rows live (attention first), so a click can land on a
+            # row that just moved (the form once never came): check the link, then follow it.
+            link = page.locator(f'tr[data-device="{LATE}"] a[href="#/device/{LATE}"]')
+            assert link.count() == 1
+            page.evaluate("(hash) => { location.hash = hash; }", f"#/device/{LATE}")
             form = page.locator("#config-form")
-            form.wait_for(timeout=15_000)
+            form.wait_for(timeout=30_000)
             _until("device figures", lambda: NUMBER.match(
                 page.locator('[data-figure="frames/s"] b').inner_text()), 30)  # fmt: skip
             assert page.locator('[data-figure="RSSI"] b').inner_text() == "-55 dBm"
