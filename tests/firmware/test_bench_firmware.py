@@ -16,13 +16,15 @@ def _bench(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_bench_firmware__short_run_is_lossless_and_reports_cpu():
-    res = _bench("--rates", "100", "--seconds", "30", "--link-drops", "1", "--json")
+    # Warp 2, not the default 10: at 10 the sensor's FIFO covers only 85 ms of wall time,
+    # which a loaded test host's stalls exceed (counted overflows, not a firmware fault).
+    res = _bench("--rates", "100", "--seconds", "30", "--warp", "2", "--link-drops", "1", "--json")
     assert res.returncode == 0, res.stderr
     (row,) = json.loads(res.stdout)
     assert row["ok"] and row["samples"] == row["samples_checked"] == 3000
     assert row["samples_wrong"] == 0 and row["missing_seqs"] == 0
     assert row["lost_on_device"] == 0 and row["ring_dropped"] == 0
-    assert row["warp"] == 10 and row["connections"] >= 2  # the link was dropped once
+    assert row["warp"] == 2 and row["connections"] >= 2  # the link was dropped once
     assert row["busy_us_per_sample"] > 0 and row["framing_us_per_sample"] > 0
     assert row["esp32_us_per_sample"] > 270  # at least the I2C transfer
     assert row["heap_total"] <= 102400 and row["heap_min_free"] > 4096
