@@ -22,8 +22,8 @@ from tests.gateway.helpers import (
     gateway_metrics,
     metric,
     publish,
-    wait_for,
 )
+from tests.waiting import wait_until
 
 
 class Rig:
@@ -96,13 +96,13 @@ def test_cloud_outage_longer_than_the_site_queue__nothing_lost(tmp_path):
         for batch in range(10):
             device = f"out-{'ab'[batch % 2]}"
             publish(rig.site.port, frames(device, batch // 2 * 100, 100))
-            wait_for(lambda n=batch: rig.spooled() == 100 * (n + 1), 30, "the batch spooled")
+            wait_until(lambda n=batch: rig.spooled() == 100 * (n + 1), 30, "the batch spooled")
         rig.cloud.start()
-        wait_for(lambda: rig.tally.distinct() == 1000, 60, "1000 frames at the cloud")
+        wait_until(lambda: rig.tally.distinct() == 1000, 60, "1000 frames at the cloud")
         counts = _report("cloud outage", rig, 1000)
         assert rig.tally.missing("out-a", 500) == [] and rig.tally.missing("out-b", 500) == []
         assert counts["out_of_order"] == 0
-        wait_for(lambda: rig.spooled() == 0, 10, "the spool to empty")
+        wait_until(lambda: rig.spooled() == 0, 10, "the spool to empty")
     finally:
         rig.close()
 
@@ -111,11 +111,11 @@ def test_kill_9_with_a_non_empty_spool__resumes_from_the_spool(rig):
     rig.gateway.start()
     rig.stop_broker(rig.cloud)
     publish(rig.site.port, frames("kill-a", 0, 400))
-    wait_for(lambda: rig.spooled() == 400, 30, "400 frames in the spool")
+    wait_until(lambda: rig.spooled() == 400, 30, "400 frames in the spool")
     rig.gateway.kill()
     rig.cloud.start()
     rig.gateway.start()
-    wait_for(lambda: rig.tally.distinct() == 400, 60, "400 frames at the cloud")
+    wait_until(lambda: rig.tally.distinct() == 400, 60, "400 frames at the cloud")
     republished = metric(rig.metrics(), "gaitlink_gateway_uplink_republished_total")
     counts = _report("kill -9", rig, 400)
     assert rig.tally.missing("kill-a", 400) == [] and republished == 400
@@ -145,7 +145,7 @@ def test_power_cut_between_write_and_fsync__unacked_frames_come_again(rig):
     assert code == -signal.SIGKILL, out
     assert "power cut: WAL cut back" in out
     rig.gateway.start()
-    wait_for(lambda: rig.tally.distinct() == 600, 60, "600 frames at the cloud")
+    wait_until(lambda: rig.tally.distinct() == 600, 60, "600 frames at the cloud")
     counts = _report("power cut", rig, 600)
     assert rig.tally.missing("cut-a", 300) == [] and rig.tally.missing("cut-b", 300) == []
     assert counts["reached_cloud"] == 600
@@ -157,7 +157,7 @@ def test_site_broker_restart__gateway_reconnects_and_loses_nothing(rig):
     rig.stop_broker(rig.site)
     rig.site.start()
     publish(rig.site.port, frames("site-a", 200, 200))
-    wait_for(lambda: rig.tally.distinct() == 400, 60, "400 frames at the cloud")
+    wait_until(lambda: rig.tally.distinct() == 400, 60, "400 frames at the cloud")
     counts = _report("site broker restart", rig, 400)
     assert rig.tally.missing("site-a", 400) == []
     assert metric(rig.metrics(), "gaitlink_gateway_broker_reconnects_total", broker="site") >= 1
@@ -173,7 +173,7 @@ def test_full_spool__drops_the_oldest_of_the_fullest_device_and_counts_them(rig)
     big = frames("full-big", 0, 400, samples=200)
     small = frames("full-small", 0, 200, samples=200)
     publish(rig.site.port, big + small)
-    wait_for(
+    wait_until(
         lambda: metric(rig.metrics(), "gaitlink_gateway_uplink_received_total") == 600,
         30, "600 frames through the spool",
     )  # fmt: skip
@@ -185,7 +185,7 @@ def test_full_spool__drops_the_oldest_of_the_fullest_device_and_counts_them(rig)
     assert metric(values, "gaitlink_gateway_spool_bytes") <= 1024 * 1024
     rig.cloud.start()
     kept = 600 - dropped_big - dropped_small
-    wait_for(lambda: rig.tally.distinct() == kept, 60, f"{kept} frames at the cloud")
+    wait_until(lambda: rig.tally.distinct() == kept, 60, f"{kept} frames at the cloud")
     counts = _report("full spool", rig, 600, dropped=dropped_big + dropped_small)
     assert dropped_big > 100 and dropped_small == 0
     # Exactly the oldest of the fullest device are missing, and nothing else.

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import struct
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -104,15 +102,6 @@ def publish(port: int, messages: list[tuple[str, bytes]], client_id: str = "pub"
     finally:
         client.disconnect()
         client.loop_stop()
-
-
-def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 def gateway_metrics(port: int) -> dict[tuple[str, tuple], float]:

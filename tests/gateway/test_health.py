@@ -9,7 +9,8 @@ from gaitlink.gateway.config import load
 from gaitlink.gateway.service import Gateway
 from gaitlink.tools.stack import free_port
 from tests.firmware.helpers import Mosquitto
-from tests.gateway.helpers import SITE_EXTRA, frames, gateway_metrics, metric, publish, wait_for
+from tests.gateway.helpers import SITE_EXTRA, frames, gateway_metrics, metric, publish
+from tests.waiting import wait_until
 
 
 def _health(port: int) -> tuple[int, dict]:
@@ -41,7 +42,7 @@ def test_health__503_with_the_reason_when_the_cloud_stays_down(tmp_path, monkeyp
     gateway.start()
     try:
         publish(site.port, frames("h-1", 0, 20))
-        wait_for(lambda: metric(gateway_metrics(http), "gaitlink_gateway_uplink_delivered_total")
+        wait_until(lambda: metric(gateway_metrics(http), "gaitlink_gateway_uplink_delivered_total")
                  == 20, 10, "20 delivered")  # fmt: skip
         status, body = _health(http)
         assert status == 200 and body["ok"] and body["cloud_connected"]
@@ -58,14 +59,14 @@ def test_health__503_with_the_reason_when_the_cloud_stays_down(tmp_path, monkeyp
         cloud.signal(signal.SIGTERM)
         cloud.proc.wait(10)
         publish(site.port, frames("h-1", 20, 5))
-        wait_for(lambda: _health(http)[0] == 503, 10, "/health to turn 503")
+        wait_until(lambda: _health(http)[0] == 503, 10, "/health to turn 503")
         status, body = _health(http)
         assert any("cloud broker unreachable" in r for r in body["reasons"]), body
         assert body["spool_messages"] == 5
         values = gateway_metrics(http)
         assert metric(values, "gaitlink_gateway_broker_connected", broker="cloud") == 0
         cloud.start()
-        wait_for(lambda: _health(http)[0] == 200, 20, "/health back to 200")
+        wait_until(lambda: _health(http)[0] == 200, 20, "/health back to 200")
         assert metric(gateway_metrics(http), "gaitlink_gateway_broker_reconnects_total",
                       broker="cloud") == 1  # fmt: skip
     finally:

@@ -24,7 +24,7 @@ from gaitlink.gateway.install import (
     user_exists,
 )
 from gaitlink.tools.stack import find_binary, free_port
-from tests.gateway.helpers import wait_for
+from tests.waiting import wait_until
 
 
 def _install(root, *args):
@@ -100,7 +100,7 @@ def test_install__site_broker_runs_in_a_real_mosquitto_with_accounts_and_no_anon
     got: list[str] = []
     gateway = _client(GATEWAY, read_secret(tmp_path / SITE_PASSWORD_PATH))
     try:
-        wait_for(lambda: _connects(gateway, port, broker, tmp_path), 10, "the gateway's login")
+        wait_until(lambda: _connects(gateway, port, broker, tmp_path), 10, "the gateway's login")
         subscribed = threading.Event()
         gateway.on_subscribe = lambda *_: subscribed.set()
         gateway.on_message = lambda c, u, m: got.append(m.topic)
@@ -114,7 +114,7 @@ def test_install__site_broker_runs_in_a_real_mosquitto_with_accounts_and_no_anon
         device.loop_start()
         device.publish("gaitlink/v1/dev-2/imu", b"not mine", qos=1).wait_for_publish(10)
         device.publish("gaitlink/v1/dev-1/imu", b"mine", qos=1).wait_for_publish(10)
-        wait_for(lambda: got, 10, "the device's own frame at the gateway")
+        wait_until(lambda: got, 10, "the device's own frame at the gateway")
         assert got == ["gaitlink/v1/dev-1/imu"]  # the other device's topic was refused
         device.loop_stop()
         device.disconnect()

@@ -14,7 +14,8 @@ from gaitlink.gateway.topics import TIME_TOPIC, gateway_status_topic
 from gaitlink.mqtt.endpoint import Endpoint
 from gaitlink.tools.stack import free_port
 from tests.firmware.helpers import Mosquitto
-from tests.gateway.helpers import SITE_EXTRA, CloudTally, frames, publish, spool_at, wait_for
+from tests.gateway.helpers import SITE_EXTRA, CloudTally, frames, publish, spool_at
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -43,7 +44,7 @@ def _started(relay: Relay, site_port: int) -> Relay:
     for _ in range(50):
         publish(site_port, [("gaitlink/v1/warm-up/env", b"{}")], "warm-up")
         try:
-            wait_for(lambda: relay.snapshot()["uplink_received"] > 0, 0.2, "warm-up")
+            wait_until(lambda: relay.snapshot()["uplink_received"] > 0, 0.2, "warm-up")
             return relay
         except AssertionError:
             continue
@@ -58,8 +59,8 @@ def test_relay__delivers_every_frame_in_device_order_and_empties_the_spool(broke
         warm_up = relay.snapshot()["uplink_received"]
         messages = [m for i in range(0, 300, 50) for d in "abc" for m in frames(d, i, 50)]
         publish(site.port, messages)
-        wait_for(lambda: tally.distinct() == 900, 30, "900 frames at the cloud")
-        wait_for(lambda: relay.spool.messages == 0, 10, "an empty spool")
+        wait_until(lambda: tally.distinct() == 900, 30, "900 frames at the cloud")
+        wait_until(lambda: relay.spool.messages == 0, 10, "an empty spool")
         snap = relay.snapshot()
         print("relay counters:", snap)
         assert snap["uplink_received"] - warm_up == 900
@@ -98,7 +99,7 @@ def test_relay__publishes_a_retained_status_and_a_beacon_with_ntp_state(brokers,
     ]
     try:
         assert done.wait(10), got
-        wait_for(lambda: b"dev-1" in got["status"][-1], 10, "dev-1 in the gateway status")
+        wait_until(lambda: b"dev-1" in got["status"][-1], 10, "dev-1 in the gateway status")
         status = json.loads(got["status"][-1])
         assert status["state"] == "online" and status["devices"]["dev-1"]["state"] == "online"
         assert {"spool_messages", "spool_bytes", "spool_oldest_age_s"} <= status.keys()
@@ -112,7 +113,7 @@ def test_relay__publishes_a_retained_status_and_a_beacon_with_ntp_state(brokers,
     # The retained status now says offline, for whoever subscribes later.
     later = watch(cloud.port, gateway_status_topic("t"), "status")
     try:
-        wait_for(lambda: b'"offline"' in got["status"][-1], 10, "the offline status")
+        wait_until(lambda: b'"offline"' in got["status"][-1], 10, "the offline status")
     finally:
         later.disconnect()
         later.loop_stop()
@@ -136,7 +137,7 @@ def test_relay__downlink_config_reaches_the_site_retained(brokers, tmp_path):
         sender.publish(topic, config, qos=1, retain=True).wait_for_publish(10)
         sender.disconnect()
         sender.loop_stop()
-        wait_for(lambda: relay.snapshot()["downlink_delivered"] == 1, 10, "the config relayed")
+        wait_until(lambda: relay.snapshot()["downlink_delivered"] == 1, 10, "the config relayed")
         # A device that connects later still gets it: the relay kept it retained.
         got = threading.Event()
         device = mqtt.Client(CallbackAPIVersion.VERSION2)
@@ -179,7 +180,7 @@ def _persist(broker: Mosquitto) -> None:
     db = broker.home / "mosquitto.db"
     before = db.stat().st_mtime_ns if db.exists() else 0
     broker.signal(signal.SIGUSR1)
-    wait_for(lambda: db.exists() and db.stat().st_mtime_ns != before, 10, "mosquitto.db saved")
+    wait_until(lambda: db.exists() and db.stat().st_mtime_ns != before, 10, "mosquitto.db saved")
 
 
 def test_relay__stop_during_a_cloud_crash_leaves_no_online_status(brokers, tmp_path):
@@ -189,7 +190,7 @@ def test_relay__stop_during_a_cloud_crash_leaves_no_online_status(brokers, tmp_p
     site, cloud = brokers
     relay = _started(_relay(site, cloud, tmp_path, status_every_s=4.0), site.port)
     assert relay.status_expiry_s() == 12
-    wait_for(lambda: _retained_status(cloud.port, "t", 0.3) is not None, 10, "a status")
+    wait_until(lambda: _retained_status(cloud.port, "t", 0.3) is not None, 10, "a status")
     _persist(cloud)
     cloud.kill()
     relay.stop()  # a clean stop, while the cloud broker is down
@@ -209,17 +210,17 @@ def test_relay__status_is_published_again_as_soon_as_the_cloud_is_back(brokers, 
     site, cloud = brokers
     relay = _started(_relay(site, cloud, tmp_path, status_every_s=60.0), site.port)
     try:
-        wait_for(lambda: relay.snapshot()["status_published"] >= 1, 10, "a status")
+        wait_until(lambda: relay.snapshot()["status_published"] >= 1, 10, "a status")
         cloud.kill()
-        wait_for(lambda: not relay.cloud.connected, 10, "the cloud link down")
+        wait_until(lambda: not relay.cloud.connected, 10, "the cloud link down")
         down_us = time.time_ns() // 1000
         cloud.start()
-        wait_for(lambda: relay.cloud.connected, 20, "the cloud link back")
+        wait_until(lambda: relay.cloud.connected, 20, "the cloud link back")
 
         def fresh() -> bool:
             status = _retained_status(cloud.port, "t", wait_s=0.3)
             return status is not None and status["state"] == "online" and status["t_us"] > down_us
 
-        wait_for(fresh, 10, "a status newer than the outage")
+        wait_until(fresh, 10, "a status newer than the outage")
     finally:
         relay.stop()

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from gaitlink.mqtt.endpoint import Endpoint
 from gaitlink.mqtt.link import configure
 from gaitlink.tools import services
 from gaitlink.tools.stack import Stack, free_port, influx_query
+from tests.waiting import wait_until as wait_until  # the suite's one poller, re-exported
 
 
 @contextmanager
@@ -94,12 +94,3 @@ def publish_all(client: mqtt.Client | _ByDevice, messages: list[tuple[str, bytes
 def count(stack: Stack, measurement: str, where: str = "") -> int:
     rows = influx_query(stack, f'SELECT count("q") FROM "{measurement}" {where}')
     return int(rows[0]["count"]) if rows else 0
-
-
-def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.waiting import wait_until
+
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -81,3 +83,8 @@ def js_heap_bytes(page) -> int:
         return int(cdp.send("Runtime.getHeapUsage")["usedSize"])
     finally:
         cdp.detach()
+
+
+def until(what: str, check, timeout_s: float = 60.0):
+    """wait_until polling twice a second, what is awaited first (reads well in page steps)."""
+    return wait_until(check, timeout_s, what, every_s=0.5)

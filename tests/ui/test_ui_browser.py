@@ -3,25 +3,15 @@ streaming through gateway and ingest: log-in, fleet, device traces and gait, ses
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from gaitlink.tools import device as firmware
 from gaitlink.tools import services
 from tests.api.service import api_service
 from tests.ui.browser import FPS_JS, chromium, js_heap_bytes, screenshot
+from tests.ui.browser import until as _until
 
 DEVICE = "ui-01"
-
-
-def _until(what: str, check, timeout_s: float = 60.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")

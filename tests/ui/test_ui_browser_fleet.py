@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from datetime import UTC, datetime
 
 import pyarrow.parquet as pq
@@ -20,6 +19,7 @@ from gaitlink.tools import device as firmware
 from gaitlink.tools import services
 from tests.api.service import api_service
 from tests.ui.browser import chromium, screenshot
+from tests.ui.browser import until as _until
 
 LATE = "ui-late"  # firmware started after the page opened
 BARE = "ui-bare"  # posts env telemetry without battery or RSSI
@@ -44,15 +44,6 @@ def service(stack, tmp_path_factory):
 def _cell(row, name: str) -> str:
     # Values keep their unit with a no-break space (the table may wrap other spaces).
     return row.locator(f"td.{name}").inner_text().replace("\xa0", " ")
-
-
-def _until(what: str, check, timeout_s: float = 60.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
 def _bare_env(api) -> None:
