@@ -150,14 +150,19 @@ def provisioned_path(device_id: str) -> Path:
     return default_state_dir() / "provisioned" / f"{device_id}.json"
 
 
-@_guarded
-def _provision(args: argparse.Namespace) -> int:
+def _check_broker(url: str) -> None:
+    # Before anything is written: a device file with a broker it cannot parse is useless.
     from gaitlink.mqtt.endpoint import Endpoint
 
     try:
-        Endpoint.parse(args.broker, what="--broker")
+        Endpoint.parse(url, what="--broker")
     except ValueError as exc:
         raise _Refused(str(exc)) from None
+
+
+@_guarded
+def _provision(args: argparse.Namespace) -> int:
+    _check_broker(args.broker)
     from gaitlink.tools.stack import Stack
 
     store = _store(args)
@@ -176,12 +181,7 @@ def _provision(args: argparse.Namespace) -> int:
 
 @_guarded
 def _import(args: argparse.Namespace) -> int:
-    from gaitlink.mqtt.endpoint import Endpoint
-
-    try:
-        Endpoint.parse(args.broker, what="--broker")
-    except ValueError as exc:
-        raise _Refused(str(exc)) from None
+    _check_broker(args.broker)
     from gaitlink.tools.stack import Stack
 
     store = _store(args)
