@@ -22,6 +22,11 @@ DOWNLINK_FILTERS = (
     PREFIX + "+/ota",
 )
 TIME_TOPIC = PREFIX + "time"
+# Gateway -> cloud only: several imu frames of one device in one message (protocol §2.5).
+# Per device, so the cloud broker's ACL still limits a gateway to its own site's devices.
+BATCH_FILTER = PREFIX + "+/imu/batch"
+# What a gateway may write to the cloud broker, and the ingest reads.
+CLOUD_UPLINK_FILTERS = (*UPLINK_FILTERS, BATCH_FILTER)
 
 _RETAINED_SUFFIXES = ("/status", "/config/desired", "/config/reported", "/ota")
 

@@ -35,6 +35,7 @@ from gaitlink.cloud.ingest.points import (
 from gaitlink.cloud.ingest.sequence import Observation, SequenceTracker, Verdict
 from gaitlink.cloud.ingest.validate import Rejected, TimeLimits, check_scales
 from gaitlink.cloud.protocol import frame as wire
+from gaitlink.cloud.protocol.batch import BatchError, decode_batch
 from gaitlink.cloud.protocol.config import ConfigReport
 from gaitlink.cloud.protocol.frame import CHANNELS_ACC, CHANNELS_GYRO, QUALITY_SEQ_JUMP
 from gaitlink.cloud.protocol.messages import EnvTelemetry, MessageError, parse, parse_status
@@ -49,6 +50,8 @@ class IngestCounters:
     """Every counter of the pipeline, in one place (the stats and metrics views read it)."""
 
     messages: int = 0
+    # Messages that were frame batches (protocol §2.5); their frames count in `frames`.
+    frame_batches: int = 0
     frames: int = 0
     samples: int = 0
     env: int = 0
@@ -90,13 +93,19 @@ class IngestCounters:
 @dataclass(slots=True)
 class Transformed:
     """The lines each message produced, kept per message so a refused write can be split;
-    and the messages an internal error kept back for retry (they must not be acked).
+    the messages to ack once written (`done`); and the messages an internal error kept back
+    for retry (they must not be acked).
+
+    A frame batch's frames are messages of their own in `per_message` (each an `imu`
+    message, so a refused write or a bad frame costs only that frame), while `done` holds
+    the batch itself: the broker knows only the batch.
 
     A message's text is a list of chunks, each one line or several joined by newlines (a
     frame's `imu` points come as one block); `body` joins them as written."""
 
     per_message: list[tuple[Message, list[str]]] = field(default_factory=list)
     held: list[Message] = field(default_factory=list)
+    done: list[Message] = field(default_factory=list)
     dead_lettered: int = 0  # of per_message: durable only after the store's sync()
 
     @property
@@ -108,16 +117,13 @@ class Transformed:
         body = self.body
         return body.split("\n") if body else []
 
-    @property
-    def done(self) -> list[Message]:
-        return [message for message, _ in self.per_message]
-
 
 # Called with ("incident" | "dead_letter", fields) for every incident and dead letter, on
 # the thread that found it (the worker); a tap must be quick and must not raise.
 Tap = Callable[[str, dict], None]
 
-_REJECTIONS = (wire.FrameError, Rejected, MessageError, TopicError)
+_REJECTIONS = (wire.FrameError, Rejected, MessageError, TopicError, BatchError)
+_BATCH_SUFFIX = "/imu/batch"
 
 
 class Pipeline:
@@ -173,21 +179,50 @@ class Pipeline:
         out = Transformed()
         for message in batch:
             self.counters.messages += 1
-            try:
-                lines = self._lines_for(message)
-            except _REJECTIONS as exc:
-                reason = _reason(exc)
-                self.dead_letter(message, reason, str(exc).removeprefix(f"{reason}: "))
-                out.dead_lettered += 1
-                lines = []
-            except Exception as exc:
-                self._internal_error(message, exc, retry=retry)
+            errors = [e for part in self._parts(message, out) if (e := self._one(part, out))]
+            if errors:
+                # A frame of a batch too: the batch stays unacked and comes back whole; its
+                # other frames, written now, are then duplicates and dropped per frame.
+                self._internal_error(message, errors[0], retry=retry)
                 out.held.append(message)
-                continue
-            out.per_message.append((message, lines))
+            else:
+                out.done.append(message)
         if not self._held:
             self._faults.pop("held", None)
         return out
+
+    def _parts(self, message: Message, out: Transformed) -> list[Message]:
+        """The message itself; or a frame batch's frames, each as the `imu` message its
+        device would have sent; or nothing when the batch itself is a dead letter."""
+        if not message.topic.endswith(_BATCH_SUFFIX):
+            return [message]
+        try:
+            frames = decode_batch(message.payload)
+        except BatchError as exc:
+            self._reject(message, exc, out)
+            return []
+        self.counters.frame_batches += 1
+        topic = message.topic.removesuffix("/batch")
+        return [
+            Message(topic, frame, message.qos, retain=False, mid=message.mid) for frame in frames
+        ]
+
+    def _one(self, message: Message, out: Transformed) -> Exception | None:
+        """Its lines into `out`, or its dead letter; the exception if it was a bug."""
+        try:
+            lines = self._lines_for(message)
+        except _REJECTIONS as exc:
+            self._reject(message, exc, out)
+            lines = []
+        except Exception as exc:
+            return exc
+        out.per_message.append((message, lines))
+        return None
+
+    def _reject(self, message: Message, exc: Exception, out: Transformed) -> None:
+        reason = _reason(exc)
+        self.dead_letter(message, reason, str(exc).removeprefix(f"{reason}: "))
+        out.dead_lettered += 1
 
     def _internal_error(self, message: Message, exc: Exception, *, retry: bool) -> None:
         """A bug, not bad input: keep the message for retry and say so loudly."""
@@ -474,7 +509,7 @@ class Pipeline:
 
 
 def _reason(exc: Exception) -> str:
-    if isinstance(exc, wire.FrameError | Rejected):
+    if isinstance(exc, wire.FrameError | Rejected | BatchError):
         return exc.reason
     return "invalid_message" if isinstance(exc, MessageError) else "bad_topic"
 

@@ -11,8 +11,10 @@ INGEST_FILTERS = (
     PREFIX + "+/env",
     PREFIX + "+/status",
     PREFIX + "+/config/reported",
+    # Frames of one device packed by a gateway (docs/protocol.md §2.5).
+    PREFIX + "+/imu/batch",
 )
-KINDS = ("imu", "env", "status", "config/reported")
+KINDS = ("imu", "env", "status", "config/reported", "imu/batch")
 _DEVICE = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 
 

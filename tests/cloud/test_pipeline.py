@@ -230,3 +230,85 @@ def test_status__newer_fields_stored_flat_and_a_bad_one_costs_only_itself(tmp_pa
     assert incident.startswith("ingest_quality,device=d1,kind=bad_status_field ")
     assert "faults.i2c_errors" in incident
     assert pipeline.counters.status_fields_dropped == 1 and pipeline.counters.dead_letters == 0
+
+
+# -- frame batches (protocol §2.5): each inner frame goes the way of a frame of its own ---
+import base64  # noqa: E402
+
+from gaitlink.gateway.batch import encode_batch  # noqa: E402
+
+
+def _batch(device, frames, mid=1000):
+    """A gateway's batch of the given imu messages (all of `device`)."""
+    return Message(f"gaitlink/v1/{device}/imu/batch", encode_batch([m.payload for m in frames]),
+                   1, False, mid)  # fmt: skip
+
+
+def test_transform__a_batch_writes_its_frames_and_is_acked_as_one_message(tmp_path):
+    pipeline = _gait_pipeline(tmp_path)
+    batch = _batch("bd", [_imu("bd", s) for s in range(4)])
+    out = pipeline.transform([batch, _imu("other", 0)])
+    assert _imu_count(out, "bd") == 200 and _imu_count(out, "other") == 50
+    assert out.done == [batch, out.per_message[-1][0]]  # the broker's messages, not frames
+    assert [m.topic for m, _ in out.per_message[:4]] == ["gaitlink/v1/bd/imu"] * 4
+    counters = pipeline.counters
+    assert (counters.messages, counters.frame_batches, counters.frames) == (2, 1, 5)
+
+
+def test_transform__one_bad_frame_in_a_batch_is_dead_lettered_alone(tmp_path):
+    pipeline = _gait_pipeline(tmp_path)
+    good = [_imu("bb", s) for s in range(3)]
+    corrupt = bytearray(good[1].payload)
+    corrupt[50] ^= 0xFF
+    frames = [good[0], Message("x", bytes(corrupt), 1, False, 0), good[2]]
+    out = pipeline.transform([_batch("bb", frames)])
+    assert _imu_count(out, "bb") == 100 and out.held == [] and len(out.done) == 1
+    (record,) = pipeline.dead_letters.read()
+    # Stored as the frame the device sent, so a replay publishes it as a frame of its own.
+    assert (record["topic"], record["reason"]) == ("gaitlink/v1/bb/imu", "bad_crc")
+    assert base64.b64decode(record["payload_b64"]) == bytes(corrupt)
+    assert pipeline.counters.gaps == 1  # seq 1 is missing from the stored timeline
+
+
+def test_transform__a_broken_batch_is_one_dead_letter_and_is_acked(tmp_path):
+    pipeline = _gait_pipeline(tmp_path)
+    batch = _batch("bx", [_imu("bx", 0), _imu("bx", 1)])
+    broken = Message(batch.topic, batch.payload + b"\0", 1, False, 7)
+    out = pipeline.transform([broken, _imu("fine", 0)])
+    assert out.done == [broken, out.per_message[0][0]] and _imu_count(out, "fine") == 50
+    (record,) = pipeline.dead_letters.read()
+    assert (record["topic"], record["reason"]) == (batch.topic, "batch_bad_length")
+    assert record["device"] == "bx" and pipeline.counters.frame_batches == 0
+
+
+def test_transform__frames_of_a_batch_and_their_single_copies_are_deduplicated(tmp_path):
+    pipeline = _gait_pipeline(tmp_path)
+    frames = [_imu("bdup", s) for s in range(3)]
+    first = pipeline.transform([frames[0], _batch("bdup", frames)])
+    again = pipeline.transform([_batch("bdup", frames[1:]), frames[2]])
+    assert _imu_count(first, "bdup") == 150 and _imu_count(again, "bdup") == 0
+    assert pipeline.counters.duplicates == 4
+
+
+def test_transform__an_internal_error_on_one_frame_holds_its_whole_batch(tmp_path):
+    book = _Book({}, DeviceProfile())
+    broken = {"on": True}
+    real_to_body = book.to_body
+    calls = {"n": 0}
+
+    def to_body(device, samples):
+        calls["n"] += 1
+        if calls["n"] == 2 and broken["on"]:  # the batch's second frame
+            raise ZeroDivisionError("a bug in the ingest")
+        return real_to_body(device, samples)
+
+    book.to_body = to_body
+    pipeline = _gait_pipeline(tmp_path, book, retry_delay_s=0.0)
+    batch = _batch("bh", [_imu("bh", s) for s in range(3)])
+    out = pipeline.transform([batch])
+    # Its good frames are written; the batch is not acked, so the broker keeps it.
+    assert _imu_count(out, "bh") == 100 and out.held == [batch] and out.done == []
+    broken["on"] = False
+    retried = pipeline.transform(pipeline.due_retries())
+    assert _imu_count(retried, "bh") == 50 and retried.done == [batch]
+    assert pipeline.counters.duplicates == 2 and pipeline.problems() == []

@@ -119,3 +119,22 @@ def test_cloud_broker__gateway_writes_only_under_its_sites_devices(stack):
 def test_cloud_broker__the_ingests_client_id_without_credentials_is_refused(stack):
     for client_id in ("gaitlink-ingest", "gaitlink-ingest-0123456789"):
         assert connack(_anonymous(stack, "cloud"), client_id=client_id) == "Not authorized"
+
+
+def test_cloud_broker__gateway_batches_only_under_its_sites_devices_only_to_the_ingest(stack):
+    # The batch topic (docs/protocol.md §2.5) is per device, so the ACL still holds a
+    # gateway to its site's devices; and only the ingest reads it.
+    stack.add_device("sec-batch")
+    gateway = stack.cloud_endpoint(stack.account("cloud_gateway"))
+    ingest = stack.cloud_endpoint(stack.account("ingest"))
+    with (
+        Listener(ingest, "gaitlink/v1/+/imu/batch", client_id="sec-ingest-batch") as reader,
+        Listener(gateway, "gaitlink/v1/+/imu/batch") as snooper,
+    ):
+        for device in ("sec-batch-not-mine", "sec-batch"):
+            topic = f"gaitlink/v1/{device}/imu/batch"
+            snooper.client.publish(topic, b"batch", 1).wait_for_publish(5)
+        got = [t for t, _ in reader.received(SETTLE_S) if t.startswith("gaitlink/v1/sec-")]
+        snooped = snooper.received()
+    assert got == ["gaitlink/v1/sec-batch/imu/batch"]
+    assert snooped == []

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from gaitlink.cloud.protocol.topics import valid_device_id
 from gaitlink.gateway.topics import (
+    CLOUD_UPLINK_FILTERS,
     DOWNLINK_FILTERS,
     TIME_TOPIC,
     UPLINK_FILTERS,
@@ -196,9 +197,9 @@ def render_cloud_acl(usernames: list[str], devices: list[str]) -> str:
     prefix = TIME_TOPIC.rsplit("/", 1)[0]
     gateway = [f"topic write {gateway_status_topic('+')}"]  # any id: the id is a setting
     for device in devices:
-        gateway += [f"topic write {prefix}/{device}/{s}" for s in _suffixes(UPLINK_FILTERS)]
+        gateway += [f"topic write {prefix}/{device}/{s}" for s in _suffixes(CLOUD_UPLINK_FILTERS)]
         gateway += [f"topic read {prefix}/{device}/{s}" for s in _suffixes(DOWNLINK_FILTERS)]
-    ingest = [f"topic read {f}" for f in (*UPLINK_FILTERS, gateway_status_topic("+"))]
+    ingest = [f"topic read {f}" for f in (*CLOUD_UPLINK_FILTERS, gateway_status_topic("+"))]
     ingest += [f"topic write {f}" for f in DOWNLINK_FILTERS]
     grants = {
         "gateway": ("A site's gateway: only under the devices of its site.", gateway),
