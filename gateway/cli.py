@@ -27,6 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--id", help="gateway id (names its MQTT sessions and status topic)")
     run.add_argument("--spool-dir", type=Path, help="directory of the spool database")
     run.add_argument("--spool-max-bytes", help="spool byte bound, e.g. 2GiB")
+    run.add_argument(
+        "--batch-frames", type=int, help="frames of a device per cloud message (1: no batches)"
+    )
     run.add_argument("--http", help="host:port of /health and /metrics; '' for none")
     run.add_argument("--stats-every", type=float, help="log counters every S s (default 10)")
     run.add_argument(
@@ -44,7 +47,11 @@ def _overrides(args: argparse.Namespace) -> dict:
         "id": args.id,
         "site": {"url": args.site},
         "cloud": {"url": args.cloud},
-        "spool": {"dir": args.spool_dir, "max_bytes": args.spool_max_bytes},
+        "spool": {
+            "dir": args.spool_dir,
+            "max_bytes": args.spool_max_bytes,
+            "batch_frames": args.batch_frames,
+        },
         "http": {"listen": args.http},
         "stats_every_s": args.stats_every,
     }

@@ -89,6 +89,11 @@ class SpoolSettings(_Section):
     reserve_bytes: ByteSize = Field(default=ByteSize(512 * 1024**2), ge=0)
     # Messages published to the cloud and not yet acked (paho's in-flight window).
     window: int = Field(default=2000, ge=1, le=65000)
+    # Frames of one device packed into one cloud message (docs/protocol.md §2.5), at most
+    # this many and this many bytes; 1 sends every frame as its own message. Only frames
+    # already spooled are packed: a batch never waits to fill.
+    batch_frames: int = Field(default=50, ge=1, le=1000)
+    batch_bytes: ByteSize = Field(default=ByteSize(64 * 1024), ge=4096, le=16 * 1024**2)
 
 
 class HttpSettings(_Section):

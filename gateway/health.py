@@ -88,6 +88,8 @@ class RelayCollector:
             ("uplink_received", "uplink_received", "Site messages spooled and acked"),
             ("uplink_delivered", "uplink_delivered", "Spooled messages the cloud acked"),
             ("uplink_republished", "uplink_republished", "Sent again after a restart"),
+            ("uplink_batches", "uplink_batches", "Frame batches published to the cloud"),
+            ("uplink_batched_frames", "uplink_batched_frames", "Frames sent inside batches"),
             ("downlink_received", "downlink_received", "Cloud messages for devices"),
             ("downlink_delivered", "downlink_delivered", "Downlink messages the site acked"),
             ("time_beacons", "time_beacons", "Time beacons published"),

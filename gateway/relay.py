@@ -9,8 +9,9 @@ One thread, the spool thread, owns the spool. Each turn of its loop takes everyt
 paho threads handed over since the last turn (new site messages, cloud PUBACKs), writes
 it in one transaction, commits (one fsync for the whole group), acks the site, and then
 tops up the cloud window: up to `window` spooled messages published and not yet acked,
-oldest first, so per-device order is arrival order. While the cloud is away the window
-fills and stops; the spool grows within its bounds.
+oldest first, so per-device order is arrival order. Frames of one device taken in the same
+turn go as one batch message (docs/protocol.md §2.5), deleted together at its PUBACK. While
+the cloud is away the window fills and stops; the spool grows within its bounds.
 
 Downlink (config, OTA: few, small, retained) is relayed hop by hop without the spool: acked
 to the cloud broker after the site broker acked it.
@@ -26,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+from gaitlink.gateway.batch import pack
 from gaitlink.gateway.presence import Presence
 from gaitlink.gateway.spool import Spool
 from gaitlink.gateway.timesync import ntp_synchronized
@@ -47,6 +49,9 @@ class RelayCounters:
     uplink_received: int = 0  # spooled and acked to the site
     uplink_delivered: int = 0  # acked by the cloud
     uplink_republished: int = 0  # sent again from the spool after a restart
+    # Frame batches published to the cloud (protocol §2.5), and the frames inside them.
+    uplink_batches: int = 0
+    uplink_batched_frames: int = 0
     downlink_received: int = 0
     downlink_delivered: int = 0
     # A downlink message the cloud delivered again while its first copy was on the way:
@@ -67,6 +72,8 @@ class Relay:
         time_beacon_s: float | None = 1.0,
         status_every_s: float = 10.0,
         window: int = 2000,
+        batch_frames: int = 50,
+        batch_bytes: int = 65536,
         presence_timeout_s: float = 30.0,
         connect_timeout_s: float = 10.0,
         drain_on_stop_s: float = 2.0,
@@ -84,12 +91,15 @@ class Relay:
         self._wake = threading.Event()
         # Handed over by the paho threads, taken by the spool thread at each turn.
         self._incoming: list[Message] = []
-        self._acked: list[int] = []
+        self._acked: list[int] = []  # spool ids, all the frames of each acked message
         # Spool ids published to the cloud and not yet acked -> (device, size), and the
         # highest one sent. The spool never drops these, so their acks remove them exactly.
         self._in_flight: dict[int, tuple[str, int]] = {}
         self._cursor = 0
         self._window = window
+        # Frames of one device per cloud message (gateway/batch.py); 1: no batches.
+        self._batch_frames = batch_frames
+        self._batch_bytes = batch_bytes
         # Ids below this were in the spool at start: sending them again may duplicate.
         self._restart_horizon = spool.last_id()
         # Downlink: (topic, payload) -> cloud messages waiting for the site's ack.
@@ -162,9 +172,9 @@ class Relay:
         if not self._wake.is_set():  # set() takes a lock and notifies: skip it when it is
             self._wake.set()
 
-    def _cloud_acked(self, spool_id: int) -> None:
+    def _cloud_acked(self, spool_ids: tuple[int, ...]) -> None:
         with self._lock:
-            self._acked.append(spool_id)
+            self._acked.extend(spool_ids)
         if not self._wake.is_set():
             self._wake.set()
 
@@ -241,24 +251,34 @@ class Relay:
         # where the spool's bounds cannot see it.
         if room <= 0 or not self.cloud.connected:
             return
+        rows = self.spool.after(self._cursor, room)
         republished = 0
-        for stored in self.spool.after(self._cursor, room):
-            spool_id = stored.id
-            self._in_flight[spool_id] = (stored.device, stored.size)
-            self._cursor = spool_id
-            if spool_id <= self._restart_horizon:
+        for stored in rows:
+            self._in_flight[stored.id] = (stored.device, stored.size)
+            if stored.id <= self._restart_horizon:
                 republished += 1
-            self.cloud.publish(
-                stored.topic,
-                stored.payload,
-                qos=1,
-                retain=is_retained(stored.topic),
-                on_acked=lambda spool_id=spool_id: self._cloud_acked(spool_id),
-            )
+        if rows:
+            self._cursor = rows[-1].id
         self.spool.in_flight_through = self._cursor
-        if republished:
+        # What is spooled and not yet sent goes in batches per device: nothing waits for
+        # a batch to fill, so a batch forms only when frames queued up (a burst, a drain).
+        batches = batched = 0
+        for out in pack(rows, self._batch_frames, self._batch_bytes):
+            if len(out.ids) > 1:
+                batches += 1
+                batched += len(out.ids)
+            self.cloud.publish(
+                out.topic,
+                out.payload,
+                qos=1,
+                retain=is_retained(out.topic),
+                on_acked=lambda ids=out.ids: self._cloud_acked(ids),
+            )
+        if republished or batches:
             with self._lock:
                 self.counters.uplink_republished += republished
+                self.counters.uplink_batches += batches
+                self.counters.uplink_batched_frames += batched
 
     # -- downlink --------------------------------------------------------------------
     def _downlink(self, message: Message) -> None:

@@ -65,6 +65,8 @@ class Gateway:
                 time_beacon_s=settings.time_beacon_s,
                 status_every_s=settings.status_every_s,
                 window=spool_settings.window,
+                batch_frames=spool_settings.batch_frames,
+                batch_bytes=int(spool_settings.batch_bytes),
                 presence_timeout_s=settings.presence_timeout_s,
             )  # fmt: skip
         except Exception:

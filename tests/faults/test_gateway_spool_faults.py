@@ -81,7 +81,8 @@ def _report(name: str, rig: Rig, sent: int, dropped: int = 0) -> dict:
         "duplicates": rig.tally.duplicates(),
         "out_of_order": rig.tally.out_of_order,
     }
-    print(f"{name}: {counts}")
+    # Batch messages (protocol §2.5) the frames came in: the gateway's default packs them.
+    print(f"{name}: {counts}, {rig.tally.batches} of the cloud messages were batches")
     return counts
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from gaitlink.cloud.protocol.batch import decode_batch
 from gaitlink.gateway.spool import Limits, Spool
 from tests.cloud.frames import encode_frame
 
@@ -37,7 +38,9 @@ def spool_at(directory: Path, limits: Limits = ROOMY) -> Spool:
 
 
 class CloudTally:
-    """Counts every IMU frame the cloud broker delivers, per (device, seq).
+    """Counts every IMU frame the cloud broker delivers, per (device, seq): frames of their
+    own and frames inside the gateway's batches (docs/protocol.md §2.5), split with the
+    ingest's decoder.
 
     A persistent session, so frames the cloud broker queues while the tally is away (a
     cloud-broker restart) still reach it.
@@ -45,6 +48,7 @@ class CloudTally:
 
     def __init__(self, port: int, client_id: str) -> None:
         self.seen: Counter[tuple[str, int]] = Counter()
+        self.batches = 0  # batch messages; their frames count in `seen`
         self.out_of_order = 0
         self._last: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -52,7 +56,9 @@ class CloudTally:
             CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False
         )
         subscribed = threading.Event()
-        self._client.on_connect = lambda c, *_: c.subscribe("gaitlink/v1/+/imu", qos=1)
+        self._client.on_connect = lambda c, *_: c.subscribe(
+            [("gaitlink/v1/+/imu", 1), ("gaitlink/v1/+/imu/batch", 1)]
+        )
         self._client.on_subscribe = lambda *_: subscribed.set()
         self._client.on_message = self._on_message
         self._client.reconnect_delay_set(0.2, 1)
@@ -64,13 +70,17 @@ class CloudTally:
 
     def _on_message(self, client, userdata, msg) -> None:
         device = msg.topic.split("/")[2]
-        seq = seq_of(msg.payload)
+        batch = msg.topic.endswith("/batch")
+        payloads = decode_batch(msg.payload) if batch else [msg.payload]
         with self._lock:
-            key = (device, seq)
-            if self.seen[key] == 0 and seq < self._last.get(device, -1):
-                self.out_of_order += 1  # a first copy behind a later frame of its device
-            self.seen[key] += 1
-            self._last[device] = max(seq, self._last.get(device, -1))
+            self.batches += batch
+            for payload in payloads:
+                seq = seq_of(payload)
+                key = (device, seq)
+                if self.seen[key] == 0 and seq < self._last.get(device, -1):
+                    self.out_of_order += 1  # a first copy behind a later frame of its device
+                self.seen[key] += 1
+                self._last[device] = max(seq, self._last.get(device, -1))
 
     def distinct(self, device: str | None = None) -> int:
         with self._lock:

@@ -224,3 +224,43 @@ def test_relay__status_is_published_again_as_soon_as_the_cloud_is_back(brokers, 
         wait_until(fresh, 10, "a status newer than the outage")
     finally:
         relay.stop()
+
+
+@pytest.mark.parametrize("batch_frames", [50, 1])
+def test_relay__a_backlog_goes_in_batches_every_frame_once_in_order(
+    brokers, tmp_path, batch_frames
+):
+    # The cloud away while 3 devices send: the spool holds the backlog, and when the cloud
+    # is back it goes out in batches of one device each (none with batch_frames 1).
+    site, cloud = brokers
+    relay = _started(_relay(site, cloud, tmp_path, batch_frames=batch_frames), site.port)
+    # The tally's session (and subscriptions) saved, so the restarted cloud broker queues
+    # for it whatever the relay sends before the tally has reconnected.
+    tally = CloudTally(cloud.port, "tally")
+    _persist(cloud)
+    try:
+        warm_up = relay.snapshot()["uplink_received"]
+        cloud.kill()
+        wait_until(lambda: not relay.cloud.connected, 10, "the cloud link down")
+        messages = [m for i in range(0, 300, 30) for d in "abc" for m in frames(d, i, 30)]
+        messages.insert(450, ("gaitlink/v1/b/env", b"{}"))  # between b's frames
+        publish(site.port, messages)
+        wait_until(lambda: relay.snapshot()["uplink_received"] - warm_up == 901, 30, "spooled")
+        cloud.start()
+        wait_until(lambda: tally.distinct() == 900, 30, "900 frames at the cloud")
+        # The spool forgets rows before their deletion's commit, the counter counts them
+        # after it: wait for the counter.
+        wait_until(lambda: relay.snapshot()["uplink_delivered"] == 901 + warm_up, 10, "acks")
+        snap = relay.snapshot()
+        print("relay counters:", snap, "batches at the cloud:", tally.batches)
+        assert relay.spool.messages == 0
+        assert tally.out_of_order == 0 and tally.duplicates() == 0
+        assert tally.batches == snap["uplink_batches"]
+        if batch_frames == 1:
+            assert snap["uplink_batches"] == 0
+        else:
+            # Batches of up to 50 frames of one device: at least 18 for 900 frames.
+            assert snap["uplink_batches"] >= 18 and snap["uplink_batched_frames"] >= 800
+    finally:
+        relay.stop()
+        tally.close()

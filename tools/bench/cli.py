@@ -153,6 +153,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gateway.add_argument(
         "--profile", type=Path, help="py-spy record (collapsed stacks) of the burst"
     )
+    gateway.add_argument(
+        "--batch-frames", type=_POSITIVE_INT, default=50,
+        help="frames per batch of the batched runs (the unbatched runs use 1)",
+    )  # fmt: skip
     gateway.add_argument("--json", action="store_true", help="print JSON instead")
     gateway.set_defaults(func=_gateway)
 
@@ -284,6 +288,7 @@ def _gateway(args: argparse.Namespace) -> int:
         cpu=args.cpu,
         profile=args.profile,
         repeats=args.repeats,
+        batch_frames=args.batch_frames,
     )
     try:
         return gateway.main(spec, args.json)

@@ -12,7 +12,11 @@ In one run, on this machine, with real mosquitto brokers in a temp dir:
    path minus direct path, p50 and p99;
 4. drain: the cloud broker stops for `outage_s` while live data flows into the spool; then
    it starts again, and the drain rate is what the spool delivers until it is back to live.
-Peak RSS is the gateway's VmHWM at the end; CPU is its user+system time per frame.
+Steps 2-4 run twice, with frame batches to the cloud (docs/protocol.md §2.5; the default)
+and without (`--batch-frames 1`), the two alternating run by run so that both see the same
+load on this shared machine.
+Peak RSS is the gateway's VmHWM (the highest of its runs); CPU is its user+system time per
+frame.
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ class Spec:
     outage_s: float = 20.0
     cpu: int | None = None  # the gateway's CPU; default the last one
     profile: Path | None = None  # py-spy record output of the first gateway burst
+    batch_frames: int = 50  # the gateway's default (spool.batch_frames); 1 = no batches
     repeats: int = 3  # bursts and live runs per path; figures are medians
 
 
@@ -120,14 +125,18 @@ def _anonymous(conf: str) -> str:
 
 
 class GatewayProcess:
-    def __init__(self, home: Path, site: Broker, cloud: Broker, cpu: int) -> None:
+    def __init__(self, home: Path, site: Broker, cloud: Broker, cpu: int, batch_frames: int):
         self.http = free_port()
+        home.mkdir(exist_ok=True)
         self.log = home / "gateway.log"
+        # One id for every run: each resumes the site session the previous one left (empty,
+        # since every run ends with all its frames counted at the cloud).
         argv = [
             sys.executable, "-m", "gaitlink.tools.cli", "gateway", "run",
             "--site", f"127.0.0.1:{site.port}", "--cloud", f"127.0.0.1:{cloud.port}",
             "--id", "bench", "--spool-dir", str(home / "spool"),
             "--http", f"127.0.0.1:{self.http}", "--stats-every", "3600",
+            "--batch-frames", str(batch_frames),
         ]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if not k.startswith("GAITLINK_GATEWAY_")}
         with self.log.open("wb") as log:
@@ -327,14 +336,17 @@ def run(spec: Spec) -> dict:
         os.sched_setaffinity(0, affinity)
 
 
+MODES = ("batched", "unbatched")
+
+
 def _run(spec: Spec, cpu: int, machine: dict) -> dict:
     live_rate = spec.devices * spec.frames_per_device_s
+    batch_frames = {"batched": spec.batch_frames, "unbatched": 1}
     with tempfile.TemporaryDirectory(prefix="gaitlink-bench-gw-") as tmp:
         home = Path(tmp)
         site, cloud = Broker(home, "site", site=True), Broker(home, "cloud", site=False)
         site.start()
         cloud.start()
-        gateway = None
         try:
             direct_rates, direct_lat = [], []
             for i in range(spec.repeats):
@@ -343,64 +355,87 @@ def _run(spec: Spec, cpu: int, machine: dict) -> dict:
 
             paho_rate, paho_cpu_us = _paho_floor(site, cloud, spec, cpu)
 
-            gateway = GatewayProcess(home, site, cloud, cpu)
-            gateway_rates, gw_lat, cpu_us = [], [], []
+            runs: dict[str, dict[str, list]] = {
+                m: {"rates": [], "lat": [], "cpu_us": [], "rss": []} for m in MODES
+            }
             for i in range(spec.repeats):
-                profile = None
-                if spec.profile is not None and i == 0:
-                    profile = [_py_spy(), "record", "-o", str(spec.profile), "--format", "raw",
-                               "--pid", str(gateway.proc.pid), "--nonblocking"]  # fmt: skip
-                cpu0 = gateway.cpu_s()
-                gateway_rates.append(_burst(site.port, cloud.port, spec, f"gw-{i}", profile))
-                cpu_us.append((gateway.cpu_s() - cpu0) / spec.burst * 1e6)
-                gw_lat.append(_live(site.port, cloud.port, spec, f"gw-live-{i}"))
-            direct_rate, gateway_rate = _median(direct_rates), _median(gateway_rates)
-            cpu_per_frame_us = _median(cpu_us)
-            drain = _drain(site, cloud, gateway, spec, live_rate)
-            m = gateway.metrics()
-            commits = m.get("gaitlink_gateway_spool_commits_total", 0)
-            commit_s = m.get("gaitlink_gateway_spool_commit_seconds_total", 0)
-            rss = gateway.peak_rss_mb()
+                for mode in MODES:
+                    gateway = GatewayProcess(home / mode, site, cloud, cpu, batch_frames[mode])
+                    try:
+                        profile = None
+                        if spec.profile is not None and i == 0:
+                            out = spec.profile.with_name(f"{spec.profile.stem}-{mode}.txt")
+                            profile = [_py_spy(), "record", "-o", str(out), "--format", "raw",
+                                       "--pid", str(gateway.proc.pid), "--nonblocking"]  # fmt: skip
+                        run = runs[mode]
+                        cpu0 = gateway.cpu_s()
+                        run["rates"].append(
+                            _burst(site.port, cloud.port, spec, f"{mode}-{i}", profile)
+                        )
+                        run["cpu_us"].append((gateway.cpu_s() - cpu0) / spec.burst * 1e6)
+                        run["lat"].append(_live(site.port, cloud.port, spec, f"{mode}-live-{i}"))
+                        run["rss"].append(gateway.peak_rss_mb())
+                    finally:
+                        gateway.stop()
+            drains = {}
+            for mode in MODES:
+                gateway = GatewayProcess(home / mode, site, cloud, cpu, batch_frames[mode])
+                try:
+                    drains[mode] = _drain(site, cloud, gateway, spec, live_rate)
+                    m = gateway.metrics()
+                    commits = m.get("gaitlink_gateway_spool_commits_total", 0)
+                    commit_s = m.get("gaitlink_gateway_spool_commit_seconds_total", 0)
+                    drains[mode]["fsync_ms_mean"] = (
+                        _r(1000 * commit_s / commits) if commits else None
+                    )
+                    drains[mode]["drain_batches"] = int(
+                        m.get("gaitlink_gateway_uplink_batches_total", 0)
+                    )
+                    runs[mode]["rss"].append(gateway.peak_rss_mb())
+                finally:
+                    gateway.stop()
         finally:
-            if gateway is not None:
-                gateway.stop()
             site.stop()
             cloud.stop()
+    direct_rate = _median(direct_rates)
     samples = (spec.frame_bytes - 44) // 12  # v1 frame: 44 bytes + 12 per 6-axis sample
-    return {
+    result = {
         "spec": {k: str(v) if isinstance(v, Path) else v for k, v in spec.__dict__.items()},
         "machine": {**machine, "load_average_1m_at_end": round(os.getloadavg()[0], 1)},
         "gateway_cpu": cpu,
         "harness_cpus": sorted(os.sched_getaffinity(0)),
         "direct_frames_per_s": round(direct_rate),
-        "gateway_frames_per_s": round(gateway_rate),
-        "gateway_samples_per_s": round(gateway_rate * samples),
-        "gateway_cpu_us_per_frame": round(cpu_per_frame_us, 1),
-        # What one core of its own would carry at that CPU per frame: the load-independent
-        # figure (the rate above depends on what else runs on the pinned CPU).
-        "gateway_frames_per_core_s": round(1e6 / cpu_per_frame_us),
-        "gateway_over_direct": round(gateway_rate / direct_rate, 3),
         "direct_frames_per_s_runs": [round(r) for r in direct_rates],
+        "direct_latency_ms": _latency(direct_lat),
         "paho_only_frames_per_s": round(paho_rate),
         "paho_only_cpu_us_per_frame": round(paho_cpu_us, 1),
         "live_frames_per_s": live_rate,
         "repeats": spec.repeats,
-        "gateway_frames_per_s_runs": [round(r) for r in gateway_rates],
-        "direct_latency_ms": _latency(direct_lat),
-        "gateway_latency_ms": _latency(gw_lat),
-        "added_latency_ms": {
-            q: _r(
-                _median([_pct(g, p) - _pct(d, p) for g, d in zip(gw_lat, direct_lat, strict=True)])
-            )
-            for q, p in (("p50", 0.5), ("p99", 0.99))
-        },
-        **drain,
-        "fsync_ms_mean": _r(1000 * commit_s / commits) if commits else None,
-        "frames_per_commit": round(m.get("gaitlink_gateway_uplink_received_total", 0) / commits, 1)
-        if commits
-        else None,
-        "gateway_peak_rss_mb": round(rss, 1),
     }
+    for mode in MODES:
+        run = runs[mode]
+        rate, cpu_per_frame_us = _median(run["rates"]), _median(run["cpu_us"])
+        result[mode] = {
+            "batch_frames": batch_frames[mode],
+            "frames_per_s": round(rate),
+            "frames_per_s_runs": [round(r) for r in run["rates"]],
+            "samples_per_s": round(rate * samples),
+            "over_direct": round(rate / direct_rate, 3),
+            "cpu_us_per_frame": round(cpu_per_frame_us, 1),
+            # What one core of its own would carry at that CPU per frame: the load-independent
+            # figure (the rate above depends on what else runs on the pinned CPU).
+            "frames_per_core_s": round(1e6 / cpu_per_frame_us),
+            "latency_ms": _latency(run["lat"]),
+            "added_latency_ms": _added(run["lat"], direct_lat),
+            **drains[mode],
+            "peak_rss_mb": round(max(run["rss"]), 1),
+        }
+    b, u = result["batched"], result["unbatched"]
+    result["batched_over_unbatched"] = {
+        "frames_per_s": round(b["frames_per_s"] / u["frames_per_s"], 2),
+        "cpu_us_per_frame": round(b["cpu_us_per_frame"] / u["cpu_us_per_frame"], 2),
+    }
+    return result
 
 
 def _drain(site: Broker, cloud: Broker, gateway: GatewayProcess, spec: Spec, live: float):
@@ -444,41 +479,51 @@ def _drain(site: Broker, cloud: Broker, gateway: GatewayProcess, spec: Spec, liv
     }
 
 
+def _added(gateway: list[list[float]], direct: list[list[float]]) -> dict[str, float]:
+    """Median over runs of (gateway run's percentile - direct run's percentile)."""
+    return {
+        q: _r(_median([_pct(g, p) - _pct(d, p) for g, d in zip(gateway, direct, strict=True)]))
+        for q, p in (("p50", 0.5), ("p99", 0.99))
+    }
+
+
 def _r(x: float) -> float:
     return round(x, 2)
 
 
 def markdown(result: dict) -> str:
-    lat_d, lat_g, added = (
-        result["direct_latency_ms"], result["gateway_latency_ms"], result["added_latency_ms"]
-    )  # fmt: skip
     m = result["machine"]
-    rate, per_core = result["gateway_frames_per_s"], result["gateway_frames_per_core_s"]
+    b, u = result["batched"], result["unbatched"]
+    lat_d, ratio = result["direct_latency_ms"], result["batched_over_unbatched"]
+
+    def both(key, fmt=str) -> tuple[str, str]:
+        return fmt(b[key]), fmt(u[key])
+
+    def lat(d: dict) -> str:
+        return f"{d['p50']} / {d['p99']}"
+
     rows = [
         (f"sustained frames/s through the gateway (spool on), median of {result['repeats']}",
-         f"{rate} (runs: {result['gateway_frames_per_s_runs']}); "
-         f"{rate / TARGET_FRAMES_PER_S:.2f}x the target {TARGET_FRAMES_PER_S}"),
-        ("  samples/s", result["gateway_samples_per_s"]),
-        (f"direct publish -> subscribe through one mosquitto, median of {result['repeats']}",
-         f"{result['direct_frames_per_s']} (runs: {result['direct_frames_per_s_runs']})"),
-        ("  gateway / direct", result["gateway_over_direct"]),
-        ("gateway CPU per frame (us)", result["gateway_cpu_us_per_frame"]),
+         f"**{b['frames_per_s']}** (runs {b['frames_per_s_runs']}); "
+         f"{b['frames_per_s'] / TARGET_FRAMES_PER_S:.2f}x the target {TARGET_FRAMES_PER_S}",
+         f"{u['frames_per_s']} (runs {u['frames_per_s_runs']}); "
+         f"{u['frames_per_s'] / TARGET_FRAMES_PER_S:.2f}x"),
+        ("  samples/s", *both("samples_per_s")),
+        ("  gateway / direct", *both("over_direct")),
+        ("gateway CPU per frame (us)", *both("cpu_us_per_frame")),
         ("  frames/s one core of its own would carry (1e6 / CPU per frame)",
-         f"{per_core}; {per_core / TARGET_FRAMES_PER_S:.2f}x the target"),
-        ("paho alone, no spool (ack + publish + PUBACK): frames/s, CPU us per frame",
-         f"{result['paho_only_frames_per_s']}, {result['paho_only_cpu_us_per_frame']}"),
-        (f"latency at {result['live_frames_per_s']:.0f} frames/s, direct p50 / p99 (ms)",
-         f"{lat_d['p50']} / {lat_d['p99']}"),
-        ("  through the gateway p50 / p99 (ms)", f"{lat_g['p50']} / {lat_g['p99']}"),
-        ("  added by the gateway p50 / p99 (ms)",
-         f"{added['p50']} / {added['p99']} (target p99 < {TARGET_P99_ADDED_MS:g})"),
-        (f"drain of {result['drain_backlog_frames']} frames, live flowing (frames/s)",
-         result["drain_frames_per_s"]),
-        ("  drain / live", f"{result['drain_over_live']} (target >= {TARGET_DRAIN_OVER_LIVE:g})"),
-        ("spool commit (fsync) mean ms / frames per commit",
-         f"{result['fsync_ms_mean']} / {result['frames_per_commit']}"),
-        ("gateway peak RSS (MB)",
-         f"{result['gateway_peak_rss_mb']} (target < {TARGET_RSS_MB:g})"),
+         *both("frames_per_core_s")),
+        (f"latency at {result['live_frames_per_s']:.0f} frames/s through the gateway, "
+         "p50 / p99 (ms)", lat(b["latency_ms"]), lat(u["latency_ms"])),
+        (f"  added by the gateway p50 / p99 (ms), target p99 < {TARGET_P99_ADDED_MS:g}",
+         lat(b["added_latency_ms"]), lat(u["added_latency_ms"])),
+        ("drain after the outage: backlog frames, frames/s",
+         f"{b['drain_backlog_frames']}, {b['drain_frames_per_s']}",
+         f"{u['drain_backlog_frames']}, {u['drain_frames_per_s']}"),
+        (f"  drain / live, target >= {TARGET_DRAIN_OVER_LIVE:g}", *both("drain_over_live")),
+        ("  batch messages in the drain run", *both("drain_batches")),
+        ("spool commit (fsync) mean ms", *both("fsync_ms_mean")),
+        (f"gateway peak RSS (MB), target < {TARGET_RSS_MB:g}", *both("peak_rss_mb")),
     ]  # fmt: skip
     out = [
         f"Machine: {m['cpu']}, {m['cores']} logical CPUs ({m['usable_cores']} usable), "
@@ -487,10 +532,18 @@ def markdown(result: dict) -> str:
         f"on CPUs {result['harness_cpus']}; load average "
         f"{m['load_average_1m_at_start']} at start, {m['load_average_1m_at_end']} at end.",
         "",
-        "| measure | value |",
-        "|---|---|",
+        f"Baselines, same run: direct publish -> subscribe through one mosquitto "
+        f"{result['direct_frames_per_s']} frames/s (median of {result['repeats']}, runs "
+        f"{result['direct_frames_per_s_runs']}), latency p50 / p99 {lat(lat_d)} ms; paho alone "
+        f"relaying (ack + publish + PUBACK, no spool) {result['paho_only_frames_per_s']} "
+        f"frames/s at {result['paho_only_cpu_us_per_frame']} us CPU per frame.",
+        f"Batched / unbatched: sustained rate {ratio['frames_per_s']}, CPU per frame "
+        f"{ratio['cpu_us_per_frame']}.",
+        "",
+        f"| measure | batches of <= {b['batch_frames']} frames (default) | no batches |",
+        "|---|---|---|",
     ]
-    out += [f"| {k} | {v} |" for k, v in rows]
+    out += [f"| {k} | {v1} | {v2} |" for k, v1, v2 in rows]
     return "\n".join(out)
 
 

@@ -3,7 +3,8 @@
 Raw sockets instead of paho, so the load side costs little CPU and the figures measure
 the brokers and the gateway, not the test harness. Each frame's payload starts with the
 CLOCK_MONOTONIC time it was sent (ns, shared by every process on the machine), which the
-counter turns into an end-to-end latency.
+counter turns into an end-to-end latency. The counter also takes a gateway's frame batches
+(docs/protocol.md §2.5) and counts, and times, every frame inside them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import struct
 import threading
 import time
 from dataclasses import dataclass, field
+
+from gaitlink.cloud.protocol.batch import decode_batch
 
 _U16 = struct.Struct("!H")
 _STAMP = struct.Struct("<q")
@@ -171,14 +174,17 @@ class Arrivals:
     last_s: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
     marks: list[float] = field(default_factory=list)  # arrival time of every 1000th frame
+    batches: int = 0  # batch messages; their frames count in `count`
 
 
 class Counter:
-    """Subscribes (QoS 0) to every device's imu topic and counts what arrives."""
+    """Subscribes (QoS 0) to every device's imu and imu/batch topics and counts the frames
+    that arrive."""
 
     def __init__(self, port: int, client_id: str, keep_latencies: bool = True) -> None:
         self._sock = _connect(port, client_id)
-        body = _U16.pack(1) + _text("gaitlink/v1/+/imu") + bytes([0])
+        filters = ("gaitlink/v1/+/imu", "gaitlink/v1/+/imu/batch")
+        body = _U16.pack(1) + b"".join(_text(f) + bytes([0]) for f in filters)
         self._sock.sendall(b"\x82" + _length(len(body)) + body)
         self.arrivals = Arrivals()
         self._keep = keep_latencies
@@ -198,16 +204,22 @@ class Counter:
                 continue
             now_ns = time.monotonic_ns()
             topic_len = _U16.unpack_from(body, 0)[0]
-            sent_ns = _STAMP.unpack_from(body, 2 + topic_len)[0]  # QoS 0: no packet id
-            arrivals.count += 1
+            payload = body[2 + topic_len :]  # QoS 0: no packet id
+            if body[2 : 2 + topic_len].endswith(b"/batch"):
+                frames = decode_batch(payload)
+                arrivals.batches += 1
+            else:
+                frames = [payload]
             now = now_ns / 1e9
-            if arrivals.count == 1:
+            if arrivals.count == 0:
                 arrivals.first_s = now
             arrivals.last_s = now
-            if arrivals.count % 1000 == 0:
-                arrivals.marks.append(now)
-            if self._keep:
-                arrivals.latencies_ms.append((now_ns - sent_ns) / 1e6)
+            for frame in frames:
+                arrivals.count += 1
+                if arrivals.count % 1000 == 0:
+                    arrivals.marks.append(now)
+                if self._keep:
+                    arrivals.latencies_ms.append((now_ns - _STAMP.unpack_from(frame)[0]) / 1e6)
 
     def wait_for(self, count: int, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
