@@ -51,6 +51,8 @@ def test_config__file_then_env_then_flags(tmp_path, monkeypatch):
         ("[spool]\nmax_age_h = -1\n", ["spool.max_age_h = -1", "greater than 0"]),
         ('[spool]\nmax_bytes = "lots"\n', ["spool.max_bytes = 'lots'", "allowed: a size such as"]),
         ("[spool]\nwindow = 0\n", ["spool.window = 0", "greater than or equal to 1"]),
+        ("[spool]\nbatch_frames = 1001\n", ["spool.batch_frames = 1001", "less than or equal"]),
+        ('[spool]\nbatch_bytes = "1KiB"\n', ["spool.batch_bytes = '1KiB'", "greater than"]),
         ('id = "no spaces allowed"\n', ["id = 'no spaces allowed'", "pattern"]),
         ("[spool]\nmax_size = 3\n", ["spool.max_size: unknown setting"]),
     ],
@@ -99,7 +101,9 @@ def test_gateway_cli__bad_setting_is_one_line_per_field_and_exit_2(tmp_path):
 
 @settings(max_examples=40, deadline=None)
 @given(
-    field=st.sampled_from(["max_age_h", "window", "max_bytes", "reserve_bytes"]),
+    field=st.sampled_from(
+        ["max_age_h", "window", "max_bytes", "reserve_bytes", "batch_frames", "batch_bytes"]
+    ),
     value=st.one_of(
         st.integers(-(10**12), 10**12),
         st.floats(allow_nan=False, allow_infinity=False, width=32),
