@@ -49,7 +49,8 @@ IP_GYROIC = 14  # shank: without an impact, the IC is the first minimum of -gy (
 # zero crossing (0: foot, whose first minimum after it is the later foot slap)
 IP_IMPRISE = 15  # foot/shank: longest rise of an impact to its largest jump
 IP_NCH = 16  # channels measured: 6, or 3 (accelerometer only; gyroscope columns NaN)
-N_IPAR = 17
+IP_JUMP = 17  # impact: the acceleration's jumps are taken over this many samples
+N_IPAR = 18
 
 # Integer state.
 I_N = 0  # samples seen (stream time, gaps included)

@@ -32,6 +32,7 @@ from ._layout import (
     IP_H1,
     IP_ICWIN,
     IP_IMPRISE,
+    IP_JUMP,
     IP_MAXCYC,
     K_FC,
     P_ICFRAC,
@@ -102,17 +103,6 @@ def _detect_gyro(k_from, k_to, par, ipar, scr, st, out):
 
 
 @njit(**JIT_OPTIONS)
-def _jerk(raw, i, cap):
-    # |a[i] - a[i-1]|: how much the acceleration jumps from one sample to the next.
-    p = i % cap
-    q = p - 1 if p > 0 else cap - 1
-    dx = raw[p, 0] - raw[q, 0]
-    dy = raw[p, 1] - raw[q, 1]
-    dz = raw[p, 2] - raw[q, 2]
-    return np.sqrt(dx * dx + dy * dy + dz * dz)
-
-
-@njit(**JIT_OPTIONS)
 def _impact(raw, lo, hi, t_zc, seg, par, ipar, scr):
     # The foot meets the ground some time after the terminal swing ends (the zero
     # crossing at ``t_zc``): how long differs between people and speeds. The contact
@@ -121,35 +111,47 @@ def _impact(raw, lo, hi, t_zc, seg, par, ipar, scr):
     # window and as long before it (the late swing: the median then stays a quiet level
     # even when the impact rings over much of the window at a low rate); else there is no
     # clear impact (a soft landing, or no landing at all) and the IC stays at the
-    # crossing. The impact starts between the last quiet sample and the first one
-    # jumping by at least half the largest jump; the contact precedes it by P_IMPLAT.
-    # ``scr``: scratch of at least 2 (hi - lo) values (the sorted jumps, for the median).
+    # crossing. The impact starts in the middle of the first jump of at least half the
+    # largest one; the contact precedes it by P_IMPLAT. A jump |a[i] - a[i-d]| spans
+    # d = IP_JUMP samples (one for the foot and shank; 10 ms for the lower back, whose
+    # smaller jolt a single sample's noise would drown at high rates).
+    # ``scr``: two scratch arrays of at least 2 (hi - lo) values (the jumps in order, and
+    # sorted for the median).
     cap = raw.shape[0]
-    first = max(hi - 2 * (hi - lo) + 1, seg + 1)  # the jumps of samples since the reset
+    d = ipar[IP_JUMP]
+    first = max(hi - 2 * (hi - lo) + 1, seg + d)  # the jumps of samples since the reset
     n = hi - first + 1
     if hi <= lo or lo < first - 1:
         return np.nan
-    srt = scr[0]
+    srt, jumps = scr
     best = 0.0
     at = lo
+    p = first % cap  # wrapping pointers: an integer division per sample would cost more
+    q = (first - d) % cap  # than the rest of the loop
     for m in range(n):
-        j = _jerk(raw, first + m, cap)
+        dx = raw[p, 0] - raw[q, 0]
+        dy = raw[p, 1] - raw[q, 1]
+        dz = raw[p, 2] - raw[q, 2]
+        j = np.sqrt(dx * dx + dy * dy + dz * dz)
+        p = p + 1 if p + 1 < cap else 0
+        q = q + 1 if q + 1 < cap else 0
         if j != j:
             return np.nan  # NaN in the window: no impact to see
+        jumps[m] = j
         if first + m > lo and j > best:
             best = j
             at = first + m
-        q = m  # insertion sort: the window holds a few dozen samples
-        while q > 0 and srt[q - 1] > j:
-            srt[q] = srt[q - 1]
-            q -= 1
-        srt[q] = j
+        r = m  # insertion sort: the window holds a few dozen samples
+        while r > 0 and srt[r - 1] > j:
+            srt[r] = srt[r - 1]
+            r -= 1
+        srt[r] = j
     med = 0.5 * (srt[n // 2 - 1] + srt[n // 2])
     if not best > par[P_IMPSIG] * med:
         return np.nan
     for i in range(max(lo + 1, at - ipar[IP_IMPRISE]), at + 1):
-        if _jerk(raw, i, cap) >= 0.5 * best:
-            return max(t_zc, i - 0.5 - par[P_IMPLAT])
+        if jumps[i - first] >= 0.5 * best:
+            return max(t_zc, i - 0.5 * d - par[P_IMPLAT])
     return np.nan
 
 

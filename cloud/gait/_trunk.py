@@ -1,5 +1,6 @@
-"""Lower-back detector: steps of the vertical acceleration (McCamley), IC at the steepest
-rise, FC at the steepest fall, side from ay, the walking gate (see docs/gait.md)."""
+"""Lower-back detector: steps of the vertical acceleration (McCamley), IC at the heel
+strike's jolt (else the steepest rise), FC at the steepest fall, side from ay, the walking
+gate (see docs/gait.md)."""
 
 import numpy as np
 from numba import njit
@@ -43,6 +44,7 @@ from ._layout import (
     P_RATE,
     REASON_OK,
 )
+from ._limb import _impact
 from ._pace import _adapt, _forget_pace
 from ._rings import _fir, _hist_push, _ring_mean, _vertex
 
@@ -136,7 +138,12 @@ def _confirm_ic_acc(p, k_now, par, ipar, w2, scr, st, out):
     # P_GATENEXT after it. A candidate without the first waits (held) for the second.
     raw, _, _, ist, fst = st
     lo = max(p - ipar[IP_ICREF], ist[I_SEG] + ipar[IP_H1])
-    t = _dog_extremum(raw, w2, fst, lo, p, 1.0, scr)
+    # The heel strike jolts the trunk too: the start of that jolt, found by the foot's
+    # rule (`_impact`, same settings), is the contact; without a clear jolt (a soft
+    # landing), the steepest rise of the vertical before its loading peak.
+    t = _impact(raw, lo, p, float(lo), ist[I_SEG], par, ipar, scr)
+    if t != t:
+        t = _dog_extremum(raw, w2, fst, lo, p, 1.0, scr)
     if t != t:
         t = float(p)
     side = _side_acc(raw, t, k_now + ipar[IP_H1], par, ipar)

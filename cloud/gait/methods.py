@@ -44,9 +44,19 @@ class MethodSettings:
     gate_prev_s: float = 0.0  # lower back: walking gate, see _trunk._confirm_ic_acc
     gate_next_s: float = 0.0
     ic_window_frac: float = 0.0  # foot/shank: impact search <= this x median stride
-    impact_rise_s: float = 0.0  # foot/shank: an impact builds to its largest jump within this
+    impact_rise_s: float = 0.0  # an impact builds to its largest jump within this
+    impact_jump_s: float = 0.0  # the jumps of the acceleration span this (0: one sample)
     gyro_ic: bool = False  # shank: without an impact, the first minimum of -gy after the swing
 
+
+# The contact's jolt in the acceleration (foot, shank and lower back alike): the largest
+# sample-to-sample jump, if it exceeds 3x the median jump, built up within 30 ms; the
+# contact precedes its start by 10 ms (docs/gait.md, Foot).
+_IMPACT = {
+    "impact_latency_s": 0.01,
+    "impact_significance": 3.0,
+    "impact_rise_s": 0.03,
+}
 
 _LIMB = {
     "method": k.METHOD_GYRO,
@@ -63,9 +73,7 @@ _LIMB = {
     # jolt takes a few tens of ms to build: search a quarter of a second for the impact.
     "ic_window_s": 0.25,
     "ic_window_frac": 0.3,  # ... but at most 30 % of the median stride (fast walking)
-    "impact_latency_s": 0.01,
-    "impact_significance": 3.0,
-    "impact_rise_s": 0.03,
+    **_IMPACT,
 }
 
 SETTINGS = {
@@ -92,6 +100,9 @@ SETTINGS = {
         side_gap_s=0.05,  # skip the heel-strike transient
         gate_prev_s=2.0,  # walking: a step within 2 s before (30 steps/min, the slowest)
         gate_next_s=0.4,  # ... or within 0.4 s after (what the 1 s look-ahead allows)
+        **_IMPACT,  # the heel strike's jolt, searched for before the loading peak ...
+        impact_jump_s=0.01,  # ... as jumps over 10 ms: a single sample's noise at high
+        # rates would drown the trunk's smaller jolt (one sample at 100 Hz)
     ),
 }
 
@@ -250,6 +261,7 @@ def make_plan(placement: str, rate_hz: float, n_columns: int = 6) -> Plan:
     ipar[k.IP_IMPRISE] = math.ceil(s.impact_rise_s * rate)
     par[k.P_ICFRAC] = s.ic_window_frac
     ipar[k.IP_NCH] = n_columns
+    ipar[k.IP_JUMP] = max(1, round(s.impact_jump_s * rate))
     par[k.P_GATEPREV] = s.gate_prev_s * rate
     par[k.P_GATENEXT] = s.gate_next_s * rate
     return Plan(

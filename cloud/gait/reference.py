@@ -152,11 +152,14 @@ def _impact(
 ) -> float:
     """The contact after the terminal swing: the start of the largest jolt of the
     acceleration in (lo, hi] less the impact latency, if the jolt stands out from the
-    median jump over that window and as long before it; else NaN."""
-    first = max(hi - 2 * (hi - lo) + 1, 1)  # the jumps of samples since the start
+    median jump over that window and as long before it; else NaN. A jump spans
+    ``IP_JUMP`` samples."""
+    lag = ipar[k.IP_JUMP]
+    first = max(hi - 2 * (hi - lo) + 1, lag)  # the jumps of samples since the start
     if hi <= lo or lo < first - 1:
         return math.nan
-    d = np.diff(x[first - 1 : hi + 1, :3], axis=0)
+    a = x[first - lag : hi + 1, :3]
+    d = a[lag:] - a[:-lag]
     jerk = np.sqrt(d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1] + d[:, 2] * d[:, 2])
     if np.isnan(jerk).any():
         return math.nan
@@ -167,7 +170,7 @@ def _impact(
     at = lo + 1 + int(np.argmax(inside))  # the first largest jump
     a = max(lo + 1, at - ipar[k.IP_IMPRISE])
     onset = a + int(np.argmax(jerk[a - first : at - first + 1] >= 0.5 * best))
-    return max(t_zc, onset - 0.5 - par[k.P_IMPLAT])
+    return max(t_zc, onset - 0.5 * lag - par[k.P_IMPLAT])
 
 
 def _first_minimum(s: np.ndarray, lo: int, hi: int, below: float) -> float:
@@ -264,7 +267,8 @@ def _side(x: np.ndarray, t: float, k_now: int, ipar: np.ndarray) -> int:
 
 def _acc_events(x, par, ipar, w1, w2, cycles: _Cycles):
     """Lower back: peaks of the smoothed vertical acceleration (projected on a slow
-    gravity estimate) over a slow baseline; the IC is the steepest rise before each peak,
+    gravity estimate) over a slow baseline; the IC is the heel strike's jolt before each
+    peak (the foot's `_impact`), else the steepest rise before it,
     the FC the steepest fall after the next IC; the side from ay either side of the IC."""
     n = x.shape[0]
     h1 = ipar[k.IP_H1]
@@ -314,7 +318,9 @@ def _acc_events(x, par, ipar, w1, w2, cycles: _Cycles):
     def confirm(p, i):
         """A step candidate; it becomes an IC if another lies close before or after it."""
         nonlocal last_idx, last_cand, held, held_side
-        t = steepest(max(p - ipar[k.IP_ICREF], h1), p, 1.0)
+        lo = max(p - ipar[k.IP_ICREF], h1)
+        t = _impact(x, lo, p, float(lo), ipar, par)  # the heel strike's jolt, as the foot's
+        t = steepest(lo, p, 1.0) if math.isnan(t) else t  # else the steepest rise
         t = float(p) if math.isnan(t) else t
         side = _side(x, t, i + h1, ipar)
         pace.add(pend_h, t - last_cand)

@@ -40,6 +40,21 @@ def test_segment__ic_at_the_contact_whatever_the_contact_delay(walk, placement, 
     assert np.abs(err).max() <= 0.015, err
 
 
+@pytest.mark.parametrize("rate", [50.0, 100.0, 1000.0])
+@pytest.mark.parametrize("cadence", [40, 100])
+@pytest.mark.parametrize("heel_strike", [1.0, 0.0])
+def test_segment__lower_back_ic_at_the_contact_with_or_without_a_heel_strike(
+    walk, rate, cadence, heel_strike
+) -> None:
+    # The lower-back IC is the heel strike's jolt; a soft landing (no jolt) falls back to
+    # the steepest rise of the loading response. Either way the IC is the contact.
+    w = walk("lower_back", rate, 25.0, cadence_spm=cadence, noise=0.08, drift=1.0, seed=7,
+             heel_strike=heel_strike)  # fmt: skip
+    f1, mae = match(segment(w.samples, rate, "lower_back").initial_contacts,
+                    w.initial_contacts, 0.05)  # fmt: skip
+    assert f1 >= 0.95 and mae <= 12.0, (f1, mae)
+
+
 def test_segment__lower_back_sides_alternate_and_match_truth(walk) -> None:
     w = walk("lower_back", 100.0, 30.0, cadence_spm=55, seed=1)
     res = segment(w.samples, 100.0, "lower_back")

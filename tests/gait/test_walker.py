@@ -186,6 +186,22 @@ def test_synthesize__contact_delay_out_of_range() -> None:
         synthesize("foot", 100.0, 20.0, contact_delay_s=0.3)
 
 
+def test_lower_back__heel_strike_jolts_the_vertical_at_the_contact() -> None:
+    hard = synthesize("lower_back", 200.0, 15.0, noise=0.0, seed=6, heel_strike=1.0)
+    soft = synthesize("lower_back", 200.0, 15.0, noise=0.0, seed=6, heel_strike=0.0)
+    jolt = hard.samples[:, 2] - soft.samples[:, 2]  # the transient alone
+    for t_ic in hard.initial_contacts:
+        i = _index(hard, t_ic)
+        # A few m/s² within 50 ms after the contact; nothing before it.
+        assert np.abs(jolt[i : i + 10]).max() > 1.0, t_ic
+        assert np.abs(jolt[i - 20 : i - 1]).max() < 0.05, t_ic
+
+
+def test_synthesize__heel_strike_out_of_range() -> None:
+    with pytest.raises(ValueError, match="heel_strike"):
+        synthesize("lower_back", 100.0, 20.0, heel_strike=-1.0)
+
+
 @pytest.mark.parametrize("activity", ["standing", "sitting", "turning"])
 def test_synthesize_rest__no_events_gravity_and_turns(activity: str) -> None:
     from gaitlink.hardware.walker import synthesize_rest
