@@ -103,6 +103,30 @@ def _detect_gyro(k_from, k_to, par, ipar, scr, st, out):
 
 
 @njit(**JIT_OPTIONS)
+def _stands_out(jumps, n, best, sig):
+    # Whether best > sig * med, med = (s[k-1] + s[k]) / 2 of the sorted jumps s, k = n // 2,
+    # without sorting (a sort's unpredictable branches cost more than the rest of the
+    # impact search). x -> sig * x is monotone, so with c the number of jumps that pass
+    # (sig * x < best): c > k means s[k] passes, hence the median; c < k means s[k-1] does
+    # not, nor the median; c == k makes s[k-1] the largest jump that passes and s[k] the
+    # smallest that does not, and the median is computed from them, as a sort would.
+    c = 0
+    a = -np.inf
+    b = np.inf
+    for m in range(n):
+        x = jumps[m]
+        if sig * x < best:
+            c += 1
+            a = max(a, x)
+        else:
+            b = min(b, x)
+    k = n // 2
+    if c != k:
+        return c > k
+    return best > sig * (0.5 * (a + b))
+
+
+@njit(**JIT_OPTIONS)
 def _impact(raw, lo, hi, t_zc, seg, par, ipar, scr):
     # The foot meets the ground some time after the terminal swing ends (the zero
     # crossing at ``t_zc``): how long differs between people and speeds. The contact
@@ -115,15 +139,14 @@ def _impact(raw, lo, hi, t_zc, seg, par, ipar, scr):
     # largest one; the contact precedes it by P_IMPLAT. A jump |a[i] - a[i-d]| spans
     # d = IP_JUMP samples (one for the foot and shank; 10 ms for the lower back, whose
     # smaller jolt a single sample's noise would drown at high rates).
-    # ``scr``: two scratch arrays of at least 2 (hi - lo) values (the jumps in order, and
-    # sorted for the median).
+    # ``scr``: scratch of at least 2 (hi - lo) values (the jumps in order).
     cap = raw.shape[0]
     d = ipar[IP_JUMP]
     first = max(hi - 2 * (hi - lo) + 1, seg + d)  # the jumps of samples since the reset
     n = hi - first + 1
-    if hi <= lo or lo < first - 1:
+    if hi <= lo or lo < first - 1 or n < 2:
         return np.nan
-    srt, jumps = scr
+    jumps = scr[0]
     best = 0.0
     at = lo
     p = first % cap  # wrapping pointers: an integer division per sample would cost more
@@ -141,13 +164,7 @@ def _impact(raw, lo, hi, t_zc, seg, par, ipar, scr):
         if first + m > lo and j > best:
             best = j
             at = first + m
-        r = m  # insertion sort: the window holds a few dozen samples
-        while r > 0 and srt[r - 1] > j:
-            srt[r] = srt[r - 1]
-            r -= 1
-        srt[r] = j
-    med = 0.5 * (srt[n // 2 - 1] + srt[n // 2])
-    if not best > par[P_IMPSIG] * med:
+    if not _stands_out(jumps, n, best, par[P_IMPSIG]):
         return np.nan
     for i in range(max(lo + 1, at - ipar[IP_IMPRISE]), at + 1):
         if jumps[i - first] >= 0.5 * best:

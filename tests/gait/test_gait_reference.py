@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gaitlink.cloud.gait import PLACEMENTS, segment
 from gaitlink.cloud.gait.reference import segment_reference
@@ -66,3 +68,18 @@ def test_kernels_agree_with_reference__accelerometer_only(walk) -> None:
 def test_kernels_agree_with_reference__rate_limits(walk, placement, rate) -> None:
     w = walk(placement, rate, 15.0, cadence_spm=70, noise=0.08, drift=1.0, seed=26)
     _assert_agree(w.samples, rate, placement)
+
+
+@given(
+    # Small integers too: ties, and a median exactly at best / sig.
+    jumps=st.lists(st.floats(0.0, 50.0) | st.integers(0, 4).map(float), min_size=2, max_size=64),
+    best=st.floats(0.0, 200.0) | st.integers(0, 12).map(float),
+    sig=st.sampled_from([1.0, 2.0, 3.0]),
+)
+def test_stands_out__as_the_median_of_the_sorted_jumps(jumps, best, sig) -> None:
+    from gaitlink.cloud.gait._limb import _stands_out
+
+    s = np.sort(np.array(jumps))
+    k = len(s) // 2
+    expected = best > sig * (0.5 * (s[k - 1] + s[k]))
+    assert _stands_out(np.array(jumps), len(jumps), best, sig) == expected
