@@ -46,6 +46,10 @@ install_debian_packages() {
   wanted+=(chromium)
   # venv needs ensurepip, which Debian ships separately as python3-venv.
   python3 -c 'import ensurepip' 2>/dev/null || wanted+=("python3-venv")
+  # `gaitlink gait build` (below) compiles C: a compiler and this Python's headers.
+  command -v cc >/dev/null || wanted+=(gcc)
+  python3 -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' ||
+    wanted+=("python3-dev")
   mapfile -t missing < <(apt_missing "${wanted[@]}")
   if [ "${#missing[@]}" -eq 0 ]; then return 0; fi
   if ! command -v apt-get >/dev/null; then
@@ -84,7 +88,16 @@ install_python_env() {
   echo "$want" > "$stamp"
 }
 
+build_gait_kernels() {
+  # The gait kernels compiled ahead of time, so the ingest runs without numba in memory
+  # (cloud/gait/aot.py). Returns at once when a build of the current sources is there.
+  if ! "$venv/bin/gaitlink" gait build >/dev/null; then
+    say "compiling the gait kernels failed (see above)"; exit 1
+  fi
+}
+
 need_python
 install_debian_packages
 install_python_env
+build_gait_kernels
 export PATH="$venv/bin:$PATH"

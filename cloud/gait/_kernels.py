@@ -44,10 +44,6 @@ from ._layout import (
     I_SIDE2,
     IP_BLOCK,
     IP_H1,
-    IP_H2,
-    IP_ICREF,
-    IP_ICWIN,
-    IP_MAXCYC,
     IP_METHOD,
     METHOD_ACC,
     METHOD_GYRO,
@@ -170,18 +166,3 @@ def _push(
             end = min(end, gap_at[g])
         _run(x, q, pos, end, par, ipar, w1, w2, st, out, ext, y, scr)
         pos = end
-
-
-def scratch_shapes(ipar):
-    """Sizes of the work arrays `_push` needs: the filter's input and output for one block,
-    and two arrays for the longest search window (plain Python, called once per stream).
-    Foot/shank: the impact window and the late swing before it. Lower back: the longer of
-    the IC search (IP_ICREF) and the FC search (half a step of at most IP_MAXCYC), plus the
-    derivative filter's margins."""
-    block = ipar[IP_BLOCK]
-    h1 = ipar[IP_H1]
-    if ipar[IP_METHOD] == METHOD_ACC:
-        n_scr = max(ipar[IP_ICREF], ipar[IP_MAXCYC] // 2) + 1 + 2 * ipar[IP_H2] + 2
-    else:
-        n_scr = 2 * ipar[IP_ICWIN] + 1
-    return block + 2 * h1, (3, block), n_scr

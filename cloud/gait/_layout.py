@@ -132,3 +132,18 @@ MIRRORED = (1, 3, 5)  # ay, gx, gz: what a mirror in the sagittal plane negates
 
 NO_IC = -(1 << 40)
 _PHASE = np.arange(N_POINTS) / (N_POINTS - 1)  # normalised phase, 0..1
+
+
+def scratch_shapes(ipar):
+    """Sizes of the work arrays `_push` needs: the filter's input and output for one block,
+    and two arrays for the longest search window (plain Python, called once per stream).
+    Foot/shank: the impact window and the late swing before it. Lower back: the longer of
+    the IC search (IP_ICREF) and the FC search (half a step of at most IP_MAXCYC), plus the
+    derivative filter's margins."""
+    block = ipar[IP_BLOCK]
+    h1 = ipar[IP_H1]
+    if ipar[IP_METHOD] == METHOD_ACC:
+        n_scr = max(ipar[IP_ICREF], ipar[IP_MAXCYC] // 2) + 1 + 2 * ipar[IP_H2] + 2
+    else:
+        n_scr = 2 * ipar[IP_ICWIN] + 1
+    return block + 2 * h1, (3, block), n_scr

@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _layout as k
-from ._cycles import _normalize_cycles
-from ._kernels import _push, scratch_shapes
-from ._pace import _init_state, _reset
+from ._compiled import init_state, push, reset
+from ._compiled import normalize_cycles as _normalize
 from .methods import ACC, GYRO, channel_mask, make_plan
 from .table import SIDE_NAMES, cycles_from_rows, empty_cycles
 
@@ -167,12 +166,12 @@ class GaitStream:
         self._fst = np.zeros(k.N_FST)
         self._state = (self._raw, self._qual, self._sig1, self._ist, self._fst)
         # Work arrays of the kernels, allocated once per stream rather than per push.
-        n_ext, y_shape, n_scr = scratch_shapes(plan.ipar)
+        n_ext, y_shape, n_scr = k.scratch_shapes(plan.ipar)
         scr = (np.empty(n_scr), np.empty(n_scr))
         self._scratch = (np.empty(n_ext), np.empty(y_shape), scr)
         self._t0: float | None = None
         self._q0 = np.zeros(0, dtype=np.uint16)
-        _init_state(plan.par, plan.ipar, self._ist, self._fst)
+        init_state(plan.par, plan.ipar, self._ist, self._fst)
 
     # -- properties ---------------------------------------------------------------------
 
@@ -247,7 +246,7 @@ class GaitStream:
 
     def _call(self, x, q, gaps, lens, out: _Outputs) -> None:
         p = self._plan
-        _push(x, q, gaps, lens, p.par, p.ipar, p.w1, p.w2, self._state, out.arrays, self._scratch)
+        push(x, q, gaps, lens, p.par, p.ipar, p.w1, p.w2, self._state, out.arrays, self._scratch)
 
     def _quality(self, quality, n: int) -> np.ndarray:
         if quality is None:
@@ -261,7 +260,7 @@ class GaitStream:
 
     def reset(self) -> None:
         """Forget the detector state as at a gap (open cycles are dropped, not emitted)."""
-        _reset(int(self._ist[k.I_N]), self._plan.par, self._plan.ipar, self._ist, self._fst)
+        reset(int(self._ist[k.I_N]), self._plan.par, self._plan.ipar, self._ist, self._fst)
 
 
 def _as_samples(samples, n_columns: int | None = 6) -> np.ndarray:
@@ -337,7 +336,7 @@ def normalize_cycles(samples: np.ndarray, starts, ends, first: int = 0, sides=No
             f"{first + x.shape[0]} (the samples held)"
         )
     out = np.empty((s.size, k.N_POINTS, k.N_CH))
-    _normalize_cycles(x, first, s, e, out)
+    _normalize(x, first, s, e, out)
     if sides is not None:
         left = np.asarray(sides).reshape(-1) == "left"
         if left.shape != s.shape:

@@ -19,3 +19,5 @@ def test_bench_ingest__small_run_reports_every_figure():
     assert "| ratio" not in ingest.markdown(result) and "ratio to the raw" in ingest.markdown(
         result
     )
+    assert result["gait_kernels"] == "ahead-of-time" and result["machine"]["cores"] >= 1
+    assert "machine: " in ingest.markdown(result)

@@ -401,8 +401,14 @@ def run(spec: Spec) -> dict:
             stack.down()
     clean = [c["samples_per_s"] for c in runs["clean"]]
     bad = [b["samples_per_s"] for b in runs["bad"]]
+    from gaitlink.cloud.gait._compiled import KIND
+    from gaitlink.tools.bench.speed import host
+
     return {
         "spec": {k: str(v) if isinstance(v, Path) else v for k, v in spec.__dict__.items()},
+        "machine": host(),
+        # The ingest process loads the same tree's kernels: "ahead-of-time" or "numba JIT".
+        "gait_kernels": KIND,
         "cpus": os.cpu_count(),
         "load_average_1m": round(os.getloadavg()[0], 1),
         "raw_points_per_s_1_writer": round(_median(runs["raw_1"])),
@@ -447,9 +453,13 @@ def markdown(r: dict) -> str:
         ("ingest peak RSS, backlog runs / live (MB)",
          f"{r['peak_rss_mb']} / {live['peak_rss_mb']}"),
     ]  # fmt: skip
+    m = r["machine"]
     out = [
         f"{s['samples']} samples, {s['devices']} devices, {s['repeats']} repeats (medians), "
-        f"{r['cpus']} CPUs, load average {r['load_average_1m']} at the end",
+        f"gait kernels {r['gait_kernels']}",
+        f"machine: {m['cpu']}, {m['cores']} cores ({m['usable_cores']} usable), "
+        f"{m['ram_gib']:.0f} GiB, Python {m['python']}, {m['os']}; load average "
+        f"{r['load_average_1m']} at the end",
         "",
         "| measure | value |",
         "|---|---|",
