@@ -5,7 +5,7 @@ The ahead-of-time build (`gaitlink gait build`, run by tools/setup.sh; see `aot.
 plain C extension: loading it costs under 1 MB of RSS, where importing numba and llvmlite
 costs ~100 MB and loading the JIT-compiled kernels from numba's cache ~50 MB more (the ingest's
 memory budget, docs/ingest.md). Its file name carries a digest of the kernels' sources, so a
-build of other sources is never loaded: the JIT serves instead, and says so.
+build of other sources is never loaded: the JIT serves instead (`WHY_JIT` says why).
 
 Only this module and the build import the numba kernels (`_kernels`, `_pace`, `_cycles`).
 """
@@ -13,30 +13,24 @@ Only this module and the build import the numba kernels (`_kernels`, `_pace`, `_
 from __future__ import annotations
 
 import importlib
-import logging
 
 from ._source import module_name
-
-log = logging.getLogger(__name__)
 
 
 def _load():
     try:
         aot = importlib.import_module(f"{__package__}.{module_name()}")
     except ImportError as exc:  # none built for these sources, or it does not load
-        log.warning(
-            "gait kernels: using numba's JIT (~150 MB more memory), the ahead-of-time build "
-            "is not there (%s); `gaitlink gait build` makes it",
-            exc,
-        )
+        why = f"the ahead-of-time build is not there ({exc})"
     else:
-        return aot.push, aot.init_state, aot.reset, aot.normalize_cycles, "ahead-of-time"
+        return aot.push, aot.init_state, aot.reset, aot.normalize_cycles, "ahead-of-time", None
     from ._cycles import _normalize_cycles
     from ._kernels import _push
     from ._pace import _init_state, _reset
 
-    return _push, _init_state, _reset, _normalize_cycles, "numba JIT"
+    return _push, _init_state, _reset, _normalize_cycles, "numba JIT", why
 
 
-# KIND: "ahead-of-time" or "numba JIT", for logs and benchmarks.
-push, init_state, reset, normalize_cycles, KIND = _load()
+# KIND: "ahead-of-time" or "numba JIT"; WHY_JIT: why not the build, for a service to log
+# (not logged here: every `gaitlink` command imports this room at start).
+push, init_state, reset, normalize_cycles, KIND, WHY_JIT = _load()

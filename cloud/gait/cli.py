@@ -73,11 +73,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
-    import logging
-
-    # Importing the room loads the kernels, and warns that no build is there: the news this
-    # command is about to change.
-    logging.getLogger("gaitlink.cloud.gait._compiled").disabled = True
     from gaitlink.cloud.gait.aot import main
 
     return main(force=args.force)

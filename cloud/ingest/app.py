@@ -109,14 +109,20 @@ async def _pipeline(app: web.Application) -> AsyncIterator[None]:
     )
     gait = None
     if settings.gait:
-        from gaitlink.cloud.gait import warmup
+        from gaitlink.cloud.gait import _compiled, warmup
         from gaitlink.cloud.ingest.gait import GaitStage
 
-        # Compile (or load from cache) every kernel before the first message, so the JIT
-        # never stalls ingest; off the event loop, as all CPU work.
+        # Load every kernel (the ahead-of-time build, or the JIT's: compiled or from its
+        # cache) before the first message, so none stalls the ingest; off the event loop.
         started = time.perf_counter()
         await asyncio.to_thread(warmup)
-        log.info("gait kernels ready in %.1f s", time.perf_counter() - started)
+        log.info("gait kernels (%s) ready in %.1f s", _compiled.KIND, time.perf_counter() - started)
+        if _compiled.WHY_JIT:
+            log.warning(
+                "gait kernels from numba's JIT, ~150 MB more memory: %s; `gaitlink gait build` "
+                "makes the build",
+                _compiled.WHY_JIT,
+            )
         gait = GaitStage()
     # The worker's own registry connection: it records each device's config reports.
     reports = open_registry(settings.registry_path, any_thread=True)
