@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import struct
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -94,6 +95,9 @@ _ASKED_TO_DISCONNECT = (
     mqtt._ConnectionState.MQTT_CS_DISCONNECTING,
     mqtt._ConnectionState.MQTT_CS_DISCONNECTED,
 )
+# A PUBACK (MQTT 3.1.1 §3.4): fixed header, remaining length 2, then the message id.
+_PUBACK_HEAD = bytes([mqtt.PUBACK, 2])
+_MID = struct.Struct("!H")
 # What paho hands on_publish for a plain PUBACK; built once, read only.
 _PUBACK_OK = ReasonCode(PacketTypes.PUBACK)
 _NO_PROPERTIES = Properties(PacketTypes.PUBACK)
@@ -406,6 +410,18 @@ class Link:
     def ack(self, message: Message) -> None:
         if message.qos > 0:
             self._client.ack(message.mid, message.qos)
+
+    def ack_all(self, messages: list[Message]) -> None:
+        """Acknowledge a batch: its QoS 1 PUBACKs (4 bytes each) are queued as one write,
+        not one queued packet each through paho's per-packet path (an ingest acks every
+        message it takes)."""
+        joined = b"".join(_PUBACK_HEAD + _MID.pack(m.mid) for m in messages if m.qos == 1)
+        if joined:
+            # Command 0 is no MQTT packet type: paho does nothing but write it (_close_run).
+            self._client._packet_queue(0, joined, 0, 1)
+        for message in messages:
+            if message.qos > 1:
+                self.ack(message)
 
     @property
     def awaiting_ack(self) -> int:

@@ -158,3 +158,69 @@ def test_link__a_clean_stop_logs_no_error(tmp_path, caplog):
         assert errors == []
     finally:
         broker.kill()
+
+
+def test_link__ack_all__acks_a_batch_in_one_write_and_the_broker_forgets_it(tmp_path):
+    # A persistent session: what the receiver acked is gone at its next connection, what it
+    # did not ack comes again (MQTT 3.1.1 §4.4), so the broker itself says which acks it took.
+    broker = Mosquitto(tmp_path, free_port())
+    broker.start()
+    endpoint = Endpoint("127.0.0.1", broker.port)
+    got: list[Message] = []
+    sender = Link(endpoint, "t-ack-tx", clean_session=True)
+
+    def receive() -> Link:
+        link = Link(endpoint, "t-ack-rx", subscriptions=("a/#",), on_message=got.append)
+        link.start()
+        return link
+
+    try:
+        receiver = receive()
+        receiver.stop()  # the session and its subscription stay in the broker
+        sender.start()
+        acked = threading.Event()
+        for i in range(30):
+            last = i == 29
+            sender.publish(f"a/{i}", b"%d" % i, qos=1, on_acked=acked.set if last else None)
+        assert acked.wait(10)
+        receiver = receive()
+        deadline = time.monotonic() + 10
+        while len(got) < 30 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert [m.payload for m in got] == [b"%d" % i for i in range(30)]
+        spy = receiver._client._sock._sock = _SendSpy(receiver._client._sock._sock)
+        sends = spy.sends
+        receiver.ack_all(got[:20])
+        deadline = time.monotonic() + 5
+        while not sends and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.2)  # the broker reads the PUBACKs before the disconnect
+        receiver.stop()
+        # One write holds all twenty (the DISCONNECT of stop() follows it).
+        assert sends[0] == b"".join(b"\x40\x02" + m.mid.to_bytes(2, "big") for m in got[:20])
+        got.clear()
+        receiver = receive()
+        deadline = time.monotonic() + 10
+        while len(got) < 10 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)  # nothing more comes
+        assert sorted(m.payload for m in got) == [b"%d" % i for i in range(20, 30)]
+        receiver.stop()
+    finally:
+        sender.stop()
+        broker.kill()
+
+
+class _SendSpy:
+    """Records each send() of the socket it wraps (under link.py's _BufferedSocket)."""
+
+    def __init__(self, sock) -> None:
+        self.sock = sock
+        self.sends: list[bytes] = []
+
+    def send(self, data) -> int:
+        self.sends.append(bytes(data))
+        return self.sock.send(data)
+
+    def __getattr__(self, name: str):
+        return getattr(self.sock, name)
