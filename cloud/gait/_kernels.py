@@ -17,10 +17,11 @@ State lives in fixed-size arrays owned by one stream, passed as the tuple
 ``st = (raw, qual, sig1, ist, fst)``:
 - rings of ``cap`` samples: raw samples (cap, 6), a flag per sample (1 if the device set
   any quality bit) and, for the foot and shank, the smoothed detection signal (``sig1``,
-  float32; the push-off search looks back into it). The lower back keeps no signal ring:
-  its detector reads the smoothed signal once, in order, straight from the filter output,
-  and the derivative-of-Gaussian it needs near each step is computed from ``raw`` on
-  demand (`_dog_extremum`), only in the few windows the IC and FC searches look at;
+  float32; the push-off search looks back into it). The lower back keeps in ``sig1`` only
+  the trough window of its smoothed vertical (`_trunk`): its detector reads the smoothed
+  signal once, in order, straight from the filter output, and the derivative-of-Gaussian
+  it needs near each step is computed from ``raw`` on demand (`_dog_extremum`), only in
+  the few windows the IC and FC searches look at;
 - ``ist`` (int64) and ``fst`` (float64) scalars, indexed by the ``I_*`` / ``F_*`` names.
 
 Outputs of one push: ``out = (ev_ic, ev_fc, rows_f, rows_i, norm, cnt, ev_side)``: event

@@ -50,7 +50,8 @@ IP_GYROIC = 14  # shank: without an impact, the IC is the first minimum of -gy (
 IP_IMPRISE = 15  # foot/shank: longest rise of an impact to its largest jump
 IP_NCH = 16  # channels measured: 6, or 3 (accelerometer only; gyroscope columns NaN)
 IP_JUMP = 17  # impact: the acceleration's jumps are taken over this many samples
-N_IPAR = 18
+IP_TROUGH = 18  # lower back: a loading peak must also rise above the trough this far back
+N_IPAR = 19
 
 # Integer state.
 I_N = 0  # samples seen (stream time, gaps included)

@@ -115,6 +115,20 @@ def _ring_mean(ring, col, a, b):
 
 
 @njit(**JIT_OPTIONS)
+def _ring_min(ring, a, b):
+    # Smallest value of a 1-D ring over samples [a, b], NaNs skipped (inf if none).
+    cap = ring.size
+    m = np.inf
+    p = a % cap
+    for _ in range(a, b + 1):
+        v = ring[p]
+        if v < m:
+            m = v
+        p = p + 1 if p + 1 < cap else 0
+    return float(m)
+
+
+@njit(**JIT_OPTIONS)
 def _any_set(flags, p0, n):
     # Whether any of ``n`` ring entries from ``p0`` is non-zero.
     cap = flags.size

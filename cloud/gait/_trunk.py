@@ -37,6 +37,7 @@ from ._layout import (
     IP_MAXCYC,
     IP_SIDEGAP,
     IP_SIDEWIN,
+    IP_TROUGH,
     K_FC,
     P_BASE_ALPHA,
     P_GATENEXT,
@@ -46,7 +47,7 @@ from ._layout import (
 )
 from ._limb import _impact
 from ._pace import _adapt, _forget_pace
-from ._rings import _fir, _hist_push, _ring_mean, _vertex
+from ._rings import _fir, _hist_push, _ring_mean, _ring_min, _vertex
 
 
 @njit(**JIT_OPTIONS)
@@ -132,11 +133,18 @@ def _side_acc(raw, t, k_now, par, ipar):
 @njit(**JIT_OPTIONS)
 def _confirm_ic_acc(p, k_now, par, ipar, w2, scr, st, out):
     # A step candidate: the loading peak at ``p`` stood for IP_CONFIRM samples. Its IC is
-    # the steepest rise before the peak (the peak lags the contact). Every candidate
+    # the heel strike's jolt before the peak, else the steepest rise before it (the peak
+    # lags the contact). Every candidate
     # sets the pace (threshold, refractory period); only those with a neighbour become
     # ICs (the walking gate): another candidate at most P_GATEPREV before it, or at most
     # P_GATENEXT after it. A candidate without the first waits (held) for the second.
-    raw, _, _, ist, fst = st
+    raw, _, sig, ist, fst = st
+    # A loading peak rises above the trough of the single support before it, as much as
+    # above the slow baseline: the baseline lags a posture change by seconds (after
+    # standing up, every wiggle stood above it). Otherwise no step: nothing changes.
+    lo = max(p - ipar[IP_TROUGH], ist[I_SEG] + ipar[IP_H1])
+    if not fst[F_PENDVAL] - _ring_min(sig, lo, p) > fst[F_THR]:
+        return
     lo = max(p - ipar[IP_ICREF], ist[I_SEG] + ipar[IP_H1])
     # The heel strike jolts the trunk too: the start of that jolt, found by the foot's
     # rule (`_impact`, same settings), is the contact; without a clear jolt (a soft
@@ -205,13 +213,16 @@ def _detect_acc(k_from, k_to, sx, sy, sz, par, ipar, w2, scr, st, out):
     # Lower back (McCamley): initial contacts are the maxima of the smoothed vertical
     # acceleration (the minima of the CWT of its integral), above an adaptive height over
     # a slow baseline, at least a refractory period apart; a peak is confirmed once no
-    # higher one followed within ``IP_CONFIRM`` samples. ``sx, sy, sz[k - k_from]`` are
-    # the smoothed axes at sample k, straight from the filter; the vertical is their
-    # projection on the gravity estimate (a slow mean of the same smoothed axes, so a
-    # tilted or bending trunk still gives its vertical). The detector reads each value
-    # once, in order (the previous two are in ``fst``), so no ring holds it.
-    _, _, _, ist, fst = st
+    # higher one followed within ``IP_CONFIRM`` samples (and it rose as high above the
+    # trough before it, `_confirm_ic_acc`). ``sx, sy, sz[k - k_from]`` are the smoothed
+    # axes at sample k, straight from the filter; the vertical is their projection on the
+    # gravity estimate (a slow mean of the same smoothed axes, so a tilted or bending
+    # trunk still gives its vertical). The detector reads each value once, in order (the
+    # previous two are in ``fst``); the ring ``sig`` keeps it for the trough window.
+    _, _, sig, ist, fst = st
     alpha = par[P_BASE_ALPHA]
+    cap = sig.size
+    pos = k_from % cap  # the vertical's ring (one modulo per block, then a wrapping pointer)
     for k in range(k_from, k_to):
         j = k - k_from
         ax = sx[j]
@@ -229,6 +240,8 @@ def _detect_acc(k_from, k_to, sx, sy, sz, par, ipar, w2, scr, st, out):
                 fst[F_GRAV + 2] = az
         # Rounded to float32 as the foot/shank signal ring (and the reference) store it.
         y = float(np.float32(_vertical(fst, ax, ay, az)))
+        sig[pos] = y
+        pos = pos + 1 if pos + 1 < cap else 0
         ym1 = fst[F_YM1]
         ym2 = fst[F_YM2]
         fst[F_YM2] = ym1

@@ -46,6 +46,8 @@ class MethodSettings:
     ic_window_frac: float = 0.0  # foot/shank: impact search <= this x median stride
     impact_rise_s: float = 0.0  # an impact builds to its largest jump within this
     impact_jump_s: float = 0.0  # the jumps of the acceleration span this (0: one sample)
+    trough_window_s: float = 0.0  # lower back: a peak's height is also taken over the
+    # lowest vertical in this window before it (the preceding single support)
     gyro_ic: bool = False  # shank: without an impact, the first minimum of -gy after the swing
 
 
@@ -103,6 +105,8 @@ SETTINGS = {
         **_IMPACT,  # the heel strike's jolt, searched for before the loading peak ...
         impact_jump_s=0.01,  # ... as jumps over 10 ms: a single sample's noise at high
         # rates would drown the trunk's smaller jolt (one sample at 100 Hz)
+        trough_window_s=0.5,  # half the longest step of walking (1 s, 60 steps/min): the
+        # trough of single support before a loading peak lies within it
     ),
 }
 
@@ -188,7 +192,7 @@ class Plan:
     w1: np.ndarray
     w2: np.ndarray
     ring: int  # capacity of the raw-sample ring, samples
-    sig_ring: int  # capacity of the smoothed-signal ring (1: none, the lower back needs none)
+    sig_ring: int  # capacity of the smoothed-signal ring (lower back: the trough window)
     lookahead_s: float  # data time after an event before it is final
     refr_min: int
     n_columns: int  # 6, or 3 (accelerometer only)
@@ -262,6 +266,7 @@ def make_plan(placement: str, rate_hz: float, n_columns: int = 6) -> Plan:
     par[k.P_ICFRAC] = s.ic_window_frac
     ipar[k.IP_NCH] = n_columns
     ipar[k.IP_JUMP] = max(1, round(s.impact_jump_s * rate))
+    ipar[k.IP_TROUGH] = math.ceil(s.trough_window_s * rate)
     par[k.P_GATEPREV] = s.gate_prev_s * rate
     par[k.P_GATENEXT] = s.gate_next_s * rate
     return Plan(
@@ -273,7 +278,9 @@ def make_plan(placement: str, rate_hz: float, n_columns: int = 6) -> Plan:
         w2=w2,
         ring=ring,
         # Foot/shank look back into the smoothed signal for the push-off minimum: same span.
-        sig_ring=ring if s.method == k.METHOD_GYRO else 1,
+        # The lower back keeps its smoothed vertical for the trough window before a peak,
+        # which is read when the peak is confirmed (IP_CONFIRM + 1 samples later).
+        sig_ring=ring if s.method == k.METHOD_GYRO else int(ipar[k.IP_TROUGH] + confirm) + 3,
         lookahead_s=(lookahead + gate) / rate,
         refr_min=int(ipar[k.IP_REFR_MIN]),
         n_columns=n_columns,

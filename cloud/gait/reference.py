@@ -318,6 +318,11 @@ def _acc_events(x, par, ipar, w1, w2, cycles: _Cycles):
     def confirm(p, i):
         """A step candidate; it becomes an IC if another lies close before or after it."""
         nonlocal last_idx, last_cand, held, held_side
+        # Risen as high above the trough before it as above the baseline, else no step.
+        window = vs[max(h1, p - ipar[k.IP_TROUGH]) : p + 1]
+        trough = min((u for u in window.tolist() if not math.isnan(u)), default=math.inf)
+        if not vs[p] - trough > pace.thr:
+            return
         lo = max(p - ipar[k.IP_ICREF], h1)
         t = _impact(x, lo, p, float(lo), ipar, par)  # the heel strike's jolt, as the foot's
         t = steepest(lo, p, 1.0) if math.isnan(t) else t  # else the steepest rise
@@ -335,6 +340,7 @@ def _acc_events(x, par, ipar, w1, w2, cycles: _Cycles):
             held, held_side = t, side
         last_cand = t
 
+    vs = np.full(n, np.nan)  # the vertical, as far as computed
     before = prev = math.nan  # y1 two samples back, one sample back
     for i in range(h1, n - h1):
         if np.all(np.isfinite(acc[i])):
@@ -345,6 +351,7 @@ def _acc_events(x, par, ipar, w1, w2, cycles: _Cycles):
         if pend >= 0 and i - pend > ipar[k.IP_CONFIRM]:
             p, pend = pend, -1
             confirm(p, i)
+        vs[i] = v
         if before < prev and prev >= v and not math.isnan(base):
             height = prev - base
             if (

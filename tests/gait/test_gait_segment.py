@@ -250,6 +250,22 @@ def test_segment__no_ics_where_nobody_walks(placement, activity, rate) -> None:
     assert len(res.initial_contacts) / 2.0 < 1.0  # per minute
 
 
+@pytest.mark.parametrize(("lean_deg", "freq_hz"), [(90.0, 2.0), (90.0, 3.0), (60.0, 2.0)])
+def test_segment__lower_back_no_steps_in_wiggles_after_standing_up(lean_deg, freq_hz) -> None:
+    # Standing up from a lean: the slow gravity estimate and baseline lag the new posture
+    # for seconds, so a 0.2 m/s² (peak to trough) sway stood above the baseline by more
+    # than the threshold floor, and every wiggle was a step (9-15 before the trough rule).
+    # A step's loading peak must also rise above the trough before it.
+    rate = 100.0
+    t = np.arange(int(20 * rate)) / rate
+    lean = np.deg2rad(lean_deg) * np.clip(6.0 - t, 0.0, 1.0)  # leaning until 5 s, up at 6 s
+    x = np.zeros((t.size, 6))
+    x[:, 0] = 9.81 * np.sin(lean)
+    x[:, 2] = 9.81 * np.cos(lean) + 0.1 * np.sin(2 * np.pi * freq_hz * t)
+    x += np.random.default_rng(0).normal(0.0, 0.02, x.shape)
+    assert segment(x, rate, "lower_back").initial_contacts.size == 0
+
+
 @pytest.mark.parametrize("placement", PLACEMENTS)
 def test_segment__walk_then_sit_then_walk(walk, placement) -> None:
     # The rest between two walks stays free of ICs; the walks keep theirs.
