@@ -46,7 +46,7 @@ install_debian_packages() {
   wanted+=(chromium)
   # venv needs ensurepip, which Debian ships separately as python3-venv.
   python3 -c 'import ensurepip' 2>/dev/null || wanted+=("python3-venv")
-  # `gaitlink gait build` (below) compiles C: a compiler and this Python's headers.
+  # `gaitlink gait|ingest build` (below) compile C: a compiler and this Python's headers.
   command -v cc >/dev/null || wanted+=(gcc)
   python3 -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' ||
     wanted+=("python3-dev")
@@ -88,16 +88,19 @@ install_python_env() {
   echo "$want" > "$stamp"
 }
 
-build_gait_kernels() {
-  # The gait kernels compiled ahead of time, so the ingest runs without numba in memory
-  # (cloud/gait/aot.py). Returns at once when a build of the current sources is there.
-  if ! "$venv/bin/gaitlink" gait build >/dev/null; then
-    say "compiling the gait kernels failed (see above)"; exit 1
-  fi
+build_kernels() {
+  # The gait kernels and the ingest's line encoder compiled ahead of time, so the ingest
+  # runs without numba in memory (cloud/aot.py). Each returns at once when a build of the
+  # current sources is there.
+  for room in gait ingest; do
+    if ! "$venv/bin/gaitlink" "$room" build >/dev/null; then
+      say "compiling the $room kernels failed (see above)"; exit 1
+    fi
+  done
 }
 
 need_python
 install_debian_packages
 install_python_env
-build_gait_kernels
+build_kernels
 export PATH="$venv/bin:$PATH"

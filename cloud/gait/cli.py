@@ -1,5 +1,5 @@
 """`gaitlink gait segment FILE.csv`: gait events and cycles of a recording on disk;
-`gaitlink gait build`: the kernels compiled ahead of time (`aot.py`).
+`gaitlink gait build`: the kernels compiled ahead of time (cloud/aot.py).
 
 Reads a CSV with a header row, writes events.csv (time_s, kind) and cycles.csv (every
 cycle field) and, with --plot, a PNG of the mean ± SD normalised cycle per channel.
@@ -73,9 +73,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from gaitlink.cloud.gait.aot import main
+    from gaitlink.cloud.aot import build_command
+    from gaitlink.cloud.gait._compiled import BUILD
 
-    return main(force=args.force)
+    return build_command("gait", BUILD, args.force)
 
 
 def _segment(args: argparse.Namespace) -> int:

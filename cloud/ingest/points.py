@@ -9,6 +9,7 @@ from functools import lru_cache
 import numpy as np
 
 from gaitlink.cloud.influx.line import Point, encode_point, tag_set
+from gaitlink.cloud.ingest._compiled import imu_text
 from gaitlink.cloud.protocol.config import ConfigReport
 from gaitlink.cloud.protocol.frame import Frame, channel_names
 from gaitlink.cloud.protocol.messages import DeviceStatus, EnvTelemetry
@@ -40,24 +41,49 @@ def imu_lines(
     """The frame's `imu` points, one line per sample, as one block of text; `units` are
     its samples in the body frame as integer micro-units (imu_values)."""
     n, c = units.shape
+    head = _imu_head(device, placement)
+    names = channel_names(frame.channels)
+    q = frame.quality | flags
+    if imu_text is not None:
+        # The compiled encoder (_lines.py): ~4 µs a frame of 50 samples against ~30 µs
+        # for the `%`-format below, and without the GIL.
+        pieces, bounds = _imu_pieces(head, names, q)
+        out = np.empty(n * (pieces.size + 21 * (c + 1) + 1), np.uint8)
+        size = imu_text(
+            np.ascontiguousarray(units, np.int64), frame.t0_us, frame.period_us, pieces,
+            bounds, out,
+        )  # fmt: skip
+        return out[:size].tobytes().decode()
     row = np.empty((n, c + 1), dtype=np.int64)
     row[:, :c] = units
     row[:, c] = frame.timestamps_us()
-    template = _imu_template(
-        "imu" + tag_set({"device": device, "placement": placement}),
-        channel_names(frame.channels),
-        frame.quality | flags,
-        n,
-    )
     # One C-level format of the whole frame: no Python work per sample.
-    return template % tuple(row.ravel().tolist())
+    return _imu_template(head, names, q, n) % tuple(row.ravel().tolist())
+
+
+@lru_cache(maxsize=1024)
+def _imu_head(device: str, placement: str) -> str:
+    return "imu" + tag_set({"device": device, "placement": placement})
+
+
+def _imu_fields(head: str, names: tuple[str, ...], q: int) -> list[str]:
+    """The text around a line's numbers: before the first value, between values, and
+    before the timestamp. One definition for both encoders."""
+    return [f"{head} {names[0]}=", *(f"e{IMU_EXPONENT},{n}=" for n in names[1:]),
+            f"e{IMU_EXPONENT},q={q}i "]  # fmt: skip
+
+
+@lru_cache(maxsize=256)
+def _imu_pieces(head: str, names: tuple[str, ...], q: int) -> tuple[np.ndarray, np.ndarray]:
+    parts = [p.encode() for p in _imu_fields(head, names, q)]
+    bounds = np.cumsum([0, *map(len, parts)]).astype(np.int64)
+    return np.frombuffer(b"".join(parts), np.uint8), bounds
 
 
 @lru_cache(maxsize=256)  # a few devices' templates (~6.5 kB each at 50 samples)
 def _imu_template(head: str, names: tuple[str, ...], q: int, n: int) -> str:
-    values = ",".join(f"{name}=%de{IMU_EXPONENT}" for name in names)
-    head = head.replace("%", "%%")  # a device id is text, not a format
-    return "\n".join([f"{head} {values},q={q}i %d"] * n)
+    line = "%d".join(p.replace("%", "%%") for p in _imu_fields(head, names, q)) + "%d"
+    return "\n".join([line] * n)
 
 
 def env_line(message: EnvTelemetry) -> str:

@@ -4,11 +4,13 @@ and written as integer mantissas, read back exactly as the values the gait stage
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from gaitlink.cloud.api.lines import parse_line
+from gaitlink.cloud.ingest import points
 from gaitlink.cloud.ingest.points import imu_lines, imu_values
 from gaitlink.cloud.protocol import frame as wire
 from gaitlink.cloud.protocol.frame import QUALITY_SEQ_JUMP, channel_names
@@ -62,3 +64,29 @@ def test_imu_lines__a_device_id_is_escaped_text_not_a_format():
         points = _read_back(imu_lines(device, "lower_back", frame, units))
         assert [p.tags["device"] for p in points] == [device, device]
         assert points[1].fields["gz"] == stored[1, 5]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.data(),
+    n=st.integers(1, wire.MAX_SAMPLES),
+    channels=st.sampled_from([0x01, 0x03]),
+    t0_us=st.integers(0, 2**62),
+    period_us=st.integers(1, 10**6),
+    quality=st.integers(0, 0xFFFF),
+    device=st.sampled_from(["dev-1", "a b,c=d", "100%d", "gerät-é"]),
+)
+def test_imu_lines__compiled_encoder__same_text_as_python(
+    data, n, channels, t0_us, period_us, quality, device
+):
+    # tools/setup.sh builds it (`gaitlink ingest build`); the ingest writes what it makes.
+    assert points.imu_text is not None, "run `gaitlink ingest build`"
+    width = 3 if channels == 0x01 else 6
+    units = data.draw(arrays(np.int64, (n, width), elements=st.integers(-(2**62), 2**62)))
+    frame = wire.Frame(1, 0, 1, 0, t0_us, period_us, channels, 1.0, 1.0, quality,
+                       np.zeros((n, width), np.int16))  # fmt: skip
+    compiled = imu_lines(device, "shank", frame, units, flags=QUALITY_SEQ_JUMP)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(points, "imu_text", None)
+        python = imu_lines(device, "shank", frame, units, flags=QUALITY_SEQ_JUMP)
+    assert compiled == python

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from gaitlink.cloud.gait import PLACEMENTS, GaitStream, _compiled, _source, segment
+from gaitlink.cloud.gait import PLACEMENTS, GaitStream, _compiled, segment
 from gaitlink.cloud.gait import stream as stream_module
 
 
@@ -100,31 +100,31 @@ def test_gait_aot__same_as_jit__normalize_cycles(walk, request) -> None:
 
 
 def test_gait_aot__digest__changes_with_any_kernel_source(tmp_path) -> None:
-    for path in [*_source.HERE.glob("_*.py"), _source.HERE / "aot.py"]:
+    build = _compiled.BUILD
+    for path in build.directory.glob("_*.py"):
         shutil.copy(path, tmp_path / path.name)
-    assert _source.source_digest(tmp_path) == _source.source_digest()
+    assert build.digest(tmp_path) == build.digest()
     rings = tmp_path / "_rings.py"
     rings.write_text(rings.read_text() + "\n# edited\n")
-    assert _source.source_digest(tmp_path) != _source.source_digest()
+    assert build.digest(tmp_path) != build.digest()
 
 
 def test_gait_aot__stale_build__not_loaded(monkeypatch) -> None:
     # Sources edited since the build: their digest names a module nobody built.
-    monkeypatch.setattr(_compiled, "module_name", lambda: _source.PREFIX + "0" * 16)
+    monkeypatch.setattr(type(_compiled.BUILD), "digest", lambda self, directory=None: "0" * 16)
     push, *_, kind, why = _compiled._load()
     assert kind == "numba JIT" and push is not _compiled.push
     assert why.startswith("the ahead-of-time build is not there") and "0" * 16 in why
 
 
 def test_gait_aot__build__replaces_stale_builds(tmp_path) -> None:
-    from gaitlink.cloud.gait import aot
-
-    stale = tmp_path / (_source.PREFIX + "0" * 16 + ".cpython-311-x86_64-linux-gnu.so")
+    build = _compiled.BUILD
+    stale = tmp_path / (build.stem + "_" + "0" * 16 + ".cpython-311-x86_64-linux-gnu.so")
     stale.write_bytes(b"old")
-    path, made = aot.build(tmp_path)
-    assert made and path == aot.built_path(tmp_path) and path.stat().st_size > 100_000
+    path, made = build.build(tmp_path)
+    assert made and path == build.path(tmp_path) and path.stat().st_size > 100_000
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
-    assert aot.build(tmp_path) == (path, False)  # built: nothing to do
+    assert build.build(tmp_path) == (path, False)  # built: nothing to do
 
 
 def test_gait_aot__ingest_imports__no_numba() -> None:
@@ -145,6 +145,5 @@ def test_gait_build__cli__already_built() -> None:
         text=True,
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("gait kernels already built: ") and _source.module_name() in (
-        out.stdout
-    )
+    assert out.stdout.startswith("gait kernels already built: ")
+    assert _compiled.BUILD.module_name() in out.stdout
