@@ -93,7 +93,7 @@ class KernelBuild:
                 kernel = getattr(importlib.import_module(f"{self.package}.{module}"), function)
                 cc.export(name, signature)(getattr(kernel, "py_func", kernel))
             try:
-                cc.compile()
+                _compile_releasing_gil(cc)
             except Exception as exc:  # distutils' compiler errors have no common base
                 raise BuildError(
                     f"compiling {self.package}'s kernels failed ({type(exc).__name__}: {exc}); "
@@ -110,6 +110,24 @@ class KernelBuild:
             if stale != target:
                 stale.unlink(missing_ok=True)
         return target, True
+
+
+def _compile_releasing_gil(cc) -> None:
+    """cc.compile(), with wrappers that release the GIL around each call, as the JIT's
+    `nogil=True` does: pycc takes no such option and builds its flags itself, so its
+    `Flags` is swapped for the build's time (pycc is frozen, pending deprecation)."""
+    from numba.pycc import compiler
+
+    class ReleasingGil(compiler.Flags):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.release_gil = True
+
+    original, compiler.Flags = compiler.Flags, ReleasingGil
+    try:
+        cc.compile()
+    finally:
+        compiler.Flags = original
 
 
 def build_command(what: str, kernels: KernelBuild, force: bool) -> int:
