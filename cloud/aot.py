@@ -19,7 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import json
+import os
 import shutil
+import subprocess
+import sys
 import sysconfig
 import tempfile
 import warnings
@@ -79,30 +83,12 @@ class KernelBuild:
         target = self.path(where)
         if target.exists() and not force:
             return target, False
-        try:
-            with warnings.catch_warnings():
-                # The pending deprecation is weighed in the module docstring.
-                warnings.simplefilter("ignore")
-                from numba.pycc import CC
-        except ImportError as exc:
-            raise BuildError(f"numba has no ahead-of-time compiler (numba.pycc): {exc}") from None
         with tempfile.TemporaryDirectory(prefix="gaitlink-aot-") as tmp:
-            cc = CC(self.module_name())
-            cc.output_dir = tmp
-            for name, (module, function, signature) in self.exports.items():
-                kernel = getattr(importlib.import_module(f"{self.package}.{module}"), function)
-                cc.export(name, signature)(getattr(kernel, "py_func", kernel))
-            try:
-                _compile_releasing_gil(cc)
-            except Exception as exc:  # distutils' compiler errors have no common base
-                raise BuildError(
-                    f"compiling {self.package}'s kernels failed ({type(exc).__name__}: {exc}); "
-                    "it needs a C compiler and the Python headers (tools/setup.sh installs them)"
-                ) from exc
+            built = _compile_in_child(self, Path(tmp))
             try:
                 # Copied beside the target, then renamed: an import never sees half a file.
                 partial = target.with_name(target.name + ".partial")
-                shutil.copyfile(Path(tmp) / cc.output_file, partial)
+                shutil.copyfile(built, partial)
                 partial.replace(target)
             except OSError as exc:
                 raise BuildError(f"cannot write the build into {where}: {exc}") from None
@@ -110,6 +96,52 @@ class KernelBuild:
             if stale != target:
                 stale.unlink(missing_ok=True)
         return target, True
+
+
+def _compile_in_child(kernels: KernelBuild, tmp: Path) -> Path:
+    """Compile in a fresh interpreter whose numba cache is an empty directory.
+
+    numba's on-disk cache checks only the timestamp of the file that defines a function,
+    not the files it inlines from (cloud/gait/_config.py), and compiling an export compiles
+    its callees through that cache: after a kernel module changed, a build made in this
+    process could bake in stale code that the digest would then vouch for. A child with
+    its own empty cache compiles everything from the sources (and costs the full compile
+    time, 10-60 s, once per change of the sources)."""
+    job = {
+        "package": kernels.package,
+        "module": kernels.module_name(),
+        "exports": kernels.exports,
+        "out": str(tmp),
+    }
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp / "numba-cache")}
+    done = subprocess.run(
+        [sys.executable, "-m", "gaitlink.cloud.aot", json.dumps(job)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        lines = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()
+        raise BuildError(
+            f"compiling {kernels.package}'s kernels failed: {lines[-1]}; it needs numba with "
+            "numba.pycc, a C compiler and the Python headers (tools/setup.sh installs them)"
+        )
+    return Path(done.stdout.strip().splitlines()[-1])
+
+
+def _compile(job: dict) -> Path:
+    """The child's side of `_compile_in_child`: compile, print the extension's path."""
+    with warnings.catch_warnings():
+        # The pending deprecation is weighed in the module docstring.
+        warnings.simplefilter("ignore")
+        from numba.pycc import CC
+    cc = CC(job["module"])
+    cc.output_dir = job["out"]
+    for name, (module, function, signature) in job["exports"].items():
+        kernel = getattr(importlib.import_module(f"{job['package']}.{module}"), function)
+        cc.export(name, signature)(getattr(kernel, "py_func", kernel))
+    _compile_releasing_gil(cc)
+    return Path(job["out"]) / cc.output_file
 
 
 def _compile_releasing_gil(cc) -> None:
@@ -144,3 +176,7 @@ def build_command(what: str, kernels: KernelBuild, force: bool) -> int:
     seconds = time.perf_counter() - started
     print(f"{what} kernels {'compiled' if made else 'already built'}: {path} ({seconds:.1f} s)")
     return 0
+
+
+if __name__ == "__main__":
+    print(_compile(json.loads(sys.argv[1])))

@@ -106,3 +106,15 @@ def test_ingest_build__cli__already_built() -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("ingest kernels already built: ")
     assert BUILD.module_name() in out.stdout
+
+
+def test_ingest_build__replaces_stale_builds(tmp_path) -> None:
+    # cloud/aot.py's build, on the ingest's small encoder (the gait kernels take ~30 s).
+    from gaitlink.cloud.ingest._compiled import BUILD
+
+    stale = tmp_path / (BUILD.stem + "_" + "0" * 16 + ".cpython-311-x86_64-linux-gnu.so")
+    stale.write_bytes(b"old")
+    path, made = BUILD.build(tmp_path)
+    assert made and path == BUILD.path(tmp_path) and path.stat().st_size > 10_000
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+    assert BUILD.build(tmp_path) == (path, False)  # built: nothing to do

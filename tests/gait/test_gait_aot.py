@@ -117,16 +117,6 @@ def test_gait_aot__stale_build__not_loaded(monkeypatch) -> None:
     assert why.startswith("the ahead-of-time build is not there") and "0" * 16 in why
 
 
-def test_gait_aot__build__replaces_stale_builds(tmp_path) -> None:
-    build = _compiled.BUILD
-    stale = tmp_path / (build.stem + "_" + "0" * 16 + ".cpython-311-x86_64-linux-gnu.so")
-    stale.write_bytes(b"old")
-    path, made = build.build(tmp_path)
-    assert made and path == build.path(tmp_path) and path.stat().st_size > 100_000
-    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
-    assert build.build(tmp_path) == (path, False)  # built: nothing to do
-
-
 def test_gait_aot__ingest_imports__no_numba() -> None:
     # The ingest's whole import graph and a warm-up of every kernel, in a fresh interpreter.
     code = (
