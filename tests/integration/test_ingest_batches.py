@@ -40,11 +40,21 @@ def test_ingest__a_batch_is_written_frame_by_frame_and_a_bad_frame_costs_only_it
         publish_all(gateway, [("gaitlink/v1/batch-a/imu/batch", batch),
                               ("gaitlink/v1/batch-b/imu/batch", broken)])  # fmt: skip
         port = pipeline["http_port"]
-        wait_until(lambda: services.ingest_metrics(port)["dead_letters"] == 2, 30, "dead letters")
         wait_until(lambda: count(stack, "imu", "WHERE device='batch-a'") == 250, 30, "5 frames")
+        store = DeadLetterStore(tmp_path / "dead-letters")
+
+        def ours() -> dict[str, dict]:
+            return {r["device"]: r for r in store.read() if r["device"] in ("batch-a", "batch-b")}
+
+        wait_until(lambda: len(ours()) == 2, 30, "a dead letter for each device")
         metrics = services.ingest_metrics(port)
-    assert metrics["dead_letters_by_reason"] == {"bad_crc": 1, "batch_bad_length": 1}
-    assert (metrics["frame_batches"], metrics["frames"], metrics["messages"]) == (1, 5, 2)
-    records = {r["reason"]: r for r in DeadLetterStore(tmp_path / "dead-letters").read()}
-    assert records["bad_crc"]["topic"] == "gaitlink/v1/batch-a/imu"
-    assert records["batch_bad_length"]["topic"] == "gaitlink/v1/batch-b/imu/batch"
+    # The stack is shared: other tests' retained messages reach this ingest too, so only
+    # what is ours is counted here.
+    records = ours()
+    assert (records["batch-a"]["topic"], records["batch-a"]["reason"]) == (
+        "gaitlink/v1/batch-a/imu", "bad_crc",
+    )  # fmt: skip
+    assert (records["batch-b"]["topic"], records["batch-b"]["reason"]) == (
+        "gaitlink/v1/batch-b/imu/batch", "batch_bad_length",
+    )  # fmt: skip
+    assert metrics["frame_batches"] >= 1 and metrics["dead_letters_by_reason"]["bad_crc"] >= 1
