@@ -21,8 +21,9 @@ from uplink import Uplink
 
 _NO_MEMORY = '{"device_id": "%s", "version": %d, "status": "rejected", "error": "no_memory"}'
 _HEALTHY_MS = const(30000)  # running and acknowledged this long: the boot did not fail
-FIRMWARE_VERSION = "0.1.0"
+FIRMWARE_VERSION = "0.1.0"  # a release's own (`gaitlink firmware release --version`)
 DEVICE_FILE = "device.json"
+FW_FILE = "fw.json"  # = fwboot.FW_FILE
 # env readings in the order of _ENV's values (their names in range_checks)
 _ENV_NAMES = ("temperature", "humidity", "pressure")
 # Status and env messages as templates for uplink.fill (a zero byte per value): a dict and
@@ -35,7 +36,7 @@ _STATUS = (
     b',"range_violations":\0,"free_heap":\0,"heap_min_free":\0,"imu":"\0"'
     b',"faults":{"i2c_errors":\0,"imu_lost":\0,"imu_reinits":\0,"fifo_overflows":\0'
     b',"samples_lost":\0,"stuck_events":\0,"clipped_frames":\0,"env_errors":\0}'
-    b',"clock":{"steps":\0,"slews":\0,"last_error_us":\0}}'
+    b',"clock":{"steps":\0,"slews":\0,"last_error_us":\0},"ota":\0}'
 )
 _ENV = (
     b'{"device_id":"\0","timestamp":"\0","sensor_data":{"temperature":{"value":\0'
@@ -68,6 +69,15 @@ class App:
         self.desired = None  # the newest config/desired payload not yet handled
         self.apply_min_free = None  # free heap in the middle of applying a config
         self.config_oom = 0  # desired configs dropped for want of heap
+        self.offer = None  # the newest firmware offer (ota) not yet handled
+        self.offer_oom = 0  # firmware offers put off for want of heap
+        self.ota_half = None  # frames acknowledged half way through probation
+        self.fw = {}  # firmware updates' state as fwapp.py keeps it; None: not read yet
+        try:
+            os.stat(FW_FILE)
+            self.fw = None
+        except OSError:
+            pass  # never updated
         self.healthy = False  # the boot's crash count is cleared once this run is healthy
         self._wd_fed = time.ticks_ms()
         self._wd_seen = (-1, -1)  # (samples, acked) at the last check
@@ -83,7 +93,7 @@ class App:
         self.env_out_of_range = 0
         self.env_errors = 0
         self._faults_sent = 0
-        self._status_vals = [cfg["device_id"].encode(), self.boot_id] + [0] * 21
+        self._status_vals = [cfg["device_id"].encode(), self.boot_id] + [0] * 21 + [b"null"]
         loc = cfg["location"]
         self._location = (b',"location":' + json.dumps(loc).encode()) if loc else b""
         self._env_vals = [self._status_vals[0]] + [b""] * 10
@@ -187,6 +197,8 @@ class App:
         # from the uplink's reader: only note it; the supervisor applies it (it awaits)
         if topic == self.uplink.commands[0]:
             self.desired = payload  # a newer one replaces one not yet handled
+        elif payload:  # ota; an empty retained message is a withdrawn offer
+            self.offer = payload
 
     async def _handle_desired(self):
         payload = self.desired
@@ -246,6 +258,20 @@ class App:
             devconfig = None
             _unload(("devconfig",))
 
+    async def _update(self):
+        # firmware updates (firmware/fwapp.py, loaded only while needed: resident, its code
+        # would cost the app's heap); an offer put off for want of heap is tried again
+        gc.collect()
+        try:
+            import fwapp
+        except MemoryError:
+            self.offer_oom += 1
+            return
+        await fwapp.step(self)
+        fwapp = None
+        if "state" not in self.fw:  # no release on probation
+            _unload(("fwapp", "fwboot"))
+
     def _watch(self):
         # The watchdog, fed only while the sampler and the uplink make progress: samples
         # were taken, and frames were acknowledged or the ring has room (a broker outage
@@ -283,6 +309,8 @@ class App:
                 if self.desired is not None:
                     await self._handle_desired()
                     cfg = self.cfg
+                if self.offer is not None or self.fw is None or "state" in self.fw:
+                    await self._update()
                 if (
                     not self.healthy
                     and self.ring.acked

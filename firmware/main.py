@@ -1,10 +1,32 @@
-# Boot only: count the boot, run the app (or safe mode after repeated crashes), log what
-# escaped it, leave a fresh event loop behind. safemode.py is loaded only while needed:
-# resident, its code would cost the app's heap.
+# Boot only: pick the release (fwboot), count the boot, run the app (or safe mode after
+# repeated crashes), log what escaped it, leave a fresh event loop behind. safemode.py is
+# loaded only while needed: resident, its code would cost the app's heap.
 import asyncio
+import gc
+import os
 import sys
 
-import safemode
+
+def _exists(path):
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
+
+
+update = False
+# fwboot.FW_FILE, fwboot.OFFER_FILE: a device never updated has neither, and never loads
+# fwboot (its RAM)
+if _exists("fw.json") or _exists("offer.json"):
+    import fwboot
+
+    # which release runs (firmware updates): its folder goes first on sys.path
+    update = fwboot.choose() == "update"
+    del sys.modules["fwboot"]
+    fwboot = None
+    gc.collect()  # what fwboot read and checked, gone before the app takes its big blocks
+import safemode  # noqa: E402 - from the release fwboot chose
 
 crashes, reason = safemode.booted()
 safe = crashes >= safemode.LIMIT
@@ -12,7 +34,11 @@ del sys.modules["safemode"]
 sys.modules.pop("crashes", None)  # safemode's counting: the app loads it when healthy
 safemode = None
 try:
-    if safe:
+    if update:  # a firmware offer waits: download, verify, stage with the heap to ourselves
+        import ota
+
+        asyncio.run(ota.main())
+    elif safe:
         import safemode
 
         asyncio.run(safemode.main(crashes, reason))

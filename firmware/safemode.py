@@ -4,7 +4,8 @@
 # there, main.py runs this minimal mode instead of the app: no sensors, no sampling. It
 # connects, reports state "safe_mode" with the reason, and takes a signed config
 # (verified, checked, persisted, reported); then it restarts to try the app again, with
-# one crash left before it comes back here.
+# one crash left before it comes back here. It takes a firmware offer too: saved, then a
+# restart into update mode (ota.py).
 import asyncio
 import json
 import os
@@ -37,6 +38,16 @@ def _config():
     return cfg
 
 
+async def _offer(up, payload):
+    # saved for update mode (ota.py), which main.py runs at the next boot, before safe mode
+    import fwapp
+    import fwboot
+
+    if payload and fwapp.save(fwboot.read(), payload):
+        await up.stop(b"rebooting", 3000)
+        reset()
+
+
 async def main(crashes, reason):
     from binascii import unhexlify
 
@@ -65,11 +76,16 @@ async def main(crashes, reason):
 
     d.uplink = up = Uplink(cfg, Ring(64, 2), d.clock, boot_id, status)
     desired_msgs = []
-    up.on_command = lambda t, payload: t == up.commands[0] and desired_msgs.append(payload)
+    offers = []  # firmware offers: a new release may be the repair
+    up.on_command = lambda t, payload: (desired_msgs if t == up.commands[0] else offers).append(
+        payload
+    )
     up.start()
     key = unhexlify(cfg["device_key"]) if cfg["device_key"] else None
     while True:
         await asyncio.sleep_ms(250)
+        if offers:
+            await _offer(up, offers.pop())
         if not desired_msgs:
             continue
         import desired
