@@ -70,14 +70,8 @@ class App:
         self.apply_min_free = None  # free heap in the middle of applying a config
         self.config_oom = 0  # desired configs dropped for want of heap
         self.offer = None  # the newest firmware offer (ota) not yet handled
-        self.offer_oom = 0  # firmware offers put off for want of heap
-        self.ota_half = None  # frames acknowledged half way through probation
-        self.fw = {}  # firmware updates' state as fwapp.py keeps it; None: not read yet
-        try:
-            os.stat(FW_FILE)
-            self.fw = None
-        except OSError:
-            pass  # never updated
+        # firmware updates' state as fwapp.py keeps it; None: to be read (a device updated)
+        self.fw = None if FW_FILE in os.listdir() else {}
         self.healthy = False  # the boot's crash count is cleared once this run is healthy
         self._wd_fed = time.ticks_ms()
         self._wd_seen = (-1, -1)  # (samples, acked) at the last check
@@ -265,8 +259,7 @@ class App:
         try:
             import fwapp
         except MemoryError:
-            self.offer_oom += 1
-            return
+            return  # an offer waits for the next tick
         await fwapp.step(self)
         fwapp = None
         if "state" not in self.fw:  # no release on probation

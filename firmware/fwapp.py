@@ -15,6 +15,9 @@ import time
 from binascii import hexlify
 
 import fwboot
+from micropython import const
+
+_OUT_BYTES = const(832)
 
 
 def _write(path, data):
@@ -29,6 +32,7 @@ async def step(app):
     # in it), else only what tells a new offer from one handled before
     if app.fw is None:
         st = fwboot.read()
+        st.pop("half", None)  # this boot's acknowledgements count, not an earlier one's
         changed(app, st.get("report"))
         app.fw = st if st.get("state") == "trial" else _seen(st)
     trial = "state" in app.fw
@@ -46,8 +50,14 @@ def _seen(st):
 
 def changed(app, report):
     # the status's "ota" object, written once per change, not per report; the fields that
-    # fit the uplink's fixed buffer (update mode's status has them all)
+    # fit the uplink's status buffer (update mode's status has them all). A device never
+    # updated keeps the uplink's buffer as it is; one with a report gets a buffer with room
+    # for it (the longest status, 650 bytes, and this object, at most 182)
     out = b"null"
+    up = app.uplink
+    if report and len(up._out) < _OUT_BYTES:
+        up._out = bytearray(_OUT_BYTES)
+        up._out_mv = memoryview(up._out)
     if report:
         out = {k: report.get(k) for k in ("n", "version", "state", "gap_ms")}
         out["error"] = report.get("error") and report["error"][:64]
@@ -132,13 +142,13 @@ async def _trial(app):
         fwboot.write(st)
         _send(app, rep)
     up_s = time.ticks_diff(time.ticks_ms(), app.started_ms) // 1000
-    if app.ota_half is None and up_s >= st["confirm_s"] // 2:
-        app.ota_half = app.ring.acked  # frames must keep being acknowledged after this
+    if st.get("half") is None and up_s >= st["confirm_s"] // 2:
+        st["half"] = app.ring.acked  # frames must keep being acknowledged after this
     healthy = (
         app.uplink.connected
         and s.imu_ok
-        and app.ota_half is not None
-        and app.ring.acked > app.ota_half
+        and st.get("half") is not None
+        and app.ring.acked > st["half"]
     )
     if rep["state"] == "trial" and up_s >= st["confirm_s"] and healthy:
         st["state"] = rep["state"] = "confirmed"

@@ -6,19 +6,12 @@ import gc
 import os
 import sys
 
-
-def _exists(path):
-    try:
-        os.stat(path)
-        return True
-    except OSError:
-        return False
-
-
-update = False
-# fwboot.FW_FILE, fwboot.OFFER_FILE: a device never updated has neither, and never loads
-# fwboot (its RAM)
-if _exists("fw.json") or _exists("offer.json"):
+try:
+    os.stat("fw.json")  # fwboot.FW_FILE: only a device ever updated loads fwboot (RAM)
+    update = None
+except OSError:
+    update = False
+if update is None:
     import fwboot
 
     # which release runs (firmware updates): its folder goes first on sys.path

@@ -70,6 +70,8 @@ async def main():
 
     d.status = status
     d.uplink = up = Uplink(cfg, Ring(64, 2), clock, boot_id, status)
+    up._out = bytearray(1024)  # room for every field of the report (the heap is ours)
+    up._out_mv = memoryview(up._out)
     up.start()
     t = 0
     while not up.connected and t < _CONNECT_MS:

@@ -43,7 +43,9 @@ async def _offer(up, payload):
     import fwapp
     import fwboot
 
-    if payload and fwapp.save(fwboot.read(), payload):
+    st = fwboot.read()
+    if payload and fwapp.save(st, payload):
+        fwboot.write(st)  # main.py looks for update mode only where this file exists
         await up.stop(b"rebooting", 3000)
         reset()
 

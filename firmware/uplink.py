@@ -14,9 +14,7 @@ from mqtt import PUBACK, PUBLISH, MQTTProtocol
 
 _ETIMEDOUT = const(110)
 _OUTBOX_MAX = const(4)
-# a status with a 32-character id, 10-digit counters (650 bytes) and a firmware update's
-# "ota" object (fwapp.changed: at most 182 bytes) fits
-OUT_BYTES = const(832)
+OUT_BYTES = const(704)  # a status with a 32-character id and 10-digit counters fits
 TIME_TOPIC = b"gaitlink/v1/time"
 
 

@@ -117,7 +117,7 @@ def test_firmware_cli__release_compiles_every_app_module_but_the_boot_loader(tmp
     version, files = parse_manifest((out / "manifest.txt").read_text())
     names = {f[0] for f in files}
     assert version == "0.2.0"
-    assert {"app.mpy", "sampler.mpy", "uplink.mpy", "drivers/mpu6050.mpy"} <= names
+    assert {"app.mpy", "ota.mpy", "fwapp.mpy", "drivers/mpu6050.mpy"} <= names
     assert not names & {"main.mpy", "fwboot.mpy", "__init__.mpy"}
     for path, size, digest in files:
         data = (out / path).read_bytes()
