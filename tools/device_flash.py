@@ -19,7 +19,13 @@ from importlib import resources
 from pathlib import Path
 
 from gaitlink.secrets import write_secret
-from gaitlink.tools.device import FIRMWARE_DIR, DeviceError, find_tool
+from gaitlink.tools.device import (
+    FIRMWARE_DIR,
+    DeviceError,
+    find_tool,
+    is_package_marker,
+    mpy_cross_command,
+)
 from gaitlink.tools.device_admin import WIFI_PLACEHOLDER, provisioned_path
 
 BOARDS_DIR = Path(str(resources.files("gaitlink.hardware"))) / "boards"
@@ -100,12 +106,11 @@ def stage_deploy(device_id: str, board: str, device_file: Path | None, out: Path
         known = ", ".join(sorted(p.stem for p in BOARDS_DIR.glob("*.json")))
         raise Refused(f"no board profile {board!r}: one of {known}")
     values["board"] = json.loads(profile.read_text())
-    mpy_cross = find_tool("mpy-cross")
     files = []
     for src in sorted(FIRMWARE_DIR.rglob("*.py")):
         rel = src.relative_to(FIRMWARE_DIR)
-        if rel.as_posix() == "__init__.py":
-            continue  # the host's package marker
+        if is_package_marker(rel.as_posix()):
+            continue
         if rel.as_posix() == "main.py":
             shutil.copyfile(src, out / "main.py")
             files.append("main.py")
@@ -113,7 +118,7 @@ def stage_deploy(device_id: str, board: str, device_file: Path | None, out: Path
         target = out / rel.with_suffix(".mpy")
         target.parent.mkdir(parents=True, exist_ok=True)
         done = subprocess.run(
-            [mpy_cross, "-o", str(target), str(src)], capture_output=True, text=True
+            mpy_cross_command(src, target, rel.as_posix()), capture_output=True, text=True
         )
         if done.returncode:
             raise Refused(f"mpy-cross failed on {src}: {done.stderr.strip()}")

