@@ -18,9 +18,11 @@ class Ring:
         if capacity < 2:
             raise ValueError("ring_bytes: room for at least 2 frames required")
         self.capacity = capacity
-        # no held memoryview per slot (19 of them would cost ~0.8 kB on a 64-bit port):
-        # push() copies by slice, frame() makes its view when a frame is published
-        self._slots = [bytearray(slot_len) for _ in range(capacity)]
+        # one block for every slot: a bytearray and a list entry per slot would cost ~1 kB
+        # more on a 64-bit port. No held memoryview per slot either: push() copies by slice,
+        # frame() makes its view when a frame is published
+        self._slot = slot_len
+        self._buf = bytearray(slot_len * capacity)
         self._lens = array("H", bytes(2 * capacity))
         self._pids = array("H", bytes(2 * capacity))
         self._state = bytearray(capacity)
@@ -35,11 +37,14 @@ class Ring:
         return self.head - self.tail
 
     def push(self, frame):
+        n = len(frame)
+        if n > self._slot:
+            raise ValueError("frame longer than a ring slot")  # it would overwrite the next
         if self.head - self.tail == self.capacity:
             self._drop_oldest()
         i = self.head % self.capacity
-        n = len(frame)
-        self._slots[i][:n] = frame  # same length: in place, the slot never grows
+        o = i * self._slot
+        self._buf[o : o + n] = frame  # same length: in place, the buffer never grows
         self._lens[i] = n
         self._state[i] = QUEUED
         self.head += 1
@@ -68,7 +73,8 @@ class Ring:
 
     def frame(self, idx):
         i = idx % self.capacity
-        return memoryview(self._slots[i])[: self._lens[i]]
+        o = i * self._slot
+        return memoryview(self._buf)[o : o + self._lens[i]]
 
     def was_sent(self, idx):
         return self._state[idx % self.capacity] == REQUEUED
@@ -96,7 +102,7 @@ class Ring:
 
     def release(self):
         # after the run: the slots' RAM goes back to the heap; the counters stay readable
-        self._slots = None
+        self._buf = None
 
     def rewind(self):
         # after a lost link: every unacked frame goes back to the queue, marked resent
