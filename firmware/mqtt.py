@@ -53,7 +53,7 @@ class MQTTProtocol:
         self.timeout_ms = timeout_ms
         self._r = None
         self._w = None
-        self._lock = asyncio.Lock()
+        self._busy = False  # a writer is in _send
         self._hdr = bytearray(8 + 64)  # fixed header + topic + packet id of a PUBLISH
         self._hdr_mv = memoryview(self._hdr)
         self._ack = bytearray(4)
@@ -127,14 +127,21 @@ class MQTTProtocol:
         w = self._w
         if w is None:
             raise OSError(_ECONNRESET)
-        # one writer at a time: interleaved drain() calls on one stream would corrupt it
-        async with self._lock:
+        # one writer at a time: interleaved drain() calls on one stream would corrupt it. A
+        # flag, not asyncio.Lock: the lock's module would hold ~0.7 kB of heap for good
+        while self._busy:
+            await asyncio.sleep_ms(1)
+        if self._w is not w:
+            raise OSError(_ECONNRESET)  # closed while this writer waited
+        self._busy = True
+        try:
             for part in parts:
                 w.write(part)
-            try:
-                await asyncio.wait_for_ms(w.drain(), self.timeout_ms)
-            except asyncio.TimeoutError:
-                raise OSError(_ETIMEDOUT) from None
+            await asyncio.wait_for_ms(w.drain(), self.timeout_ms)
+        except asyncio.TimeoutError:
+            raise OSError(_ETIMEDOUT) from None
+        finally:
+            self._busy = False
 
     async def _read(self, n):
         r = self._r
