@@ -19,7 +19,7 @@ import socket
 import struct
 import sys
 
-from gaitlink.hardware.sim.board import make_bus
+from gaitlink.hardware.sim.i2c import make_bus
 
 _HEADER = struct.Struct("<BBBH")
 

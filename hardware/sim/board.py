@@ -18,22 +18,6 @@ def imu_of(profile):
     return imu.get("part", "MPU-6050"), imu.get("fifo", True)
 
 
-def make_bus(seed, imu_addr, env_addr, options, profile):
-    # the register models on a simulated bus, faults scheduled
-    from .bme280 import BME280Sim
-    from .i2c import SimI2C
-    from .mpu6050 import MPU6050Sim, MPU6500Sim
-
-    part = imu_of(profile)[0]
-    model = MPU6500Sim if part == "MPU-6500" else MPU6050Sim
-    devices = [model(seed, imu_addr, drift_ppm=options.get("drift_ppm", 0.0))]
-    if options.get("env", True):
-        devices.append(BME280Sim(seed, env_addr))
-    bus = SimI2C(devices)
-    bus.schedule(options.get("faults", []))
-    return bus
-
-
 class SimBoard:
     name = "sim"
 
@@ -45,6 +29,8 @@ class SimBoard:
 
             self.i2c = RemoteI2C(options["bus"])
         else:
+            from .i2c import make_bus  # the register models in this interpreter
+
             self.i2c = make_bus(seed, imu_addr, env_addr, options, profile)
         self._battery = options.get("battery", True)
         self._wifi = options.get("wifi", True)

@@ -86,3 +86,20 @@ class SimI2C:
 
     def writeto_mem(self, addr, memaddr, buf, addrsize=8):
         self._device(addr).write(memaddr, buf)
+
+
+def make_bus(seed, imu_addr, env_addr, options, profile):
+    # the register models on a simulated bus, faults scheduled (here, not in board.py: a
+    # device whose sensors run in hardware/simbus.py loads board.py but not this)
+    from .bme280 import BME280Sim
+    from .board import imu_of
+    from .mpu6050 import MPU6050Sim, MPU6500Sim
+
+    part = imu_of(profile)[0]
+    model = MPU6500Sim if part == "MPU-6500" else MPU6050Sim
+    devices = [model(seed, imu_addr, drift_ppm=options.get("drift_ppm", 0.0))]
+    if options.get("env", True):
+        devices.append(BME280Sim(seed, env_addr))
+    bus = SimI2C(devices)
+    bus.schedule(options.get("faults", []))
+    return bus
