@@ -222,35 +222,54 @@ class App:
                 pass  # counted; the summary and the next boot tell
 
     async def _apply_desired(self, payload):
-        # In two steps, each module loaded only while needed (resident, they would cost
-        # ~9 kB): desired.py (+ rules, sign) checks, and is unloaded before devconfig.py
-        # applies, persists and reports: at most one of them takes the heap at a time.
+        # In steps, each module loaded only while needed and unloaded before the next
+        # (resident, they would cost ~9 kB; together, more than a 100 kB heap has to spare):
+        # desired.py (and sign.py) verify, rules.py checks the fields, devconfig.py applies,
+        # persists and reports.
         cfg = self.cfg
         gc.collect()
         import desired
 
         key = unhexlify(cfg["device_key"]) if cfg["device_key"] else None
-        remote = desired.REMOTE  # the tuple outlives the module, for the report
+        rejected = checked = None
         try:
-            checked = desired.check(cfg, key, payload, self.max_spf)
-            rejected = None
+            verified = desired.verify(key, payload, cfg["config_version"])
         except desired.Rejected as e:
-            checked = None
+            verified = None
             rejected = e.args
         desired = payload = None  # this frame's names would keep them alive
-        _unload(("desired", "rules", "sign"))
-        if checked is None and rejected is None:
+        _unload(("desired", "sign"))
+        if verified is None and rejected is None:
             return  # the running version: nothing to do
+        import rules
+
+        remote = rules.REMOTE  # the tuple outlives the module, for the report
+        if verified is not None:
+            try:
+                checked = rules.check_desired(cfg, verified[1], verified[0], self.max_spf)
+            except ValueError as e:
+                rejected = ("invalid: " + str(e), verified[0])
+        self.note_free()  # the low point: rules.py and the parsed values held
+        rules = verified = None
+        _unload(("rules",))
         import devconfig
 
         try:
             if rejected is not None:
                 devconfig.report(self, "rejected", rejected[0], rejected[1], remote)
             else:
-                await devconfig.apply(self, checked[0], checked[1], checked[2], remote)
+                # cfg holds the new values and version (rules.check_desired)
+                await devconfig.apply(self, cfg["config_version"], checked[0], checked[1], remote)
         finally:
             devconfig = None
             _unload(("devconfig",))
+
+    def note_free(self):
+        # the heap while a config is applied, at its fullest points (summary, docs/firmware.md)
+        gc.collect()
+        free = gc.mem_free()
+        if self.apply_min_free is None or free < self.apply_min_free:
+            self.apply_min_free = free
 
     async def _update(self):
         # firmware updates (firmware/fwapp.py, loaded only while needed: resident, its code

@@ -69,6 +69,10 @@ _is_int = rules.is_int
 _is_num = rules.is_num
 
 
+def _is_hex(s):
+    return all("0" <= ch <= "9" or "a" <= ch <= "f" or "A" <= ch <= "F" for ch in s)
+
+
 def _check_device_id(v):
     if not isinstance(v, str) or not 1 <= len(v) <= 32:
         _bad("device_id", "1-32 characters required")
@@ -106,7 +110,7 @@ def validate(cfg):
         if not _is_num(lon) or not -180 <= lon <= 180:
             _bad("location.longitude", "number in [-180, 180] required")
     key = cfg["device_key"]
-    if key is not None and (not isinstance(key, str) or len(key) != 64 or not rules.is_hex(key)):
+    if key is not None and (not isinstance(key, str) or len(key) != 64 or not _is_hex(key)):
         _bad("device_key", "64 hex digits required")
     for k in ("board", "sim"):
         if cfg[k] is not None and not isinstance(cfg[k], dict):

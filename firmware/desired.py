@@ -1,13 +1,10 @@
 # A desired config (docs/protocol.md §3.3), checked before anything changes: HMAC over the
 # bytes received with the device's key, a version newer than the running one, and every
 # field by rules.py. Loaded on its own, and unloaded before devconfig.py applies the result:
-# the two never take the heap at the same time (a 100 kB heap has room for one of them).
+# the two never take the heap at the same time. sign.py is unloaded before rules.py loads,
+# for the same reason.
 import json
-
-import rules
-import sign
-
-REMOTE = rules.REMOTE
+import sys
 
 
 class Rejected(Exception):
@@ -30,39 +27,44 @@ def _unpack(payload):
     return version, text, sig
 
 
-def check(cfg, key, payload, max_spf):
-    # None if this version already runs; else applies the values to cfg in place and
-    # returns (version, values, undo) where undo puts cfg back. Raises Rejected with cfg
-    # unchanged. In place, because a copy of cfg is a block a fragmented heap may not have.
+def verify(key, payload, running):
+    # (version, config text) of a desired config signed with key and newer than the
+    # running version; None if it is the running version. Raises Rejected.
     version, text, sig = _unpack(payload)
     if key is None:
         raise Rejected("no_device_key", version)
-    if not sign.verify(key, (str(version) + "\n" + text).encode(), sig):
+    import sign
+
+    good = sign.verify(key, (str(version), "\n", text), sig)
+    sign = None
+    sys.modules.pop("sign", None)  # unloaded before rules.py loads
+    if not good:
         raise Rejected("bad_signature", version)
-    if version == cfg["config_version"]:
+    if version == running:
         return None  # the retained copy, delivered again at each connect
-    if version < cfg["config_version"]:
+    if version < running:
         raise Rejected("stale_version", version)
+    return version, text
+
+
+def check(cfg, key, payload, max_spf):
+    # verify() and rules.check_desired() in one step, for safe mode, which has the heap to
+    # hold both modules (the app unloads this module between the two): None if this
+    # version already runs, else (version, values, undo). Raises Rejected.
+    got = verify(key, payload, cfg["config_version"])
+    if got is None:
+        return None
+    import rules
+
     try:
-        values = json.loads(text)
-    except ValueError:
-        raise Rejected("invalid: config: not JSON", version) from None
-    if not isinstance(values, dict):
-        raise Rejected("invalid: config: object required", version)
-    for k in values:
-        if k not in rules.REMOTE:
-            raise Rejected("invalid: " + str(k) + ": unknown field", version)
-    undo = {"config_version": cfg["config_version"]}
-    for k in values:
-        undo[k] = cfg[k]
-    cfg.update(values)
-    cfg["config_version"] = version
-    try:
-        rules.check_remote(cfg)
-        if cfg["samples_per_frame"] > max_spf:
-            # the ring's slots were sized at boot; a bigger frame needs a reboot first
-            rules.bad("samples_per_frame", "at most %d on this boot" % max_spf)
+        return (got[0],) + rules.check_desired(cfg, got[1], got[0], max_spf)
     except ValueError as e:
-        cfg.update(undo)
-        raise Rejected("invalid: " + str(e), version) from None
-    return version, values, undo
+        raise Rejected("invalid: " + str(e), got[0]) from None
+
+
+def remote():
+    # the fields a desired config may change (rules.REMOTE), for the report: the tuple
+    # outlives the modules
+    import rules
+
+    return rules.REMOTE

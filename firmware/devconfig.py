@@ -1,9 +1,8 @@
-# Remote configuration on the device (docs/protocol.md §3.3, §3.4): desired.py has checked
-# a desired config (signature, version, fields) and been unloaded; here it is applied live,
-# persisted atomically, and reported. A failure part way puts the last good config back.
-# config.py reads the persisted file at boot.
+# Remote configuration on the device (docs/protocol.md §3.3, §3.4): desired.py has verified
+# a desired config (signature, version) and rules.py checked its fields, and both have been
+# unloaded; here it is applied live, persisted atomically, and reported. A failure part way
+# puts the last good config back. config.py reads the persisted file at boot.
 import asyncio
-import gc
 import json
 import os
 
@@ -57,11 +56,11 @@ def report(app, status, error, desired, remote):
 
 
 async def apply(app, version, values, undo, remote):
-    # checked (desired.check): live, then persisted, then reported
+    # checked (rules.check_desired, cfg holds the values): live, then persisted, reported
     cfg = app.cfg
     try:
         await _restart_sampler(app)
-        _note_free(app)
+        app.note_free()  # this module loaded, the sampler set up again
         persist(version, values)
     except Exception as e:  # noqa: BLE001 - whatever failed part way: back to the last good
         print("devconfig: version", version, "failed, rolling back:", repr(e))
@@ -69,15 +68,8 @@ async def apply(app, version, values, undo, remote):
         await _restart_sampler(app)
         report(app, "rejected", "apply_failed: " + repr(e), version, remote)
         return
-    _note_free(app)
+    app.note_free()  # persisted
     report(app, "applied", None, version, remote)
-
-
-def _note_free(app):
-    # the heap while a config is applied (this module loaded, the sampler set up again)
-    gc.collect()
-    free = gc.mem_free()
-    app.apply_min_free = free if app.apply_min_free is None else min(free, app.apply_min_free)
 
 
 def _drain(s, imu):

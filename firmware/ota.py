@@ -111,7 +111,7 @@ def _verify(d, payload):
     key = d.cfg["device_key"]
     if not key:
         raise Rejected("no_device_key", False)
-    if not isinstance(text, str) or not sign.verify(unhexlify(key), ("ota\n" + text).encode(), sig):
+    if not isinstance(text, str) or not sign.verify(unhexlify(key), ("ota\n", text), sig):
         raise Rejected("bad_signature", False)
     try:
         offer = json.loads(text)

@@ -1,6 +1,8 @@
-# The checks of the fields a desired config may change (devconfig.REMOTE). config.py runs
-# them on device.json at boot and devconfig.py on a desired config at run time: one set of
-# rules, small enough to load while the app runs (all of config.py is not).
+# The checks of the fields a desired config may change (REMOTE). config.py runs them on
+# device.json at boot, and check_desired() on a verified desired config at run time: one
+# set of rules, small enough to load while the app runs (all of config.py is not).
+import json
+
 # What an operator may change remotely. Identity, broker and keys stay in device.json.
 REMOTE = (
     "rate_hz",
@@ -30,10 +32,6 @@ def is_int(v):
 
 def is_num(v):
     return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def is_hex(s):
-    return all("0" <= ch <= "9" or "a" <= ch <= "f" or "A" <= ch <= "F" for ch in s)
 
 
 def _int(cfg, k, lo, hi):
@@ -96,3 +94,32 @@ def check_remote(cfg):
             bad(name, "[low, high] with low <= high required")
     _axis_map(cfg["axis_map"])
     _offsets(cfg)
+
+
+def check_desired(cfg, text, version, max_spf):
+    # the fields of a verified desired config (desired.verify), applied to cfg in place:
+    # (values, undo), where undo puts cfg back. Raises ValueError naming the field, with
+    # cfg unchanged. In place: a copy of cfg is a block a fragmented heap may not have.
+    try:
+        values = json.loads(text)
+    except ValueError:
+        bad("config", "not JSON")
+    if not isinstance(values, dict):
+        bad("config", "object required")
+    for k in values:
+        if k not in REMOTE:
+            bad(str(k), "unknown field")
+    undo = {"config_version": cfg["config_version"]}
+    for k in values:
+        undo[k] = cfg[k]
+    cfg.update(values)
+    cfg["config_version"] = version
+    try:
+        check_remote(cfg)
+        if cfg["samples_per_frame"] > max_spf:
+            # the ring's slots were sized at boot; a bigger frame needs a reboot first
+            bad("samples_per_frame", "at most %d on this boot" % max_spf)
+    except ValueError:
+        cfg.update(undo)
+        raise
+    return values, undo

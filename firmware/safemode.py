@@ -93,12 +93,12 @@ async def main(crashes, reason):
         import desired
         import devconfig
 
-        remote = desired.REMOTE
         try:
             checked = desired.check(cfg, key, desired_msgs.pop(), 200)
         except desired.Rejected as e:
-            devconfig.report(d, "rejected", e.args[0], e.args[1], remote)
+            devconfig.report(d, "rejected", e.args[0], e.args[1], desired.remote())
             continue
+        remote = desired.remote()
         if checked is None:
             continue
         devconfig.persist(checked[0], checked[1])
