@@ -1,7 +1,7 @@
 """Serve the register-level sensor simulator (hardware/sim) to one simulated device.
 
 The firmware under the MicroPython unix port talks to its sensors through
-`sim.remote.RemoteI2C`, a socket to this process, so that the simulator's code and state
+`sim.board.RemoteI2C`, a socket to this process, so that the simulator's code and state
 live here and not in the device's 100 kB heap (an ESP32 carries no simulator either), and
 its CPU time is not counted as the firmware's. The models are the same files the firmware
 can also load in-process (tests of drivers do); the bus is built from the device.json the

@@ -78,14 +78,6 @@ class BME280:
             self._pressure(adc_p, t_fine) / 25600,
         )
 
-    def measure(self):
-        # blocking convenience: trigger, wait, read
-        self.trigger()
-        time.sleep_ms(MEASURE_MS)
-        while self.busy():
-            time.sleep_ms(1)
-        return self.read()
-
     def _t_fine(self, adc_t):
         t1, t2, t3 = self.t
         v1 = (((adc_t >> 3) - (t1 << 1)) * t2) >> 11

@@ -90,10 +90,15 @@ except OSError as e:
 ENV = """
 import json
 from sim.board import SimBoard
-from drivers.bme280 import BME280
+import time
+from drivers.bme280 import BME280, MEASURE_MS
 env = BME280(SimBoard(%d).i2c, 0x76)
 for m in range(6):
-    print(json.dumps(list(env.measure())))
+    env.trigger()
+    time.sleep_ms(MEASURE_MS)
+    while env.busy():
+        time.sleep_ms(1)
+    print(json.dumps(list(env.read())))
 """
 
 
