@@ -1,31 +1,25 @@
-# Composes board, drivers, sampler and uplink; the supervisor loop reports status, keeps the
-# heap tidy and, for bounded runs, flushes and prints one JSON summary line.
+# The app: board, drivers, sampler and uplink (composed by compose.py); the supervisor loop
+# reports status, keeps the heap tidy and, for bounded runs, flushes and prints one JSON
+# summary line.
 import asyncio
 import gc
 import json
-import os
-import struct
 import sys
 import time
 from binascii import unhexlify
 
 import board
-from clock import Clock, iso
+from clock import iso
 from drivers.bme280 import BME280, MEASURE_MS
-from drivers.mpu6050 import DRIVERS
-from frame import size
 from micropython import const
-from ring import Ring
-from sampler import Sampler
-from uplink import Uplink
 
 _NO_MEMORY = '{"device_id": "%s", "version": %d, "status": "rejected", "error": "no_memory"}'
 _HEALTHY_MS = const(30000)  # running and acknowledged this long: the boot did not fail
 FIRMWARE_VERSION = "0.1.0"  # a release's own (`gaitlink firmware release --version`)
 DEVICE_FILE = "device.json"
-FW_FILE = "fw.json"  # = fwboot.FW_FILE
 # env readings in the order of _ENV's values (their names in range_checks)
-_ENV_NAMES = ("temperature", "humidity", "pressure")
+# (a list: the strings of a constant tuple would each be a heap object, a list's are qstrs)
+_ENV_NAMES = ["temperature", "humidity", "pressure"]
 # Status and env messages as templates for uplink.fill (a zero byte per value): a dict and
 # json.dumps would need fresh blocks of ~500 bytes each time
 _VERSION = b'"firmware_version":"' + FIRMWARE_VERSION.encode() + b'"'
@@ -49,51 +43,12 @@ _ENV = (
 
 class App:
     def __init__(self, cfg, hw):
-        # the ring first: the biggest block, allocated before the heap fragments
-        slot = size(cfg["samples_per_frame"])
-        self.ring = Ring(slot, cfg["ring_bytes"] // slot)
-        self.cfg = cfg
-        self.hw = hw
-        self.clock = Clock()
-        self.boot_id = struct.unpack("<I", os.urandom(4))[0]
-        self.started_ms = time.ticks_ms()
-        self.imu = DRIVERS[hw.imu_part](hw.i2c, cfg["imu_addr"])
-        self.imu.configure(cfg["rate_hz"], cfg["acc_range_g"], cfg["gyro_range_dps"])
-        self.env = self._open_env()
-        self.has_env = self.env is not None  # a board without one sends no env telemetry
-        if not self.has_env:
-            print("app: no environmental sensor")
-        self.uplink = Uplink(cfg, self.ring, self.clock, self.boot_id, self.status)
-        self.uplink.on_command = self._on_command
-        self.max_spf = cfg["samples_per_frame"]  # what the ring's slots hold
-        self.desired = None  # the newest config/desired payload not yet handled
-        self.apply_min_free = None  # free heap in the middle of applying a config
-        self.config_oom = 0  # desired configs dropped for want of heap
-        self.offer = None  # the newest firmware offer (ota) not yet handled
-        # firmware updates' state as fwapp.py keeps it; None: to be read (a device updated)
-        self.fw = None if FW_FILE in os.listdir() else {}
-        self.healthy = False  # the boot's crash count is cleared once this run is healthy
-        self._wd_fed = time.ticks_ms()
-        self._wd_seen = (-1, -1)  # (samples, acked) at the last check
-        self._wdt = None
-        if board.ESP32:
-            from machine import WDT
+        # built by compose.py, loaded for this once: its code would hold ~1 kB of heap for
+        # the whole run (the attributes are listed there)
+        import compose
 
-            self._wdt = WDT(timeout=cfg["watchdog_s"] * 1000)
-        self.sampler = Sampler(
-            self.imu, self.ring, self.clock, self.boot_id, cfg, hw.imu_fifo, self.uplink.wake
-        )
-        self.env_readings = 0
-        self.env_out_of_range = 0
-        self.env_errors = 0
-        self._faults_sent = 0
-        self._status_vals = [cfg["device_id"].encode(), self.boot_id] + [0] * 21 + [b"null"]
-        loc = cfg["location"]
-        self._location = (b',"location":' + json.dumps(loc).encode()) if loc else b""
-        self._env_vals = [self._status_vals[0]] + [b""] * 10
-        self._env_writer = self.env_message  # bound once: a bound method is an allocation
-        gc.collect()
-        self.min_free = gc.mem_free()
+        compose.build(self, cfg, hw)
+        _unload("compose")
 
     def status(self, state):
         # the status report (docs/protocol.md §3.2) as the uplink's fill() takes it, at
@@ -214,7 +169,7 @@ class App:
                 # it failed with the sampler stopped for the change: a reboot starts it
                 # again, on the last good config (the new one was not persisted)
                 raise
-            _unload(("desired", "rules", "sign", "devconfig"))
+            _unload("desired", "rules", "sign", "devconfig")
             try:
                 msg = _NO_MEMORY % (self.cfg["device_id"], self.cfg["config_version"])
                 self.uplink.send_json(self.uplink.topic_reported, msg, True)
@@ -238,12 +193,12 @@ class App:
             verified = None
             rejected = e.args
         desired = payload = None  # this frame's names would keep them alive
-        _unload(("desired", "sign"))
+        _unload("desired", "sign")
         if verified is None and rejected is None:
             return  # the running version: nothing to do
         import rules
 
-        remote = rules.REMOTE  # the tuple outlives the module, for the report
+        remote = rules.REMOTE  # the list outlives the module, for the report
         if verified is not None:
             try:
                 checked = rules.check_desired(cfg, verified[1], verified[0], self.max_spf)
@@ -251,7 +206,7 @@ class App:
                 rejected = ("invalid: " + str(e), verified[0])
         self.note_free()  # the low point: rules.py and the parsed values held
         rules = verified = None
-        _unload(("rules",))
+        _unload("rules")
         import devconfig
 
         try:
@@ -262,7 +217,7 @@ class App:
                 await devconfig.apply(self, cfg["config_version"], checked[0], checked[1], remote)
         finally:
             devconfig = None
-            _unload(("devconfig",))
+            _unload("devconfig")
 
     def note_free(self):
         # the heap while a config is applied, at its fullest points (summary, docs/firmware.md)
@@ -282,7 +237,7 @@ class App:
         await fwapp.step(self)
         fwapp = None
         if "state" not in self.fw:  # no release on probation
-            _unload(("fwapp", "fwboot"))
+            _unload("fwapp", "fwboot")
 
     def _watch(self):
         # The watchdog, fed only while the sampler and the uplink make progress: samples
@@ -363,13 +318,13 @@ def load_config(path):
     try:
         return config.load(path)
     finally:
-        for name in ("config", "rules"):
-            sys.modules.pop(name, None)
-        gc.collect()
+        config = None
+        _unload("config", "rules")
 
 
-def _unload(names):
-    # modules loaded for one job give their RAM back (a name in a frame would keep them)
+def _unload(*names):
+    # modules loaded for one job give their RAM back (a name in a frame would keep them).
+    # Names as arguments: a constant tuple's strings would each be a heap object, for good
     for name in names:
         sys.modules.pop(name, None)
     gc.collect()

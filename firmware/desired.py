@@ -63,7 +63,7 @@ def check(cfg, key, payload, max_spf):
 
 
 def remote():
-    # the fields a desired config may change (rules.REMOTE), for the report: the tuple
+    # the fields a desired config may change (rules.REMOTE), for the report: the list
     # outlives the modules
     import rules
 

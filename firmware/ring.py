@@ -39,7 +39,7 @@ class Ring:
     def push(self, frame):
         n = len(frame)
         if n > self._slot:
-            raise ValueError("frame longer than a ring slot")  # it would overwrite the next
+            raise ValueError("frame > slot")  # it would overwrite the next slot
         if self.head - self.tail == self.capacity:
             self._drop_oldest()
         i = self.head % self.capacity

@@ -4,7 +4,9 @@
 import json
 
 # What an operator may change remotely. Identity, broker and keys stay in device.json.
-REMOTE = (
+# (Lists, not tuples, here: the strings of a constant tuple would each be a heap object,
+# a list's are qstrs, shared with every module that names them.)
+REMOTE = [
     "rate_hz",
     "samples_per_frame",
     "acc_range_g",
@@ -15,11 +17,11 @@ REMOTE = (
     "axis_map",
     "acc_offset",
     "gyro_offset",
-)
+]
 # calibration offsets (sensor axes, subtracted on the device): largest magnitude allowed
-_OFFSET_MAX = (("acc_offset", 20.0), ("gyro_offset", 1.0))  # m/s² (~2 g), rad/s (~57 °/s)
-_CHANNELS = ("ax", "ay", "az", "gx", "gy", "gz")
-_ENV = ("temperature", "humidity", "pressure")
+_OFFSET_MAX = [["acc_offset", 20.0], ["gyro_offset", 1.0]]  # m/s² (~2 g), rad/s (~57 °/s)
+# what range_checks may limit: the IMU's channels and the env readings
+_LIMITED = ["ax", "ay", "az", "gx", "gy", "gz", "temperature", "humidity", "pressure"]
 
 
 def bad(field, why):
@@ -82,7 +84,7 @@ def check_remote(cfg):
         bad("range_checks", "object required")
     for k, lim in checks.items():
         name = "range_checks." + str(k)
-        if k not in _CHANNELS and k not in _ENV:
+        if k not in _LIMITED:
             bad(name, "unknown quantity")
         if (
             not isinstance(lim, (list, tuple))

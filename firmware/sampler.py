@@ -20,15 +20,14 @@
 # (`stuck_samples`) flag SENSOR_STUCK; clipped samples flag ACC_/GYRO_CLIPPED. Samples in a
 # frame are always consecutive: any gap closes the frame in progress.
 import asyncio
+import sys
 import time
-from array import array
 
 import frame
-from clock import STEP_US, SampleClock
+from clock import STEP_US
 from drivers.mpu6050 import decode
 from micropython import const
 
-_CH = ("ax", "ay", "az", "gx", "gy", "gz")
 _MASK32 = const(0xFFFFFFFF)
 # frame.py's quality bits and the int16 limits: const() does not cross modules, and a
 # module attribute lookup per sample would cost a dictionary lookup
@@ -47,88 +46,21 @@ STALL_MS = const(250)
 RETRY_MS = const(500)
 
 
-def _count_limit(value, scale):
-    c = int(value / scale)
-    return max(_COUNT_MIN, min(_COUNT_MAX, c))
-
-
 class Sampler:
     def __init__(
         self, imu, ring, clock, boot_id, cfg, fifo=True, on_frame=None, on_fault=None, builder=None
     ):
-        self.imu = imu
-        self.fifo = fifo
-        self.on_frame = on_frame  # called after each finished frame (wakes the uplink)
-        self.on_fault = on_fault  # called when the sensor is lost or back (status report)
-        self.ring = ring
-        self.clock = clock
-        self.boot_id = boot_id
-        self.period_us = 1000000 // cfg["rate_hz"]
-        self.sclock = SampleClock(self.period_us)
-        self.spf = cfg["samples_per_frame"]
-        self.max_samples = cfg["max_samples"]
-        self.stuck_n = cfg["stuck_samples"]
-        # a live config change hands over the old builder: a fragmented heap may have no
-        # block for a new one
-        if builder is None or len(builder.buf) < frame.size(self.spf):
-            builder = frame.FrameBuilder(self.spf)
-        builder.n = 0
-        self.builder = builder
-        cap = imu.FIFO_BYTES // _SAMPLE_BYTES
-        self.burst = max(1, min(cfg["rate_hz"] * _BURST_MS // 1000, cap // 4))
-        self._fbuf = bytearray(self.burst * _SAMPLE_BYTES)
-        self.counts = array("h", bytes(12))
-        # calibration offsets in counts, subtracted from each sample before it is framed;
-        # None when all are zero (the default): the sample path then does nothing more
-        self.off = off = array("h", bytes(12))
-        self.body = array("h", bytes(12))  # a sample minus the offsets
-        acc = cfg.get("acc_offset") or (0, 0, 0)
-        gyro = cfg.get("gyro_offset") or (0, 0, 0)
-        for j in range(6):
-            v = acc[j] / imu.acc_scale if j < 3 else gyro[j - 3] / imu.gyro_scale
-            off[j] = max(_COUNT_MIN, min(_COUNT_MAX, round(v)))
-        if not any(off):
-            self.off = None
-        # range checks in counts, on the corrected sample (so the raw limits move by the
-        # offset); a channel without a check gets limits it can never cross
-        self.lo = array("h", bytes(12))
-        self.hi = array("h", bytes(12))
-        checks = cfg["range_checks"]
-        for j in range(6):
-            scale = imu.acc_scale if j < 3 else imu.gyro_scale
-            lim = checks.get(_CH[j])
-            if lim:
-                self.lo[j] = max(_COUNT_MIN, _count_limit(lim[0], scale) + off[j])
-                self.hi[j] = min(_COUNT_MAX, _count_limit(lim[1], scale) + off[j])
-            else:
-                self.lo[j] = _COUNT_MIN
-                self.hi[j] = _COUNT_MAX
-        self.k = 0  # the sensor's index of the next sample to be framed
-        self._base_us = 0  # epoch µs (RTC, before the beacon offset) at the sample clock's anchor
-        self._carry = 0  # quality bits owed to the next frame
-        self._same = 0  # identical samples in a row
-        self._errors_in_row = 0
-        self._pending = False  # after a resync: place the sample count at the next read
-        self.imu_ok = True
-        self.samples = 0
-        self.frames = 0
-        self.seq = 0
-        self.first_t0_us = None
-        self.last_sample_us = None  # time of the newest sample in a finished frame
-        self._t0 = 0
-        self._next_t0 = None  # t0 of a frame that follows the previous one without a gap
-        self._dither = 0
-        self._steps = 0  # clock steps already followed
-        self.lost = 0  # samples the sensor took that never reached a frame
-        self.fifo_overflows = 0
-        self.i2c_errors = 0
-        self.imu_lost = 0
-        self.imu_reinits = 0
-        self.stuck_events = 0
-        self.clipped_frames = 0
-        self.range_violations = 0  # frames with RANGE_VIOLATION
-        self.busy_us = 0  # time spent reading and framing samples
-        self.done = asyncio.Event()
+        # Set up by devconfig.py, which a config change loads anyway: here, this code would
+        # hold ~1 kB of heap for the whole run (the attributes are listed there). A config
+        # change sets the same object up again, and loads devconfig itself.
+        loaded = "devconfig" in sys.modules
+        import devconfig
+
+        devconfig.setup_sampler(
+            self, imu, ring, clock, boot_id, cfg, fifo, on_frame, on_fault, builder
+        )
+        if not loaded:
+            del sys.modules["devconfig"]
 
     # -- frames ---------------------------------------------------------------------------
     def _begin(self):
