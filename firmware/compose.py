@@ -30,12 +30,15 @@ def build(app, cfg, hw):
     app.started_ms = time.ticks_ms()
     app.imu = DRIVERS[hw.imu_part](hw.i2c, cfg["imu_addr"])
     app.imu.configure(cfg["rate_hz"], cfg["acc_range_g"], cfg["gyro_range_dps"])
+    # the sampler next: its attributes take one of the biggest blocks after the ring's
+    app.sampler = Sampler(app.imu, app.ring, app.clock, app.boot_id, cfg, hw.imu_fifo)
     app.env = app._open_env()
     app.has_env = app.env is not None  # a board without one sends no env telemetry
     if not app.has_env:
         print("app: no environmental sensor")
     app.uplink = Uplink(cfg, app.ring, app.clock, app.boot_id, app.status)
     app.uplink.on_command = app._on_command
+    app.sampler.on_frame = app.uplink.wake  # a finished frame wakes the uplink
     app.max_spf = cfg["samples_per_frame"]  # what the ring's slots hold
     app.desired = None  # the newest config/desired payload not yet handled
     app.apply_min_free = None  # free heap in the middle of applying a config
@@ -51,9 +54,6 @@ def build(app, cfg, hw):
         from machine import WDT
 
         app._wdt = WDT(timeout=cfg["watchdog_s"] * 1000)
-    app.sampler = Sampler(
-        app.imu, app.ring, app.clock, app.boot_id, cfg, hw.imu_fifo, app.uplink.wake
-    )
     app.env_readings = 0
     app.env_out_of_range = 0
     app.env_errors = 0

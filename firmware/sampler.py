@@ -50,17 +50,13 @@ class Sampler:
     def __init__(
         self, imu, ring, clock, boot_id, cfg, fifo=True, on_frame=None, on_fault=None, builder=None
     ):
-        # Set up by devconfig.py, which a config change loads anyway: here, this code would
-        # hold ~1 kB of heap for the whole run (the attributes are listed there). A config
-        # change sets the same object up again, and loads devconfig itself.
-        loaded = "devconfig" in sys.modules
-        import devconfig
+        # set up by sampler_setup.py, loaded for this only (at boot, and at a config change
+        # that sets the same object up again): here, its code would hold ~1 kB of heap for
+        # the whole run (the attributes are listed there)
+        import sampler_setup
 
-        devconfig.setup_sampler(
-            self, imu, ring, clock, boot_id, cfg, fifo, on_frame, on_fault, builder
-        )
-        if not loaded:
-            del sys.modules["devconfig"]
+        sampler_setup.setup(self, imu, ring, clock, boot_id, cfg, fifo, on_frame, on_fault, builder)
+        del sys.modules["sampler_setup"]
 
     # -- frames ---------------------------------------------------------------------------
     def _begin(self):
