@@ -21,7 +21,7 @@ from gaitlink.tools.device import start_device
 from gaitlink.tools.stack import free_port, influx_query
 from tests.firmware.helpers import Subscriber
 
-HEAP = "128k"  # see tests/firmware/test_remote_config.py
+HEAP = "100k"  # an ESP32-sized heap (tests/firmware/test_remote_config.py)
 
 
 def _cli(env, *args):
