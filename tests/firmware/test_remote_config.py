@@ -119,6 +119,8 @@ def test_remote_config__applied_live_and_every_rejection_reported(mosquitto, tmp
         end = a["t0_us"] + a["n"] * a["period_us"]
         assert b["t0_us"] >= end - a["period_us"] // 4, (a, b)
     assert frames[-1]["acc_scale"] == pytest.approx(2 * frames[0]["acc_scale"])  # ±8 g -> ±16 g
+    print(f"heap: {summary['heap_free_applying']} B free at the low point of the applies, "
+          f"{summary['heap_min_free']} B while streaming")  # fmt: skip
     assert summary["config_oom"] == 0, summary
     assert summary["heap_free_applying"] > MARGIN and summary["heap_min_free"] > MARGIN, summary
     saved = json.loads((tmp_path / "devices" / DEVICE / "config.json").read_text())
