@@ -540,7 +540,8 @@ def markdown(result: dict) -> str:
         f"Batched / unbatched: sustained rate {ratio['frames_per_s']}, CPU per frame "
         f"{ratio['cpu_us_per_frame']}.",
         "",
-        f"| measure | batches of <= {b['batch_frames']} frames (default) | no batches |",
+        f"| measure | batches of <= {b['batch_frames']} frames"
+        f"{' (default)' if b['batch_frames'] == Spec.batch_frames else ''} | no batches |",
         "|---|---|---|",
     ]
     out += [f"| {k} | {v1} | {v2} |" for k, v1, v2 in rows]
