@@ -7,6 +7,7 @@ the source tree can leak into what is tested.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -63,6 +64,31 @@ def test_wheel__only_gaitlink_at_the_top_level(wheel: Path):
     # Researchers' access and the registry it reads sessions from.
     assert "gaitlink/research/api.py" in names
     assert "gaitlink/cloud/registry/sessions.py" in names
+
+
+def test_wheel__holds_no_compiled_kernels(wheel: Path):
+    # `gaitlink gait|ingest build` compiles into the checkout (cloud/aot.py) for one Python
+    # and CPU architecture; this wheel is for any, so a build must never ride along.
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "gaitlink/cloud/gait/_compiled.py" in names  # the control: the loader ships
+    assert [n for n in names if n.endswith((".so", ".pyd")) or "_aot_" in n] == []
+
+
+@pytest.mark.parametrize("room", ["gait", "ingest"])
+def test_kernel_build__ignored_by_git_and_never_tracked(room: str):
+    # The build's name carries a digest of the sources; one committed by mistake would be
+    # loaded in place of the user's own. Its name as the build would write it, not a guess.
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    build = importlib.import_module(f"gaitlink.cloud.{room}._compiled").BUILD
+    rel = build.path().relative_to(ROOT).as_posix()
+    ignored = subprocess.run(["git", "-C", str(ROOT), "check-ignore", "-q", rel])
+    assert ignored.returncode == 0, f"{rel} is not ignored by .gitignore"
+    tracked = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-files", f"cloud/{room}"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert tracked and [t for t in tracked if t.startswith(f"cloud/{room}/{build.stem}")] == []
 
 
 def test_pyproject__lists_every_package_folder():
