@@ -93,7 +93,10 @@ def uplink(u, cfg, ring, clock, boot_id, status_fn):
     u._pid = 0
     u._wake = asyncio.Event()
     u._outbox = []  # [topic, payload, retain, arg]
-    u._out = bytearray(OUT_BYTES)  # only the session loop fills it, then publishes
+    # only the session loop fills it, then publishes. A device ever updated (fw.json) gets
+    # room for the firmware update object from boot (fwapp.changed's 832 bytes): later, a
+    # fragmented heap may have no block that big (seen: a rollback's report, MemoryError)
+    u._out = bytearray(832 if FW_FILE in os.listdir() else OUT_BYTES)  # 832 = fwapp._OUT_BYTES
     u._out_mv = memoryview(u._out)
     u._json_pids = []  # unacked JSON publishes of this session
     u._error = None

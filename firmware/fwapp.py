@@ -51,8 +51,9 @@ def _seen(st):
 def changed(app, report):
     # the status's "ota" object, written once per change, not per report; the fields that
     # fit the uplink's status buffer (update mode's status has them all). A device never
-    # updated keeps the uplink's buffer as it is; one with a report gets a buffer with room
-    # for it (the longest status, 650 bytes, and this object, at most 182)
+    # updated keeps the uplink's buffer as it is; one with a report needs room for it (the
+    # longest status, 650 bytes, and this object, at most 182): compose.py gives it from
+    # boot where fw.json exists, this is for a report made on this boot
     out = b"null"
     up = app.uplink
     if report and len(up._out) < _OUT_BYTES:
