@@ -219,7 +219,11 @@ class Sampler:
         imu = self.imu
         buf = self._fbuf
         burst = self.burst
-        imu.fifo_start()
+        try:
+            imu.fifo_start()
+        except OSError:  # gone already: found again (and its FIFO started) by _recover
+            self._bus_error()
+            await self._recover()
         wait = _BURST_MS
         last_data = time.ticks_ms()
         while self._more():
@@ -255,20 +259,23 @@ class Sampler:
                 continue
             while avail >= burst and self._more():
                 t = time.ticks_us()
+                # Every bus transaction may fail (a loose connector): an escaping OSError
+                # would end the sampler, so each one is inside a try.
                 try:
                     imu.fifo_read(buf)
+                    # it overflowed while being read: the burst may hold overwritten bytes
+                    bits = _OVERRUN if imu.fifo_overflowed() else 0
                 except OSError:
-                    # a burst may fail part-way: what it popped is unknown, so resync
+                    # a burst may fail part-way, or whether it overflowed is unknown: resync
                     self._bus_error()
+                    bits = _SENSOR_ERROR | _OVERRUN
+                if bits:
+                    if bits == _OVERRUN:
+                        self.fifo_overflows += 1
                     try:
-                        self._resync(_SENSOR_ERROR | _OVERRUN)
+                        self._resync(bits)
                     except OSError:
                         self._bus_error()
-                    break
-                if imu.fifo_overflowed():
-                    # it overflowed while being read: the burst may hold overwritten bytes
-                    self.fifo_overflows += 1
-                    self._resync(_OVERRUN)
                     break
                 i = 0
                 while i < len(buf) and self._more():

@@ -105,6 +105,46 @@ def test_sampler__fifo_overflow_is_counted_flagged_and_resynchronised(fw_build):
     assert max(by_k) - min(by_k) + 1 == 1500 + stats["lost"]  # the gap is as long as counted
 
 
+# A bus error on the overflow check right after a FIFO burst (a connector that lets go
+# between two transactions): the next transaction after bursts 4, 12 and 20 fails.
+BURST_THEN_ERROR = OVERFLOW.replace(
+    "s = Sampler(",
+    """bus = hw.i2c
+plain = bus.readfrom_mem_into
+bursts = [0]
+def read(addr, reg, buf, addrsize=8):
+    plain(addr, reg, buf)
+    if reg == 0x74:  # FIFO_R_W
+        bursts[0] += 1
+        if bursts[0] in (4, 12, 20):
+            bus.inject_fault(addr, 1)
+bus.readfrom_mem_into = read
+s = Sampler(""",
+).replace(
+    "    t = asyncio.create_task(stall())\n    await s.run()\n    await t", "    await s.run()"
+)
+BURST_THEN_ERROR = BURST_THEN_ERROR.replace(
+    '"first_t0_us": s.first_t0_us', '"first_t0_us": s.first_t0_us, "i2c_errors": s.i2c_errors'
+).replace("Ring(frame.size(50), 40)", "Ring(frame.size(50), 120)")  # each resync ends a frame
+
+
+def test_sampler__a_bus_error_right_after_a_burst_is_survived_counted_and_resynchronised(
+    fw_build,
+):
+    seed = 6
+    *raw, stats = run_mpy(fw_build, BURST_THEN_ERROR % seed)  # an escaping OSError fails here
+    frames = [decode_frame(bytes.fromhex(f["hex"])) for f in raw]
+    assert stats["samples"] == 1500 and sum(f["n"] for f in frames) == 1500
+    assert stats["i2c_errors"] == 3 and stats["lost"] > 0
+    gaps = [f for f in frames if f["quality"] & SENSOR_ERROR and f["quality"] & OVERRUN]
+    assert len(gaps) == 3
+    by_k, _ = _by_k(frames)
+    for k, row in by_k.items():
+        assert row in (_truth(seed, k + d, 500) for d in (0, -1, 1)), k
+    # each gap's length is read from the sensor's count at one moment: within a sample
+    assert abs(max(by_k) - min(by_k) + 1 - (1500 + stats["lost"])) <= len(gaps)
+
+
 def test_device_run__faults_are_counted_flagged_reported_and_survived(mosquitto, tmp_path):
     seed, device, rate = 21, "gl-fault-1", 100
     faults = [
