@@ -162,6 +162,16 @@ def _compile_releasing_gil(cc) -> None:
         compiler.Flags = original
 
 
+def add_build_parser(actions, what: str, module: str, help: str, description: str) -> None:
+    """A room's `build` subcommand (`gaitlink gait build`, `gaitlink ingest build`); ``module``
+    holds the room's ``BUILD``, imported only when the command runs."""
+    build = actions.add_parser("build", help=help, description=description)
+    build.add_argument("--force", action="store_true", help="compile even if built")
+    build.set_defaults(
+        func=lambda args: build_command(what, importlib.import_module(module).BUILD, args.force)
+    )
+
+
 def build_command(what: str, kernels: KernelBuild, force: bool) -> int:
     """A room's `build` subcommand: one line on success, one line and exit 2 on failure."""
     import sys

@@ -15,6 +15,8 @@ import math
 import sys
 from pathlib import Path
 
+from gaitlink.cloud.aot import add_build_parser
+
 CHANNELS = ("ax", "ay", "az", "gx", "gy", "gz")
 GYRO_UNITS = ("rad/s", "deg/s")
 EXIT_BAD_INPUT = 2
@@ -61,22 +63,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(default: ax ay az gx gy gz)",
     )
     seg.set_defaults(func=_segment)
-    build = actions.add_parser(
-        "build",
+    add_build_parser(
+        actions, "gait", "gaitlink.cloud.gait._compiled",
         help="compile the gait kernels ahead of time (tools/setup.sh runs it)",
         description="Compile the numba gait kernels into a C extension beside their sources, "
         "so services load them without numba (~150 MB less memory). Does nothing when a "
         "build of the current sources is there.",
-    )
-    build.add_argument("--force", action="store_true", help="compile even if built")
-    build.set_defaults(func=_build)
-
-
-def _build(args: argparse.Namespace) -> int:
-    from gaitlink.cloud.aot import build_command
-    from gaitlink.cloud.gait._compiled import BUILD
-
-    return build_command("gait", BUILD, args.force)
+    )  # fmt: skip
 
 
 def _segment(args: argparse.Namespace) -> int:

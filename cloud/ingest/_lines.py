@@ -2,7 +2,7 @@
 
 Built ahead of time (`gaitlink ingest build`, `_compiled.py`); the ingest never imports this
 module itself (it would load numba). Without a build, points.py encodes the same bytes
-with one Python `%`-format per frame, ~8x slower.
+with one Python `%`-format per frame, about 2x slower end to end (`imu_lines`, 50 samples).
 """
 
 from numba import njit

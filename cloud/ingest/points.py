@@ -45,8 +45,8 @@ def imu_lines(
     names = channel_names(frame.channels)
     q = frame.quality | flags
     if imu_text is not None:
-        # The compiled encoder (_lines.py): ~4 µs a frame of 50 samples against ~30 µs
-        # for the `%`-format below, and without the GIL.
+        # The compiled encoder (_lines.py): `imu_lines` of a 50-sample frame ~14 µs against
+        # ~28 µs with the `%`-format below (docs/benchmarks.md), and without the GIL.
         pieces, bounds = _imu_pieces(head, names, q)
         out = np.empty(n * (pieces.size + 21 * (c + 1) + 1), np.uint8)
         size = imu_text(
