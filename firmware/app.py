@@ -344,4 +344,5 @@ async def main(path=DEVICE_FILE):
     await board.connect_network(hw, cfg)
     summary = await App(cfg, hw).run()
     _healthy()  # a bounded run that ended cleanly
-    print(json.dumps({"summary": summary}))
+    json.dump({"summary": summary}, sys.stdout)  # streamed: no block as long as the text
+    print()

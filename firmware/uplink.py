@@ -124,6 +124,9 @@ class Uplink:
         if not self._task.done():
             self._task.cancel()
         self._teardown()
+        # a finished coroutine keeps its locals, among them a view of the ring's last frame,
+        # which would keep the ring's RAM when the run is over and the ring released
+        self._task = None
 
     # -- the link -------------------------------------------------------------------------
     def _next_pid(self):
