@@ -3,9 +3,6 @@ and written as integer mantissas, read back exactly as the values the gait stage
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -93,19 +90,6 @@ def test_imu_lines__compiled_encoder__same_text_as_python(
         m.setattr(points, "imu_text", None)
         python = imu_lines(device, "shank", frame, units, flags=QUALITY_SEQ_JUMP)
     assert compiled == python
-
-
-def test_ingest_build__cli__already_built() -> None:
-    from gaitlink.cloud.ingest._compiled import BUILD
-
-    out = subprocess.run(
-        [sys.executable, "-m", "gaitlink.tools.cli", "ingest", "build"],
-        capture_output=True,
-        text=True,
-    )
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("ingest kernels already built: ")
-    assert BUILD.module_name() in out.stdout
 
 
 def test_ingest_build__replaces_stale_builds(tmp_path) -> None:

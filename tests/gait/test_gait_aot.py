@@ -126,14 +126,3 @@ def test_gait_aot__ingest_imports__no_numba() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
-
-
-def test_gait_build__cli__already_built() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "gaitlink.tools.cli", "gait", "build"],
-        capture_output=True,
-        text=True,
-    )
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("gait kernels already built: ")
-    assert _compiled.BUILD.module_name() in out.stdout
