@@ -32,6 +32,7 @@ class Ring:
         self.inflight = 0
         self.dropped = 0
         self.acked = 0
+        self.peak = 0  # most frames ever held: the margin a link drop left
 
     def __len__(self):
         return self.head - self.tail
@@ -48,6 +49,8 @@ class Ring:
         self._lens[i] = n
         self._state[i] = QUEUED
         self.head += 1
+        if self.head - self.tail > self.peak:
+            self.peak = self.head - self.tail
 
     def _drop_oldest(self):
         i = self.tail % self.capacity

@@ -12,6 +12,8 @@ def of(app):
         "frames": s.frames,
         "acked": app.ring.acked,
         "dropped": app.ring.dropped,
+        "ring_peak": app.ring.peak,
+        "ring_capacity": app.ring.capacity,
         "unacked": len(app.ring),
         "resent": app.uplink.resent,
         "connections": app.uplink.connections,

@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 
+from gaitlink.tools.bench.firmware import to_markdown
+
 
 def _bench(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
@@ -28,6 +30,9 @@ def test_bench_firmware__short_run_is_lossless_and_reports_cpu():
     assert row["busy_us_per_sample"] > 0 and row["framing_us_per_sample"] > 0
     assert row["esp32_us_per_sample"] > 270  # at least the I2C transfer
     assert row["heap_total"] <= 102400 and row["heap_min_free"] > 4096
+    assert 1 <= row["ring_peak"] <= row["ring_capacity"] and len(row["broker_down_s"]) == 1
+    # the table a person reads is made from the same row (it once named keys no row had)
+    assert f"| {row['ring_peak']}/{row['ring_capacity']} |" in to_markdown([row])
 
 
 def test_bench_firmware__bad_rate_is_one_line():

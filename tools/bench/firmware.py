@@ -99,6 +99,7 @@ class RateResult:
     heap_min_free_series: list = field(default_factory=list)
     heap_series: list = field(default_factory=list)
     framing_us: float = 0.0
+    broker_down_s: list = field(default_factory=list)  # per link drop: stop until it listens
 
     @property
     def busy_us(self) -> float:
@@ -275,10 +276,15 @@ def run_rate(
             wall = seconds / warp
             for i in range(link_drops):
                 time.sleep(max(0.0, started + wall * (i + 1) / (link_drops + 1) - time.monotonic()))
+                down = time.monotonic()
                 broker.stop()
-                log(f"  {rate} Hz: link dropped at {time.monotonic() - started:.0f} s (wall)")
                 time.sleep(0.2)
                 broker.start()
+                result.broker_down_s.append(round(time.monotonic() - down, 3))
+                log(
+                    f"  {rate} Hz: link dropped at {down - started:.0f} s (wall), "
+                    f"broker back after {result.broker_down_s[-1]:.2f} s"
+                )
             result.summary = dev.wait(timeout=wall * 3 + 120)
         result.wall_s = time.monotonic() - started
         deadline = time.monotonic() + 60
@@ -372,6 +378,11 @@ def to_json(results: list[RateResult], factor: float) -> list[dict]:
                 "gap_time_error_max_periods": r.gap_time_error_max,
                 "lost_on_device": s.get("lost"),
                 "ring_dropped": s.get("dropped"),
+                # the most frames the ring ever held against what it holds: the margin that
+                # the longest link drop left (frames of samples_per_frame samples)
+                "ring_peak": s.get("ring_peak"),
+                "ring_capacity": s.get("ring_capacity"),
+                "broker_down_s": r.broker_down_s,
                 "missing_seqs": r.missing_seqs,
                 "duplicates_dropped": r.duplicates_dropped,
                 "resent": s.get("resent"),
@@ -402,9 +413,9 @@ def to_markdown(rows: list[dict]) -> str:
     from gaitlink.tools.bench.report import table
 
     head = (
-        "rate Hz", "sim s", "warp", "wall s", "drops", "ok", "samples", "wrong", "gaps", "lost",
-        "missing", "dups", "heap min free", "min free ¼/end", "busy µs", "busy %",
-        "framing µs", "ESP32 µs", "ESP32 %",
+        "rate Hz", "sim s", "warp", "wall s", "drops", "ok", "samples", "wrong", "gaps",
+        "lost", "ring dropped", "ring peak/cap", "missing", "dups", "heap min free",
+        "min free ¼/end", "busy µs", "busy %", "framing µs", "ESP32 µs", "ESP32 %",
     )  # fmt: skip
     body = [
         (
@@ -415,12 +426,15 @@ def to_markdown(rows: list[dict]) -> str:
             r["link_drops"],
             r["ok"],
             r["samples"],
-            r["samples_wrong_or_extra"],
+            r["samples_wrong"],
+            r["gaps_flagged"],
             r["lost_on_device"],
+            r["ring_dropped"],
+            f"{r['ring_peak']}/{r['ring_capacity']}",
             r["missing_seqs"],
             r["duplicates_dropped"],
             r["heap_min_free"],
-            str(r["heap_min_free_first_last_status"]),
+            str(r["heap_min_free_quarter_last"]),
             r["busy_us_per_sample"],
             100 * r["busy_share"],
             r["framing_us_per_sample"],
