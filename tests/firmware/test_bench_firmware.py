@@ -39,3 +39,33 @@ def test_bench_firmware__bad_rate_is_one_line():
     res = _bench("--rates", "100,300")
     assert res.returncode == 2 and res.stdout == ""
     assert len(res.stderr.strip().splitlines()) == 1 and "--rates" in res.stderr
+
+
+def test_bench_broker__refuses_anonymous_and_lets_the_device_in(tmp_path):
+    import paho.mqtt.client as mqtt
+
+    from gaitlink.tools.bench.firmware import _Broker
+
+    broker = _Broker(tmp_path / "broker", "bench-100")
+    broker.start()
+
+    def connack(account=None) -> str:
+        codes = []
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+        client.on_connect = lambda c, u, flags, reason, props: codes.append(str(reason))
+        if account is not None:
+            client.username_pw_set(account.username, account.password)
+        client.connect("127.0.0.1", broker.port)
+        for _ in range(100):
+            if codes:
+                break
+            client.loop(0.05)
+        client.disconnect()
+        return codes[0] if codes else "no CONNACK"
+
+    try:
+        # the bench runs with the stack's site-broker accounts, as a deployment does
+        assert connack() == "Not authorized"
+        assert connack(broker.device) == "Success"
+    finally:
+        broker.stop()

@@ -122,16 +122,23 @@ class RateResult:
 
 
 class _Broker:
-    def __init__(self, home: Path) -> None:
-        from gaitlink.tools.stack import find_binary, free_port
+    """The site broker as the stack configures it (tools/stack/accounts.py): the device's
+    own account and the site ACL, no anonymous access; without TLS, as the site broker."""
+
+    def __init__(self, home: Path, device: str) -> None:
+        from gaitlink.tools.stack import accounts, find_binary, free_port
         from gaitlink.tools.stack.mosquitto import render_config
 
         home.mkdir(parents=True, exist_ok=True)
+        secrets = home / "state"
+        self.device = accounts.add_device(secrets, device)
+        # the recorder reads the device's topics as the site's gateway does
+        self.reader = accounts.role_account(secrets, "site_gateway")
+        passwd, acl = accounts.write_broker_files(secrets, accounts.SITE, home)
         self.port = free_port()
         self.conf = home / "mosquitto.conf"
-        # A broker of its own without accounts: the bench measures the firmware, not logins.
         text = render_config(
-            self.port, home, home / "mosquitto.log", "127.0.0.1", password_file=None, acl_file=None
+            self.port, home, home / "mosquitto.log", "127.0.0.1", password_file=passwd, acl_file=acl
         )
         self.conf.write_text(text)
         self.binary = str(find_binary("mosquitto"))
@@ -163,7 +170,7 @@ class _Broker:
 class _Recorder:
     """A paho subscriber with a persistent session: frames and status, in arrival order."""
 
-    def __init__(self, port: int, device: str) -> None:
+    def __init__(self, port: int, device: str, account) -> None:
         import paho.mqtt.client as mqtt
 
         self.frames: list[bytes] = []
@@ -180,6 +187,7 @@ class _Recorder:
         self.client.on_subscribe = lambda *a: self._ready.set()
         self.client.on_message = self._on_message
         self.client.reconnect_delay_set(0.05, 0.5)
+        self.client.username_pw_set(account.username, account.password)
         self.client.connect("127.0.0.1", port, keepalive=10)
         self.client.loop_start()
         if not self._ready.wait(10):
@@ -255,9 +263,9 @@ def run_rate(
 
     result = RateResult(rate, seconds, warp, link_drops)
     device = f"bench-{rate}"
-    broker = _Broker(state_dir / f"broker-{rate}")
+    broker = _Broker(state_dir / f"broker-{rate}", device)
     broker.start()
-    rec = _Recorder(broker.port, device)
+    rec = _Recorder(broker.port, device, broker.reader)
     n = round(rate * seconds)
     try:
         dev = start_device(
@@ -269,7 +277,12 @@ def run_rate(
             max_samples=n,
             state_dir=state_dir / "devices",
             warp=warp,
-            extra={"status_period_s": 30, "reconnect_min_ms": 100, "reconnect_max_ms": 1000},
+            extra={
+                "status_period_s": 30,
+                "reconnect_min_ms": 100,
+                "reconnect_max_ms": 1000,
+                **broker.device.device_fields(),
+            },
         )
         started = time.monotonic()  # after the build and the simulator's start
         with dev:
