@@ -29,7 +29,9 @@ P_IMPSIG = 9  # foot/shank: an impact's jerk exceeds this many times the median 
 P_ICFRAC = 10  # foot/shank: impact search at most this fraction of the median stride
 P_GATEPREV = 11  # lower back: a step with another this soon before it is walking
 P_GATENEXT = 12  # ... or with another this soon after it (within the 1 s look-ahead)
-N_PAR = 13
+P_POSTURE = 13  # lower back: trunk pitch change (rad) x rate above which a step candidate
+# is a postural transition, not a step (0: no gyroscope check)
+N_PAR = 14
 
 IP_H1 = 0  # half-width of the first smoothing filter
 IP_H2 = 1  # half-width of the derivative filter (lower back; at most IP_H1)
@@ -51,7 +53,9 @@ IP_IMPRISE = 15  # foot/shank: longest rise of an impact to its largest jump
 IP_NCH = 16  # channels measured: 6, or 3 (accelerometer only; gyroscope columns NaN)
 IP_JUMP = 17  # impact: the acceleration's jumps are taken over this many samples
 IP_TROUGH = 18  # lower back: a loading peak must also rise above the trough this far back
-N_IPAR = 19
+IP_POSTBACK = 19  # lower back: the pitch change is taken from this many samples before an IC
+IP_POSTFWD = 20  # ... to this many after it
+N_IPAR = 21
 
 # Integer state.
 I_N = 0  # samples seen (stream time, gaps included)

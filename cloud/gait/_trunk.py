@@ -1,6 +1,6 @@
 """Lower-back detector: steps of the vertical acceleration (McCamley), IC at the heel
 strike's jolt (else the steepest rise), FC at the steepest fall, side from ay, the walking
-gate (see docs/gait.md)."""
+gate and the posture check (see docs/gait.md)."""
 
 import numpy as np
 from numba import njit
@@ -35,6 +35,8 @@ from ._layout import (
     IP_H1,
     IP_ICREF,
     IP_MAXCYC,
+    IP_POSTBACK,
+    IP_POSTFWD,
     IP_SIDEGAP,
     IP_SIDEWIN,
     IP_TROUGH,
@@ -42,6 +44,7 @@ from ._layout import (
     P_BASE_ALPHA,
     P_GATENEXT,
     P_GATEPREV,
+    P_POSTURE,
     P_RATE,
     REASON_OK,
 )
@@ -131,13 +134,32 @@ def _side_acc(raw, t, k_now, par, ipar):
 
 
 @njit(**JIT_OPTIONS)
+def _pitching(raw, t, k_now, ist, par, ipar):
+    # Whether the trunk pitched by more than the posture limit around IC ``t``: the
+    # integral of gy (the pitch rate) from IP_POSTBACK before it to IP_POSTFWD after it.
+    # A step of walking tilts the trunk by a few degrees; standing up, sitting down or
+    # bending by tens. The window ends at ``k_now`` at most (data the detector is sure to
+    # hold), so chunking cannot change it. Without a gyroscope (NaN) nothing pitches.
+    if not par[P_POSTURE] > 0.0:
+        return False
+    i = int(np.floor(t))
+    a = max(i - ipar[IP_POSTBACK], ist[I_SEG])
+    b = min(i + ipar[IP_POSTFWD], k_now)
+    if b < a:
+        return False
+    return abs(_ring_mean(raw, 4, a, b)) * (b - a + 1) > par[P_POSTURE]
+
+
+@njit(**JIT_OPTIONS)
 def _confirm_ic_acc(p, k_now, par, ipar, w2, scr, st, out):
     # A step candidate: the loading peak at ``p`` stood for IP_CONFIRM samples. Its IC is
     # the heel strike's jolt before the peak, else the steepest rise before it (the peak
     # lags the contact). Every candidate
     # sets the pace (threshold, refractory period); only those with a neighbour become
     # ICs (the walking gate): another candidate at most P_GATEPREV before it, or at most
-    # P_GATENEXT after it. A candidate without the first waits (held) for the second.
+    # P_GATENEXT after it. A candidate without the first waits (held) for the second. A
+    # candidate while the trunk pitches (`_pitching`) is a postural transition: it sets
+    # the pace and counts as the step before the next, but is no IC and starts no bout.
     raw, _, sig, ist, fst = st
     # A loading peak rises above the trough of the single support before it, as much as
     # above the slow baseline: the baseline lags a posture change by seconds (after
@@ -161,6 +183,10 @@ def _confirm_ic_acc(p, k_now, par, ipar, w2, scr, st, out):
     _hist_push(fst, F_PKH, ist, I_NPK, fst[F_PENDH])
     _adapt(par, ipar, ist, fst)
     ist[I_LASTIC] = p  # the refractory period runs from the detected peak
+    if _pitching(raw, t, k_now + ipar[IP_H1], ist, par, ipar):
+        fst[F_HELD] = np.nan
+        fst[F_CAND] = t
+        return
     held = fst[F_HELD]
     if held == held:
         if t - held <= par[P_GATENEXT]:

@@ -48,6 +48,10 @@ class MethodSettings:
     impact_jump_s: float = 0.0  # the jumps of the acceleration span this (0: one sample)
     trough_window_s: float = 0.0  # lower back: a peak's height is also taken over the
     # lowest vertical in this window before it (the preceding single support)
+    posture_deg: float = 0.0  # lower back: a trunk pitch change larger than this around a
+    # step candidate makes it a postural transition (0: not checked)
+    posture_before_s: float = 0.0  # ... taken from this long before the IC
+    posture_after_s: float = 0.0  # ... to this long after it
     gyro_ic: bool = False  # shank: without an impact, the first minimum of -gy after the swing
 
 
@@ -107,6 +111,10 @@ SETTINGS = {
         # rates would drown the trunk's smaller jolt (one sample at 100 Hz)
         trough_window_s=0.5,  # half the longest step of walking (1 s, 60 steps/min): the
         # trough of single support before a loading peak lies within it
+        posture_deg=25.0,  # the trunk pitches by a few degrees in a step of walking, by
+        # 30-50 deg when standing up, sitting down or bending (docs/gait.md)
+        posture_before_s=0.7,  # the step that ends at the contact (0.7 s: 85 steps/min) ...
+        posture_after_s=0.2,  # ... and its loading response; data the side already waits for
     ),
 }
 
@@ -269,6 +277,9 @@ def make_plan(placement: str, rate_hz: float, n_columns: int = 6) -> Plan:
     ipar[k.IP_TROUGH] = math.ceil(s.trough_window_s * rate)
     par[k.P_GATEPREV] = s.gate_prev_s * rate
     par[k.P_GATENEXT] = s.gate_next_s * rate
+    par[k.P_POSTURE] = math.radians(s.posture_deg) * rate
+    ipar[k.IP_POSTBACK] = round(s.posture_before_s * rate)
+    ipar[k.IP_POSTFWD] = round(s.posture_after_s * rate)
     return Plan(
         placement=placement,
         rate_hz=rate,

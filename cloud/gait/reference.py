@@ -265,10 +265,21 @@ def _side(x: np.ndarray, t: float, k_now: int, ipar: np.ndarray) -> int:
     return 1 if d > 0 else 2 if d < 0 else 0
 
 
+def _pitching(x: np.ndarray, t: float, k_now: int, par: np.ndarray, ipar: np.ndarray) -> bool:
+    """The trunk pitched by more than the posture limit around IC ``t``: |integral of gy|
+    from IP_POSTBACK samples before it to IP_POSTFWD after it (at most to ``k_now``)."""
+    if not par[k.P_POSTURE] > 0.0:
+        return False
+    i = math.floor(t)
+    a, b = max(i - ipar[k.IP_POSTBACK], 0), min(i + ipar[k.IP_POSTFWD], k_now)
+    return b >= a and abs(_mean(x[a : b + 1, 4])) * (b - a + 1) > par[k.P_POSTURE]
+
+
 def _acc_events(x, par, ipar, w1, w2, cycles: _Cycles):
     """Lower back: peaks of the smoothed vertical acceleration (projected on a slow
     gravity estimate) over a slow baseline; the IC is the heel strike's jolt before each
-    peak (the foot's `_impact`), else the steepest rise before it,
+    peak (the foot's `_impact`), else the steepest rise before it (no IC while the trunk
+    pitches: a postural transition),
     the FC the steepest fall after the next IC; the side from ay either side of the IC."""
     n = x.shape[0]
     h1 = ipar[k.IP_H1]
@@ -330,6 +341,9 @@ def _acc_events(x, par, ipar, w1, w2, cycles: _Cycles):
         side = _side(x, t, i + h1, ipar)
         pace.add(pend_h, t - last_cand)
         last_idx = p
+        if _pitching(x, t, i + h1, par, ipar):  # a postural transition: no IC, no bout start
+            held, last_cand = math.nan, t
+            return
         if not math.isnan(held):
             if t - held <= par[k.P_GATENEXT]:
                 accept(held, held_side, True)

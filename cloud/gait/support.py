@@ -7,7 +7,8 @@ and records the reason once per device otherwise, instead of catching the ValueE
 Per placement (docs/gait.md, "What each placement supports"): every placement runs at
 20–1000 Hz; the foot and the shank need the accelerometer and the gyroscope (the swing is
 found in gy, the contact in the acceleration); the lower back needs the accelerometer
-only, and takes accelerometer-only samples, (n, 3).
+only, and takes accelerometer-only samples, (n, 3) (its gyroscope check, no IC while the
+trunk pitches, is then off).
 """
 
 from __future__ import annotations
@@ -60,7 +61,10 @@ def supports(rate_hz: float, placement: str, channels: Collection[str] | int) ->
         return Support(False, "channels", f"{placement} needs {names}: {NEED_WHY[placement]}")
     notes = []
     if not mask & GYRO:
-        notes.append("the gyroscope is not used for the lower back")
+        notes.append(
+            "without the gyroscope, loading peaks while the trunk pitches (standing up, "
+            "sitting down, bending) are not told from steps"
+        )
     if rate < 100.0:
         half = 500.0 / rate
         notes.append(f"at {rate:g} Hz events are located to about half a sample ({half:.0f} ms)")

@@ -266,6 +266,36 @@ def test_segment__lower_back_no_steps_in_wiggles_after_standing_up(lean_deg, fre
     assert segment(x, rate, "lower_back").initial_contacts.size == 0
 
 
+@pytest.mark.parametrize("rate", [50.0, 100.0, 200.0])
+def test_segment__lower_back_no_ics_while_the_trunk_pitches(walk, rate) -> None:
+    # Loading peaks while the trunk bends forward by 60° in 1.5 s and back up
+    # (stepping while reaching, sitting down, standing up) are postural transitions, not
+    # steps: no IC where the trunk pitched by more than 25° from 0.7 s before it to 0.2 s
+    # after it. The same accelerations without the gyroscope's pitch give ICs there, so
+    # the gyroscope is what drops them.
+    w = walk("lower_back", rate, 30.0, cadence_spm=50, noise=0.05, seed=61)
+    t = np.arange(len(w.samples)) / rate
+    bend = np.deg2rad(40.0) * (np.clip(t - 12.0, 0.0, 1.5) - np.clip(t - 17.0, 0.0, 1.5))
+    x = w.samples.copy()
+    ax, az = x[:, 0].copy(), x[:, 2].copy()
+    x[:, 0] = ax * np.cos(bend) + az * np.sin(bend)  # the trunk's frame, bent forward
+    x[:, 2] = -ax * np.sin(bend) + az * np.cos(bend)
+    x[:, 4] += np.gradient(bend, 1.0 / rate)  # pitch rate: 40° per second while bending
+
+    def pitch_deg(times):  # the trunk's pitch change around each time
+        return np.rad2deg(np.abs(np.interp(times + 0.2, t, bend) - np.interp(times - 0.7, t, bend)))
+
+    ic = segment(x, rate, "lower_back").initial_contacts
+    assert (pitch_deg(ic) < 28.0).all(), ic[pitch_deg(ic) >= 28.0]
+    steady = pitch_deg(w.initial_contacts) < 22.0
+    f1, _ = match(ic, w.initial_contacts[steady], 0.05)
+    assert f1 >= 0.95, f1
+    no_pitch = x.copy()
+    no_pitch[:, 4] = w.samples[:, 4]
+    ic_acc = segment(no_pitch, rate, "lower_back").initial_contacts
+    assert (pitch_deg(ic_acc) > 28.0).sum() >= 2, ic_acc
+
+
 @pytest.mark.parametrize("placement", PLACEMENTS)
 def test_segment__walk_then_sit_then_walk(walk, placement) -> None:
     # The rest between two walks stays free of ICs; the walks keep theirs.
