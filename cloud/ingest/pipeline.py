@@ -504,6 +504,7 @@ class Pipeline:
                 "events": self.gait.events,
                 "cycles": self.gait.cycles,
                 "clock_steps": self.gait.clock_steps,
+                "times_extrapolated": self.gait.times_extrapolated,
             }
         return stats
 

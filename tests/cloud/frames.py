@@ -37,3 +37,13 @@ def encode_frame(
     )  # fmt: skip
     body = header + counts.tobytes()
     return body + struct.pack("<I", zlib.crc32(body))
+
+
+def drifting_offsets(n_frames: int, step_us: int = 600) -> np.ndarray:
+    """Each frame's t0 minus its place on the nominal grid: the device clock gains `step_us`
+    a frame for half the frames, then loses it again (a slew both ways, within the quarter
+    period a frame may move, protocol §2.1). 80 frames of 10 ms samples reach 2.4 periods:
+    the offset crosses half a period and more on the way out and back."""
+    half = n_frames // 2
+    steps = np.where(np.arange(n_frames) < half, step_us, -step_us)
+    return np.concatenate(([0], np.cumsum(steps[1:])))

@@ -3,14 +3,15 @@
 import numpy as np
 import pytest
 
-from gaitlink.cloud.gait import segment
+from gaitlink.cloud.api.lines import parse_line
+from gaitlink.cloud.gait import GaitStream, segment
 from gaitlink.cloud.ingest.deadletter import DeadLetterStore
 from gaitlink.cloud.ingest.devices import DeviceBook, DeviceProfile
-from gaitlink.cloud.ingest.gait import GaitStage
+from gaitlink.cloud.ingest.gait import GaitStage, SampleClock
 from gaitlink.cloud.ingest.pipeline import Pipeline
 from gaitlink.hardware.walker import synthesize
 from gaitlink.mqtt.link import Message
-from tests.cloud.frames import encode_frame
+from tests.cloud.frames import drifting_offsets, encode_frame
 
 ACC_SCALE = 16 * 9.80665 / 32768
 GYRO_SCALE = 2000 * np.pi / 180 / 32768
@@ -23,7 +24,7 @@ def walk():
     return synthesize("foot", 100.0, 40.0, cadence_spm=55.0, seed=3)
 
 
-def _frames(samples, *, boot_id=1, t0_us=T0, skip=(), slew_us=0):
+def _frames(samples, *, boot_id=1, t0_us=T0, skip=(), slew_us=0, offsets_us=None):
     counts = np.round(samples / ([ACC_SCALE] * 3 + [GYRO_SCALE] * 3)).astype(np.int16)
     messages = []
     for seq in range(len(samples) // N):
@@ -33,7 +34,9 @@ def _frames(samples, *, boot_id=1, t0_us=T0, skip=(), slew_us=0):
             counts[seq * N : (seq + 1) * N],
             boot_id=boot_id,
             seq=seq,
-            t0_us=t0_us + seq * (N * 10_000 + slew_us),
+            t0_us=t0_us
+            + seq * (N * 10_000 + slew_us)
+            + (0 if offsets_us is None else offsets_us[seq]),
             acc_scale=ACC_SCALE,
             gyro_scale=GYRO_SCALE,
         )
@@ -83,6 +86,52 @@ def test_gait_stage__slewed_device_clock_is_not_a_gap_nor_a_step(tmp_path, walk)
     assert pipeline.gait.clock_steps == 0 and pipeline.counters.gaps == 0
 
 
+def test_gait_stage__events_and_cycles_are_dated_on_the_device_sample_times(tmp_path, walk):
+    # The device clock wanders 2.4 periods off the nominal grid and back (a slew).
+    offsets = drifting_offsets(len(walk.samples) // N)
+    messages, quantised = _frames(walk.samples, offsets_us=offsets)
+    pipeline = _pipeline(tmp_path)
+    lines = _gait_lines(pipeline, messages)
+    index = np.arange(len(offsets) * N)
+    sample_us = T0 + index * 10_000 + offsets[index // N]  # what the device dated each sample
+    batch = segment(quantised, 100.0, "foot")
+    ics = _times(lines, "gait_event,device=walker,kind=IC")
+    at = np.floor(batch.initial_contacts[: len(ics)] * 100.0).astype(int)
+    assert len(ics) >= len(batch.initial_contacts) - 1 > 20
+    # Between the two samples around it, on the period of the frame before.
+    assert ((sample_us[at] <= ics) & (ics < sample_us[at] + 10_000)).all()
+    on_samples = batch.initial_contacts[: len(ics)] * 100.0 == at
+    np.testing.assert_array_equal(ics[on_samples], sample_us[at[on_samples]])
+    cycles = [parse_line(line) for line in lines if line.startswith("gait_cycle")]
+    first = [int(np.floor(c.fields["start_s"] * c.fields["rate_hz"])) for c in cycles]
+    assert [c.fields["first_us"] for c in cycles] == sample_us[first].tolist()
+    assert set(_times(lines, "gait_cycle")) <= set(ics)  # a cycle opens on a stored IC
+    assert pipeline.snapshot()["gait"]["times_extrapolated"] == 0
+
+
+def test_sample_clock__holds_a_bounded_recent_past_and_counts_what_it_extrapolates():
+    stream = GaitStream(100.0, "foot")
+    clock = SampleClock(stream, 10_000)
+    drift = 700  # µs a frame, off the nominal grid
+    for k in range(1_000):  # 500 s of 50-sample frames
+        clock.add(k * N, T0 + k * (N * 10_000 + drift), N)
+    newest = 1_000 * N - 1
+    for back_s in (0, 5, 9):  # within the horizon: exactly the device's time
+        i = newest - back_s * 100
+        assert clock.sample_us(i) == T0 + i * 10_000 + (i // N) * drift
+    assert clock.extrapolated == 0
+    i = newest - 60 * 100  # a minute back: dated from the oldest frame held, counted
+    assert clock.sample_us(i) != T0 + i * 10_000 + (i // N) * drift
+    assert clock.extrapolated == 1
+    # One-sample frames: the frame count bounds what is held (256 frames: 2.56 s at 100 Hz).
+    small = SampleClock(stream, 10_000)
+    for k in range(1_000):
+        small.add(k, T0 + k * 10_300, 1)
+    assert small.sample_us(999 - 255) == T0 + (999 - 255) * 10_300 and small.extrapolated == 0
+    small.sample_us(999 - 256)
+    assert small.extrapolated == 1
+
+
 def test_gait_stage__seq_gap_marks_cycles_invalid_with_reason_gap(tmp_path, walk):
     messages, _ = _frames(walk.samples, skip={30, 31})
     pipeline = _pipeline(tmp_path)
@@ -128,7 +177,6 @@ def test_gait_stage__lines_are_what_the_shared_encoder_writes(tmp_path, placemen
     # The stage formats its lines itself (speed); read back and re-encoded by
     # cloud.influx.line they must come out the same, byte for byte: same tags in the same
     # order, ints with `i`, floats as repr, strings quoted, no NaN field.
-    from gaitlink.cloud.api.lines import parse_line
     from gaitlink.cloud.influx.line import Point, encode_point
 
     walk = synthesize(placement, 100.0, 30.0, cadence_spm=55.0, seed=5)
