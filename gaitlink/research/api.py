@@ -37,10 +37,9 @@ from gaitlink.research.influxql import (
 from gaitlink.research.variables import channel_of, variable_name
 
 _CYCLE_FIELDS = (
-    "origin_us", "rate_hz", "start_s", "end_s", "end_us", "fc_us", "duration_s", "cadence",
-    "stance_pct", "swing_pct", "valid", "reason", "side", *FEATURE_COLUMNS,
+    "origin_us", "rate_hz", "start_s", "end_s", "first_us", "end_us", "fc_us", "duration_s",
+    "cadence", "stance_pct", "swing_pct", "valid", "reason", "side", *FEATURE_COLUMNS,
 )  # fmt: skip
-_CUT_FIELDS = ("origin_us", "rate_hz", "start_s", "end_s", "valid", "reason")
 
 
 def connect(
@@ -212,16 +211,23 @@ class Research:
         table = table.reset_index(drop=True)
         data = np.full((len(table), cut.N_POINTS, len(CHANNELS)), np.nan)
         ok = np.zeros(len(table), dtype=bool)
-        has = table[["origin_us", "rate_hz", "start_s", "end_s"]].notna().all(axis=1).to_numpy()
+        # What a cut needs: the stream's clock, and where its first sample is (`first_us`;
+        # rows written before it have `origin_us`, see cycles.py).
+        clock = table[["rate_hz", "start_s", "end_s", "end_us"]].notna().all(axis=1)
+        has = (clock & table[["first_us", "origin_us"]].notna().any(axis=1)).to_numpy()
         if has.any():
             t = table[has]
-            origin = t["origin_us"].to_numpy(np.int64)
             rate = t["rate_hz"].to_numpy(float)
             start_s, end_s = t["start_s"].to_numpy(float), t["end_s"].to_numpy(float)
-            lo, hi = cut.raw_window_us(origin, rate, start_s, end_s)
+            first_us, tolerance_us = cut.first_sample_us(
+                t["origin_us"].to_numpy(float), rate, start_s, t["first_us"].to_numpy(float)
+            )
+            lo, hi = cut.raw_window_us(first_us, tolerance_us, t["end_us"].to_numpy(float), rate)
             times, samples = self._raw_arrays(session.device, lo, hi + 1)
             sides = t["side"].fillna("").to_numpy(str)
-            got, got_ok = cut.cut(times, samples, origin, rate, start_s, end_s, sides)
+            got, got_ok = cut.cut(
+                times, samples, rate, start_s, end_s, first_us, tolerance_us, sides
+            )
             data[has], ok[has] = got, got_ok
         table["cut"] = ok
         table.insert(0, "session_id", session.id)

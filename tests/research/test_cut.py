@@ -1,6 +1,7 @@
 """Cycles cut from what the ingest stored equal `segment()` on the same samples, even when
-the device clock steps (docs: gaitlink/research/cycles.py). Pure logic: the real ingest
-pipeline turns real v1 frames into line protocol, which is read back as InfluxDB would."""
+the device clock steps or drifts from the nominal grid (docs: gaitlink/research/cycles.py).
+Pure logic: the real ingest pipeline turns real v1 frames into line protocol, which is read
+back as InfluxDB would."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from gaitlink.cloud.ingest.gait import GaitStage
 from gaitlink.cloud.ingest.pipeline import Pipeline
 from gaitlink.hardware.walker import synthesize
 from gaitlink.mqtt.link import Message
-from gaitlink.research.cycles import cut
-from tests.cloud.frames import encode_frame
+from gaitlink.research.cycles import cut, first_sample_us
+from tests.cloud.frames import drifting_offsets, encode_frame
 
 ACC_SCALE = 16 * 9.80665 / 32768
 GYRO_SCALE = 2000 * np.pi / 180 / 32768
@@ -47,6 +48,14 @@ def _stored(tmp_path, samples, clock_offsets_us):
     return times, values, cycles
 
 
+def _cut(times, values, cycles, **kw):
+    col = {k: np.array([f.get(k, np.nan) for f in cycles], dtype=float)
+           for k in ("origin_us", "first_us", "rate_hz", "start_s", "end_s")}  # fmt: skip
+    at, tolerance = first_sample_us(col["origin_us"], col["rate_hz"], col["start_s"],
+                                    kw.pop("first_us", col["first_us"]))  # fmt: skip
+    return cut(times, values, col["rate_hz"], col["start_s"], col["end_s"], at, tolerance, **kw)
+
+
 def _parse(line: str) -> tuple[int, dict]:
     _head, fields, time = line.rsplit(" ", 2)
     out = {}
@@ -72,6 +81,8 @@ def _parse(line: str) -> tuple[int, dict]:
             lambda n, rng: np.cumsum(rng.integers(-1500, 1500, n)).clip(-4000, 4000),
             id="clock-steps",
         ),
+        # The device clock slews away from the nominal grid by up to 2.4 periods and back.
+        pytest.param(lambda n, rng: drifting_offsets(n), id="drift"),
     ],
 )
 def test_cut__equals_segment_on_the_stored_samples(tmp_path, offsets) -> None:
@@ -82,8 +93,7 @@ def test_cut__equals_segment_on_the_stored_samples(tmp_path, offsets) -> None:
     )
     valid = [f for _, f in cycles if f["valid"]]
     assert len(valid) >= 15
-    col = {k: np.array([f[k] for f in valid]) for k in ("origin_us", "rate_hz", "start_s", "end_s")}
-    got, ok = cut(times, values, col["origin_us"], col["rate_hz"], col["start_s"], col["end_s"])
+    got, ok = _cut(times, values, valid)
     assert ok.all()
     # segment() on the same stored samples, in stream order, from the stream's first one.
     expected = segment(values, 100.0, "foot")
@@ -95,12 +105,10 @@ def test_cut__a_cycle_with_missing_samples_is_nan_not_guessed(tmp_path) -> None:
     walk = synthesize("foot", 100.0, 20.0, cadence_spm=55.0, seed=3)
     times, values, cycles = _stored(tmp_path, walk.samples, np.zeros(len(walk.samples) // N, int))
     valid = [f for _, f in cycles if f["valid"]]
-    col = {k: np.array([f[k] for f in valid]) for k in ("origin_us", "rate_hz", "start_s", "end_s")}
     # Lose ten samples inside the third cycle, as if a write had been lost.
-    middle = col["origin_us"][2] + (col["start_s"][2] + col["end_s"][2]) / 2 * 1e6
+    middle = valid[2]["origin_us"] + (valid[2]["start_s"] + valid[2]["end_s"]) / 2 * 1e6
     keep = np.abs(times - middle) > 50_000
-    got, ok = cut(times[keep], values[keep], col["origin_us"], col["rate_hz"], col["start_s"],
-                  col["end_s"])  # fmt: skip
+    got, ok = _cut(times[keep], values[keep], valid)
     assert not ok[2] and np.isnan(got[2]).all()
     assert ok[[0, 1, 3]].all() and np.isfinite(got[[0, 1, 3]]).all()
 
@@ -109,10 +117,37 @@ def test_cut__a_device_without_gyroscope_gets_its_accelerometer_cut(tmp_path) ->
     walk = synthesize("foot", 100.0, 20.0, cadence_spm=55.0, seed=3)
     times, values, cycles = _stored(tmp_path, walk.samples, np.zeros(len(walk.samples) // N, int))
     valid = [f for _, f in cycles if f["valid"]]
-    col = {k: np.array([f[k] for f in valid]) for k in ("origin_us", "rate_hz", "start_s", "end_s")}
     acc_only = values.copy()
     acc_only[:, 3:] = np.nan  # as InfluxDB returns fields a device never sent
-    got, ok = cut(times, acc_only, col["origin_us"], col["rate_hz"], col["start_s"], col["end_s"])
-    full, _ = cut(times, values, col["origin_us"], col["rate_hz"], col["start_s"], col["end_s"])
+    got, ok = _cut(times, acc_only, valid)
+    full, _ = _cut(times, values, valid)
     assert ok.all() and np.isnan(got[:, :, 3:]).all()
     np.testing.assert_array_equal(got[:, :, :3], full[:, :, :3])
+
+
+def test_cut__rows_without_first_us_are_cut_from_the_nominal_grid_as_before(tmp_path) -> None:
+    # Rows written before `first_us` existed: the sample within half a period of
+    # origin_us + index / rate, which holds for a clock that stays that close to the grid.
+    walk = synthesize("foot", 100.0, 20.0, cadence_spm=55.0, seed=3)
+    n_frames = len(walk.samples) // N
+    steps = np.random.default_rng(1).integers(-2000, 2000, n_frames)
+    offsets = np.concatenate(([0], np.cumsum(steps[1:]))).clip(-4000, 4000)
+    times, values, cycles = _stored(tmp_path, walk.samples, offsets)
+    valid = [f for _, f in cycles if f["valid"]]
+    old, ok_old = _cut(times, values, valid, first_us=np.full(len(valid), np.nan))
+    new, ok_new = _cut(times, values, valid)
+    assert ok_old.all() and ok_new.all()
+    np.testing.assert_array_equal(old, new)
+
+
+def test_cut__a_first_sample_time_no_stored_sample_has_is_not_guessed(tmp_path) -> None:
+    walk = synthesize("foot", 100.0, 20.0, cadence_spm=55.0, seed=3)
+    times, values, cycles = _stored(
+        tmp_path, walk.samples, drifting_offsets(len(walk.samples) // N)
+    )
+    valid = [f for _, f in cycles if f["valid"]]
+    first_us = np.array([f["first_us"] for f in valid], dtype=float)
+    first_us[1] += 1  # a microsecond off: not the stream's sample, whatever is nearest
+    got, ok = _cut(times, values, valid, first_us=first_us)
+    assert not ok[1] and np.isnan(got[1]).all()
+    assert ok[[0, 2]].all()
