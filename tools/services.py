@@ -131,7 +131,7 @@ def service_account(stack: Stack, role: str, state_dir: Path) -> Account:
     return stack.cloud_account(role, session_suffix(state_dir))
 
 
-def _gateway_login(broker: str, account: Account) -> dict[str, str]:
+def gateway_login(broker: str, account: Account) -> dict[str, str]:
     # The gateway takes no secret as a flag (gateway/config.py): its environment names the
     # username and the private file holding the password.
     prefix = f"GAITLINK_GATEWAY_{broker.upper()}__"
@@ -166,8 +166,8 @@ def gateway(
             env["GAITLINK_GATEWAY_CLOUD__CA_FILE"] = str(stack.ca_file)
             cloud_account = service_account(stack, "gateway", state_dir)
         site_url, cloud_url = site_url or stack.site_url, cloud_url or stack.cloud_url
-        env |= _gateway_login("site", stack.account("site_gateway"))
-        env |= _gateway_login("cloud", cloud_account)
+        env |= gateway_login("site", stack.account("site_gateway"))
+        env |= gateway_login("cloud", cloud_account)
     if site_url is None or cloud_url is None:
         raise ValueError("gateway without a stack: give site_url and cloud_url")
     gateway_id = f"gw-{session_suffix(state_dir)}"

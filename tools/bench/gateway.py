@@ -17,6 +17,14 @@ and without (`--batch-frames 1`), the two alternating run by run so that both se
 load on this shared machine.
 Peak RSS is the gateway's VmHWM (the highest of its runs); CPU is its user+system time per
 frame.
+
+Every client logs in as in a deployment, with the stack's accounts (tools/stack/accounts.py)
+made in the temp dir: the site broker is the one `gaitlink gateway install` configures
+(accounts, site ACL, no TLS on the LAN), the cloud broker the stack's (accounts, cloud ACL,
+TLS only, verified with the stack's CA). Each load device publishes over a connection of its
+own device account; the site-side counter reads as the site's gateway account, the
+cloud-side one as the ingest account, over TLS; the gateway and the paho floor log in with
+the gateway's site and cloud accounts. No password is in an argv, a URL or a log line.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import ssl
 import statistics
 import subprocess
 import sys
@@ -35,11 +44,15 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from gaitlink.gateway.install import InstallPlan, render_mosquitto
+from gaitlink.gateway import install
 from gaitlink.tools.bench import mqtt_load
 from gaitlink.tools.bench.speed import host
-from gaitlink.tools.stack import find_binary, free_port
+from gaitlink.tools.services import gateway_login
+from gaitlink.tools.stack import accounts, components, find_binary, free_port, tls
+from gaitlink.tools.stack.mosquitto import is_healthy
 
+# How the brokers run (a deployment's settings, see Broker); printed with the figures.
+SECURITY = "site broker: accounts + site ACL; cloud broker: accounts + cloud ACL + TLS"
 # Issue 10's targets, printed with the figures.
 TARGET_FRAMES_PER_S = 15_000
 TARGET_P99_ADDED_MS = 50.0
@@ -75,27 +88,70 @@ class Spec:
     repeats: int = 3  # bursts and live runs per path; figures are medians
 
 
+def bench_device_ids(devices: int) -> list[str]:
+    return [f"bench-{d:03d}" for d in range(devices)]
+
+
 class Broker:
-    def __init__(self, home: Path, name: str, site: bool) -> None:
+    """A mosquitto configured as a deployment's, its accounts those of the stack state dir
+    `state` (the bench's temp dir), which must hold every device's account before.
+
+    Site: as `gaitlink gateway install` writes it for the Pi (accounts, the site ACL, no TLS
+    on the LAN), its counter reading as the site's gateway account. Cloud: as the stack
+    runs it (tools/stack/components.py: accounts, the cloud ACL, TLS only, sessions bound to
+    accounts), its counter reading as the ingest over TLS verified with the stack's CA.
+    """
+
+    def __init__(self, state: Path, site: bool) -> None:
         self.port = free_port()
-        self.home = home / name
-        self.home.mkdir(parents=True)
-        conf = self.home / "mosquitto.conf"
-        base = (
-            _anonymous(
-                render_mosquitto(
-                    InstallPlan(Path("x"), site_port=self.port, site_listen="127.0.0.1")
-                )
-            )
-            if site
-            else f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+        binary = find_binary("mosquitto")
+        if site:
+            self.home = state / "site"
+            self.argv = [str(binary), "-c", str(self._install_site(state))]
+            # The load's devices: every device account of the state dir, made before.
+            self.devices = [accounts.add_device(state, d) for d in accounts.device_ids(state)]
+            self.gateway = accounts.role_account(state, "site_gateway")
+            self.reader = self.gateway  # reads the uplink as the site's gateway does
+            self.ca: Path | None = None
+            self.tls: ssl.SSLContext | None = None
+            self.filters: tuple[str, ...] = ("gaitlink/v1/+/imu",)  # no batches on the site
+        else:
+            cloud = next(c for c in components.COMPONENTS if c.name == components.CLOUD_BROKER)
+            self.home = state / cloud.name  # prepare() takes the state dir as home's parent
+            self.home.mkdir()
+            ports = {cloud.name: self.port}
+            self.argv = cloud.prepare(binary, self.home, "127.0.0.1", ports).argv
+            self.gateway = accounts.role_account(state, "cloud_gateway")
+            self.reader = accounts.role_account(state, "ingest")  # the data's only reader
+            self.ca = tls.ca_path(state)
+            self.tls = ssl.create_default_context(cafile=str(self.ca))
+            self.filters = mqtt_load.Counter.FILTERS
+        self.proc: subprocess.Popen | None = None
+
+    def _install_site(self, state: Path) -> Path:
+        # The installed config names its password file and ACL under the system root: a
+        # root of its own here, holding the stack's site files.
+        root = self.home / "root"
+        etc = (root / install.PASSWD_PATH).parent
+        etc.mkdir(parents=True)
+        passwd, acl = accounts.write_broker_files(state, accounts.SITE, etc)
+        passwd.rename(root / install.PASSWD_PATH)
+        acl.rename(root / install.ACL_PATH)
+        plan = install.InstallPlan(
+            Path("x"), site_port=self.port, site_listen="127.0.0.1", system_root=root
         )
         extra = [f"persistence_location {self.home}/", f"log_dest file {self.home}/log"]
         if os.geteuid() == 0:
             extra.append("user root")
-        conf.write_text(base + "\n".join(extra) + "\n")
-        self.argv = [str(find_binary("mosquitto")), "-c", str(conf)]
-        self.proc: subprocess.Popen | None = None
+        conf = self.home / "mosquitto.conf"
+        conf.write_text(install.render_mosquitto(plan) + "\n".join(extra) + "\n")
+        return conf
+
+    def counter(self, tag: str, keep_latencies: bool = True) -> mqtt_load.Counter:
+        return mqtt_load.Counter(
+            self.port, f"count-{tag}", keep_latencies,
+            login=self.reader, tls=self.tls, filters=self.filters,
+        )  # fmt: skip
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
@@ -103,25 +159,16 @@ class Broker:
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            try:
-                mqtt_load._connect(self.port, "bench-probe").close()
+            # Anonymous: refused, but a CONNACK (over TLS, verified, for the cloud one).
+            if is_healthy("127.0.0.1", self.port, ca_file=self.ca):
                 return
-            except OSError:
-                time.sleep(0.05)
+            time.sleep(0.05)
         raise RuntimeError(f"mosquitto did not start on {self.port}")
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             self.proc.wait(10)
-
-
-def _anonymous(conf: str) -> str:
-    """The installed site broker's settings (listener, persistence, queues) without its
-    accounts: the bench's load and counters log in anonymously, on 127.0.0.1 only."""
-    skip = ("password_file ", "acl_file ", "allow_anonymous ")
-    lines = [line for line in conf.splitlines() if not line.startswith(skip)]
-    return "\n".join([*lines, "allow_anonymous true"]) + "\n"
 
 
 class GatewayProcess:
@@ -133,12 +180,17 @@ class GatewayProcess:
         # since every run ends with all its frames counted at the cloud).
         argv = [
             sys.executable, "-m", "gaitlink.tools.cli", "gateway", "run",
-            "--site", f"127.0.0.1:{site.port}", "--cloud", f"127.0.0.1:{cloud.port}",
+            "--site", f"127.0.0.1:{site.port}", "--cloud", f"mqtts://127.0.0.1:{cloud.port}",
             "--id", "bench", "--spool-dir", str(home / "spool"),
             "--http", f"127.0.0.1:{self.http}", "--stats-every", "3600",
             "--batch-frames", str(batch_frames),
         ]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if not k.startswith("GAITLINK_GATEWAY_")}
+        # As the stack starts it (tools/services.py): usernames and password files in the
+        # environment, the cloud broker verified with the stack's CA.
+        env |= gateway_login("site", site.gateway)
+        env |= gateway_login("cloud", cloud.gateway)
+        env["GAITLINK_GATEWAY_CLOUD__CA_FILE"] = str(cloud.ca)
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(
                 ["taskset", "-c", str(cpu), *argv] if _has("taskset") else argv,
@@ -195,12 +247,13 @@ def _has(tool: str) -> bool:
     return which(tool) is not None
 
 
-def _publish_in_child(port: int, spec: Spec, count: int, rate: float | None, tag: str):
-    # A process of its own: the load must not share the counter's GIL.
+def _publish_in_child(site: Broker, spec: Spec, count: int, rate: float | None, tag: str):
+    # A process of its own: the load must not share the counter's GIL. Forked: the device
+    # accounts go in memory (each password read from its file at connect), not in argv.
     ctx = multiprocessing.get_context("fork")
     proc = ctx.Process(
         target=mqtt_load.publish,
-        args=(port, spec.devices, count),
+        args=(site.port, site.devices, count),
         kwargs={"rate": rate, "frame_bytes": spec.frame_bytes, "client_id": f"bench-{tag}"},
     )
     proc.start()
@@ -233,9 +286,9 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def _burst(port: int, counter_port: int, spec: Spec, tag: str, profile=None) -> float:
-    counter = mqtt_load.Counter(counter_port, f"count-{tag}", keep_latencies=False)
-    pub = _publish_in_child(port, spec, spec.burst, None, tag)
+def _burst(site: Broker, counted: Broker, spec: Spec, tag: str, profile=None) -> float:
+    counter = counted.counter(tag, keep_latencies=False)
+    pub = _publish_in_child(site, spec, spec.burst, None, tag)
     spy = None
     if profile is not None:
         spy = subprocess.Popen(profile, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -250,7 +303,7 @@ def _burst(port: int, counter_port: int, spec: Spec, tag: str, profile=None) -> 
     return _rate(counter.arrivals.marks)
 
 
-def _paho_relay(site_port: int, cloud_port: int, count: int, cpu: int, results) -> None:
+def _paho_relay(site: Broker, cloud: Broker, count: int, cpu: int, results) -> None:
     """Child process: paho alone relaying site -> cloud (ack, publish, PUBACK; no spool),
     pinned like the gateway. Puts "ready", then its CPU seconds once `count` were acked."""
     import resource
@@ -273,12 +326,15 @@ def _paho_relay(site_port: int, cloud_port: int, count: int, cpu: int, results) 
         site.ack(message)
         cloud.publish(message.topic, message.payload, qos=1, on_acked=on_acked)
 
-    # Clean sessions: nothing stays queued for it on the brokers after it has gone.
-    cloud = Link(
-        Endpoint("127.0.0.1", cloud_port), "bench-paho-cloud", clean_session=True, max_inflight=0
-    )
+    # The gateway's accounts, the cloud over TLS, as the gateway logs in. Clean sessions:
+    # nothing stays queued for it on the brokers after it has gone.
+    to_cloud = Endpoint("127.0.0.1", cloud.port).with_ca(cloud.ca)
+    to_cloud = to_cloud.with_login(cloud.gateway.username, cloud.gateway.password)
+    to_site = Endpoint("127.0.0.1", site.port)
+    to_site = to_site.with_login(site.gateway.username, site.gateway.password)
+    cloud = Link(to_cloud, "bench-paho-cloud", clean_session=True, max_inflight=0)
     site = Link(
-        Endpoint("127.0.0.1", site_port), "bench-paho-site", clean_session=True,
+        to_site, "bench-paho-site", clean_session=True,
         subscriptions=("gaitlink/v1/+/imu",), on_message=on_message,
     )  # fmt: skip
     cloud.start()
@@ -296,12 +352,12 @@ def _paho_floor(site: Broker, cloud: Broker, spec: Spec, cpu: int) -> tuple[floa
     """Frames/s and CPU µs a frame of paho alone, the floor under any paho-based relay."""
     ctx = multiprocessing.get_context("fork")
     results = ctx.Queue()
-    child = ctx.Process(target=_paho_relay, args=(site.port, cloud.port, spec.burst, cpu, results))
+    child = ctx.Process(target=_paho_relay, args=(site, cloud, spec.burst, cpu, results))
     child.start()
     try:
         if results.get(timeout=30) != "ready":
             raise RuntimeError("the paho-only relay did not start")
-        rate = _burst(site.port, cloud.port, spec, "paho-only")
+        rate = _burst(site, cloud, spec, "paho-only")
         cpu_s = results.get(timeout=60)
     finally:
         child.join(30)
@@ -310,11 +366,11 @@ def _paho_floor(site: Broker, cloud: Broker, spec: Spec, cpu: int) -> tuple[floa
     return rate, cpu_s / spec.burst * 1e6
 
 
-def _live(port: int, counter_port: int, spec: Spec, tag: str) -> list[float]:
+def _live(site: Broker, counted: Broker, spec: Spec, tag: str) -> list[float]:
     live_rate = spec.devices * spec.frames_per_device_s
     count = int(live_rate * spec.live_s)
-    counter = mqtt_load.Counter(counter_port, f"count-{tag}")
-    pub = _publish_in_child(port, spec, count, live_rate, tag)
+    counter = counted.counter(tag)
+    pub = _publish_in_child(site, spec, count, live_rate, tag)
     pub.join(spec.live_s + 60)
     counter.wait_for(count, 30)
     counter.close()
@@ -343,15 +399,17 @@ def _run(spec: Spec, cpu: int, machine: dict) -> dict:
     live_rate = spec.devices * spec.frames_per_device_s
     batch_frames = {"batched": spec.batch_frames, "unbatched": 1}
     with tempfile.TemporaryDirectory(prefix="gaitlink-bench-gw-") as tmp:
-        home = Path(tmp)
-        site, cloud = Broker(home, "site", site=True), Broker(home, "cloud", site=False)
+        home = Path(tmp)  # also the stack state dir of the accounts and the CA
+        for device in bench_device_ids(spec.devices):
+            accounts.add_device(home, device)
+        site, cloud = Broker(home, site=True), Broker(home, site=False)
         site.start()
         cloud.start()
         try:
             direct_rates, direct_lat = [], []
             for i in range(spec.repeats):
-                direct_rates.append(_burst(site.port, site.port, spec, f"direct-{i}"))
-                direct_lat.append(_live(site.port, site.port, spec, f"direct-live-{i}"))
+                direct_rates.append(_burst(site, site, spec, f"direct-{i}"))
+                direct_lat.append(_live(site, site, spec, f"direct-live-{i}"))
 
             paho_rate, paho_cpu_us = _paho_floor(site, cloud, spec, cpu)
 
@@ -369,11 +427,9 @@ def _run(spec: Spec, cpu: int, machine: dict) -> dict:
                                        "--pid", str(gateway.proc.pid), "--nonblocking"]  # fmt: skip
                         run = runs[mode]
                         cpu0 = gateway.cpu_s()
-                        run["rates"].append(
-                            _burst(site.port, cloud.port, spec, f"{mode}-{i}", profile)
-                        )
+                        run["rates"].append(_burst(site, cloud, spec, f"{mode}-{i}", profile))
                         run["cpu_us"].append((gateway.cpu_s() - cpu0) / spec.burst * 1e6)
-                        run["lat"].append(_live(site.port, cloud.port, spec, f"{mode}-live-{i}"))
+                        run["lat"].append(_live(site, cloud, spec, f"{mode}-live-{i}"))
                         run["rss"].append(gateway.peak_rss_mb())
                     finally:
                         gateway.stop()
@@ -402,6 +458,7 @@ def _run(spec: Spec, cpu: int, machine: dict) -> dict:
     result = {
         "spec": {k: str(v) if isinstance(v, Path) else v for k, v in spec.__dict__.items()},
         "machine": {**machine, "load_average_1m_at_end": round(os.getloadavg()[0], 1)},
+        "brokers": SECURITY,
         "gateway_cpu": cpu,
         "harness_cpus": sorted(os.sched_getaffinity(0)),
         "direct_frames_per_s": round(direct_rate),
@@ -442,10 +499,10 @@ def _drain(site: Broker, cloud: Broker, gateway: GatewayProcess, spec: Spec, liv
     """Live data flows throughout; during the outage a burst adds the backlog of a longer
     one (a compressed outage), so the drain is long enough to time."""
     count = int(live * (spec.outage_s + 120))
-    pub = _publish_in_child(site.port, spec, count, live, "drain-live")
+    pub = _publish_in_child(site, spec, count, live, "drain-live")
     time.sleep(1.0)
     cloud.stop()
-    backfill = _publish_in_child(site.port, spec, spec.burst, None, "drain-backlog")
+    backfill = _publish_in_child(site, spec, spec.burst, None, "drain-backlog")
     backfill.join(300)
     deadline = time.monotonic() + spec.outage_s
     while gateway.metrics()["gaitlink_gateway_uplink_received_total"] < spec.burst:
@@ -530,7 +587,8 @@ def markdown(result: dict) -> str:
         f"{m['ram_gib']:.1f} GiB, {m['os']}, Python {m['python']}, paho-mqtt {m['paho_mqtt']}, "
         f"{m['mosquitto']}; gateway pinned to CPU {result['gateway_cpu']}, brokers and load "
         f"on CPUs {result['harness_cpus']}; load average "
-        f"{m['load_average_1m_at_start']} at start, {m['load_average_1m_at_end']} at end.",
+        f"{m['load_average_1m_at_start']} at start, {m['load_average_1m_at_end']} at end. "
+        f"Every client logs in ({result['brokers']}).",
         "",
         f"Baselines, same run: direct publish -> subscribe through one mosquitto "
         f"{result['direct_frames_per_s']} frames/s (median of {result['repeats']}, runs "
