@@ -15,9 +15,10 @@ Contiguity comes from the frame sequence, not from time. The firmware slews its 
 against the nominal period, so over minutes a frame's t0 wanders from "stream start +
 samples / rate" by far more than the half sample a stream tolerates. A frame that follows
 its predecessor by seq, with no OVERRUN bit and within `_STEP_S` of where the previous
-frame ended in device time, is therefore pushed without t0; only the others (after a seq
-gap, an overrun, or a clock step, which the firmware makes only for errors > 1 s) are
-pushed with t0, for the stream to size the gap or refuse the block.
+frame ended in device time, is therefore pushed on the stream's own timeline; only the
+others (after a seq gap, an overrun, or a clock step, which the firmware makes only for
+errors > 1 s) are pushed that far past the stream's end as the device's clock says they
+start past the previous frame's end, for the stream to size the gap or refuse the block.
 
 Events and cycles are dated on the device's own sample times, not on the stream's nominal
 grid (its first t0 + index / rate), which the device's clock leaves by many periods: each
@@ -134,11 +135,23 @@ class GaitStage:
         )
         self._next_t0_us[device] = frame.t0_us + frame.n_samples * frame.period_us
         stream = self._pool.stream(device)
-        if contiguous and stream is not None and stream.t0 is not None:
-            t0_s = stream.t0 + stream.time_s  # the stream's own timeline, exactly contiguous
+        at_s = t0_s
+        if (
+            expected is not None
+            and stream is not None
+            and stream.t0 is not None
+            and (stream.rate_hz, stream.placement) == (rate_hz, placement)
+        ):
+            # On the stream's own timeline: right after its last sample when the frame
+            # follows; else moved on by what the device's clock says passed since the
+            # previous frame ended, so a gap is sized from the device's own times (measured
+            # from the stream's origin, it would carry the clock's drift since then).
+            at_s = stream.t0 + stream.time_s
+            if not contiguous:
+                at_s += (frame.t0_us - expected) / 1e6
         try:
             result = self._pool.push(
-                device, body, rate_hz, placement, quality=quality, t0=t0_s, gap_before=gap
+                device, body, rate_hz, placement, quality=quality, t0=at_s, gap_before=gap
             )
         except LateData:
             self.clock_steps += 1

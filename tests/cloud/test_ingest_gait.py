@@ -141,6 +141,29 @@ def test_gait_stage__seq_gap_marks_cycles_invalid_with_reason_gap(tmp_path, walk
     assert pipeline.counters.gaps == 1
 
 
+@pytest.mark.parametrize("sign", [1, -1], ids=["clock-ahead", "clock-behind"])
+def test_gait_stage__seq_gap_on_a_drifted_clock_is_sized_from_the_device_times(
+    tmp_path, walk, sign
+):
+    # Two frames lost while the device clock is 1.56 periods off the stream's origin grid:
+    # the gap is what the device's times say passed (100 samples), not that plus the drift
+    # (and a clock behind the grid is not a step back that restarts the stream).
+    offsets = sign * drifting_offsets(len(walk.samples) // N)
+    assert abs(offsets[52]) == 15_600
+    messages, quantised = _frames(walk.samples, skip={50, 51}, offsets_us=offsets)
+    pipeline = _pipeline(tmp_path)
+    lines = _gait_lines(pipeline, messages)
+    assert pipeline.counters.gaps == 1 and pipeline.gait.clock_steps == 0
+    # The cycles after the gap are the batch's with the gap in place: same stream indices
+    # (to 1 µs: the batch gets the lost samples with a gap flagged, the stream a blank).
+    batch = segment(quantised, 100.0, "foot", gaps=[50 * N])
+    cycles = [parse_line(line) for line in lines if line.startswith("gait_cycle")]
+    after = [c.fields["start_s"] for c in cycles if c.fields["start_s"] > 53 * N / 100.0]
+    expected = batch.cycles["start"][batch.cycles["start"] > 53 * N / 100.0]
+    np.testing.assert_allclose(after, expected[: len(after)], rtol=0, atol=1e-6)
+    assert len(after) >= 5
+
+
 def test_gait_stage__new_boot_starts_a_fresh_stream(tmp_path, walk):
     pipeline = _pipeline(tmp_path)
     first, _ = _frames(walk.samples[:1000])
