@@ -171,7 +171,11 @@ def _publish(socks, devices, count, rate, frame_bytes, window) -> PublishResult:
             for sock in socks:
                 selector.register(sock, selectors.EVENT_READ, PacketReader(sock))
             while result.acked < count and selector.get_map():
-                for key, _ in selector.select(1.0):
+                try:
+                    ready = selector.select(1.0)
+                except (OSError, ValueError):  # the publisher gave up and closed them
+                    break
+                for key, _ in ready:
                     reader = key.data
                     try:
                         alive = reader.fill()
